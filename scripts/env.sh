@@ -1,0 +1,17 @@
+# shellcheck shell=bash
+# Sourced by every script: the one place that names the cache paths outside
+# the clone (torch venv, converted NAS-Bench-201 table, cargo target dir), so
+# that a fresh clone on the same machine reuses them and nothing rebuilds.
+NAS_CACHE="${NAS_CACHE:-/var/cache/nas}"
+NAS_VENV="${NAS_VENV:-$NAS_CACHE/venv}"
+NAS_NB201_DIR="${NAS_NB201_DIR:-$NAS_CACHE/nasbench201}"
+NAS_FASHION_MNIST="${NAS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
+NAS_TORCH_VERSION="2.11.0"
+export NAS_CACHE NAS_VENV NAS_NB201_DIR NAS_FASHION_MNIST
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$NAS_CACHE/target}"
+# tch's build script takes libtorch from the venv's torch; keeping this value
+# identical between builds keeps cargo from rebuilding torch-sys.
+_nas_site=$(ls -d "$NAS_VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1)
+export LIBTORCH="${_nas_site:-$NAS_VENV/lib/python3/site-packages}/torch"
+unset _nas_site
+export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -1,0 +1,2 @@
+//! The `nas` command line: parses flags and calls the libraries.
+fn main() {}
