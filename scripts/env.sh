@@ -15,3 +15,6 @@ _nas_site=$(ls -d "$NAS_VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1
 export LIBTORCH="${_nas_site:-$NAS_VENV/lib/python3/site-packages}/torch"
 unset _nas_site
 export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell (CI) may lack.
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) [ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH" ;; esac
+export PATH

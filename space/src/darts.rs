@@ -396,7 +396,10 @@ impl Reader {
                 self.pos += 1;
                 Ok(t)
             }
-            None => Err(SpaceError::new(self.here(), format!("expected {what}, found the end"))),
+            None => Err(SpaceError::new(
+                self.here(),
+                format!("expected {what}, found the end"),
+            )),
         }
     }
 
@@ -414,7 +417,10 @@ impl Reader {
         let here = self.here();
         match self.next(&format!("',' or '{close}'"))? {
             Tok::Punct(',') => Ok(()),
-            t => Err(SpaceError::new(here, format!("expected ',' or '{close}', found {t}"))),
+            t => Err(SpaceError::new(
+                here,
+                format!("expected ',' or '{close}', found {t}"),
+            )),
         }
     }
 
@@ -434,7 +440,10 @@ impl Reader {
         let here = self.here();
         match self.next("a number")? {
             Tok::Num(n) => Ok(n),
-            t => Err(SpaceError::new(here, format!("expected a number, found {t}"))),
+            t => Err(SpaceError::new(
+                here,
+                format!("expected a number, found {t}"),
+            )),
         }
     }
 
@@ -456,7 +465,12 @@ impl Reader {
                 Tok::Str(s) => s
                     .parse::<DartsOp>()
                     .map_err(|e| SpaceError::new(&field, e.reason))?,
-                t => return Err(SpaceError::new(here, format!("expected a quoted op name, found {t}"))),
+                t => {
+                    return Err(SpaceError::new(
+                        here,
+                        format!("expected a quoted op name, found {t}"),
+                    ))
+                }
             };
             self.punct(',')?;
             let input = self.num()?;
@@ -472,7 +486,10 @@ impl Reader {
         if !self.peek_punct('[') {
             let name = self.ident()?;
             if name != "range" {
-                return Err(SpaceError::new(self.here(), format!("expected a list or range(...), found {name}")));
+                return Err(SpaceError::new(
+                    self.here(),
+                    format!("expected a list or range(...), found {name}"),
+                ));
             }
             self.punct('(')?;
             let a = self.num()?;
@@ -502,12 +519,19 @@ fn parse(s: &str) -> Result<DartsGenotype> {
     };
     let head = r.ident()?;
     if head != "Genotype" {
-        return Err(SpaceError::new("genotype", format!("expected Genotype(...) or a published name, found {head:?}")));
+        return Err(SpaceError::new(
+            "genotype",
+            format!("expected Genotype(...) or a published name, found {head:?}"),
+        ));
     }
     r.punct('(')?;
     let (mut normal, mut normal_concat, mut reduce, mut reduce_concat) = (None, None, None, None);
     while !r.peek_punct(')') {
-        if normal.is_some() || normal_concat.is_some() || reduce.is_some() || reduce_concat.is_some() {
+        if normal.is_some()
+            || normal_concat.is_some()
+            || reduce.is_some()
+            || reduce_concat.is_some()
+        {
             r.punct(',')?;
         }
         let here = r.here();
@@ -518,7 +542,12 @@ fn parse(s: &str) -> Result<DartsGenotype> {
             "reduce" => reduce.replace(r.edges("reduce")?).is_some(),
             "normal_concat" => normal_concat.replace(r.concat()?).is_some(),
             "reduce_concat" => reduce_concat.replace(r.concat()?).is_some(),
-            _ => return Err(SpaceError::new(here, format!("unknown field {key:?}; expected normal, normal_concat, reduce, reduce_concat"))),
+            _ => return Err(SpaceError::new(
+                here,
+                format!(
+                    "unknown field {key:?}; expected normal, normal_concat, reduce, reduce_concat"
+                ),
+            )),
         };
         if dup {
             return Err(SpaceError::new(key, "given twice"));
@@ -526,7 +555,10 @@ fn parse(s: &str) -> Result<DartsGenotype> {
     }
     r.punct(')')?;
     if r.pos != r.toks.len() {
-        return Err(SpaceError::new(r.here(), "unexpected text after the genotype"));
+        return Err(SpaceError::new(
+            r.here(),
+            "unexpected text after the genotype",
+        ));
     }
     let missing = |name: &str| SpaceError::new(name, "missing");
     DartsGenotype::try_from(RawGenotype {

@@ -99,12 +99,15 @@ impl fmt::Display for SpaceKind {
 impl FromStr for SpaceKind {
     type Err = SpaceError;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            SpaceError::new(
-                "space",
-                format!("unknown space {s:?}; expected one of macro, pnas, darts, nb201"),
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                SpaceError::new(
+                    "space",
+                    format!("unknown space {s:?}; expected one of macro, pnas, darts, nb201"),
+                )
+            })
     }
 }
 
@@ -174,20 +177,32 @@ impl Space {
         if g.kind() != self.kind() {
             return Err(SpaceError::new(
                 "space",
-                format!("a {} genotype is not in the {} space", g.kind(), self.kind()),
+                format!(
+                    "a {} genotype is not in the {} space",
+                    g.kind(),
+                    self.kind()
+                ),
             ));
         }
         match (*self, g) {
             (Space::Macro { layers }, Genotype::Macro(m)) if m.layers().len() != layers => {
                 Err(SpaceError::new(
                     "layers",
-                    format!("the genotype has {} layers, the space {layers}", m.layers().len()),
+                    format!(
+                        "the genotype has {} layers, the space {layers}",
+                        m.layers().len()
+                    ),
                 ))
             }
-            (Space::Pnas { blocks }, Genotype::Pnas(c)) if c.len() > blocks => Err(SpaceError::new(
-                "blocks",
-                format!("the cell has {} blocks, the space at most {blocks}", c.len()),
-            )),
+            (Space::Pnas { blocks }, Genotype::Pnas(c)) if c.len() > blocks => {
+                Err(SpaceError::new(
+                    "blocks",
+                    format!(
+                        "the cell has {} blocks, the space at most {blocks}",
+                        c.len()
+                    ),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -264,6 +279,9 @@ impl fmt::Display for Space {
 }
 
 /// A genotype of any space.
+// A DARTS genotype is 256 bytes inline; populations hold thousands at most,
+// so boxing it would buy nothing but an allocation per genotype.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "space", content = "genotype", rename_all = "snake_case")]
 pub enum Genotype {

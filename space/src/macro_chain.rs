@@ -22,7 +22,9 @@ pub const FILTER_COUNTS: [usize; 4] = [24, 36, 48, 64];
 pub const MAX_LAYERS: usize = 64;
 
 /// One convolution layer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct MacroLayer {
     /// Filter height, one of [`FILTER_SIZES`].
     pub height: usize,
@@ -37,7 +39,9 @@ pub struct MacroLayer {
 }
 
 /// A macro network: always valid, anchors sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "RawMacro", into = "RawMacro")]
 pub struct MacroGenotype {
     layers: Vec<MacroLayer>,
@@ -87,8 +91,16 @@ impl MacroGenotype {
     pub fn new(mut layers: Vec<MacroLayer>) -> Result<Self> {
         check_layer_count(layers.len())?;
         for (i, layer) in layers.iter_mut().enumerate() {
-            check_choice(format!("layer {i} filter height"), layer.height, &FILTER_SIZES)?;
-            check_choice(format!("layer {i} filter width"), layer.width, &FILTER_SIZES)?;
+            check_choice(
+                format!("layer {i} filter height"),
+                layer.height,
+                &FILTER_SIZES,
+            )?;
+            check_choice(
+                format!("layer {i} filter width"),
+                layer.width,
+                &FILTER_SIZES,
+            )?;
             check_choice(format!("layer {i} filters"), layer.filters, &FILTER_COUNTS)?;
             layer.anchors.sort_unstable();
             for pair in layer.anchors.windows(2) {
@@ -168,9 +180,11 @@ impl MacroGenotype {
         check_layer_count(layers)?;
         let per_layer = (FILTER_SIZES.len() * FILTER_SIZES.len() * FILTER_COUNTS.len()) as u128;
         let anchor_bits = (layers * (layers - 1) / 2) as u32;
-        Ok(per_layer
-            .checked_pow(layers as u32)
-            .and_then(|c| 2u128.checked_pow(anchor_bits).and_then(|a| c.checked_mul(a))))
+        Ok(per_layer.checked_pow(layers as u32).and_then(|c| {
+            2u128
+                .checked_pow(anchor_bits)
+                .and_then(|a| c.checked_mul(a))
+        }))
     }
 }
 

@@ -34,7 +34,9 @@ pub const SIZE: usize = 15_625;
 /// A NAS-Bench-201 cell: one operation per edge, in [`EDGES`] order.
 ///
 /// Every value is a valid cell, so there is nothing to validate once built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Nb201Cell {
     /// The operation on each edge, in [`EDGES`] order.
     pub edges: [Nb201Op; 6],
@@ -71,14 +73,20 @@ impl Nb201Cell {
     /// The key of this cell in the NAS-Bench-201 table: 6 digits, one per
     /// edge in [`EDGES`] order, each an index into [`Nb201Op::ALL`].
     pub fn table_key(&self) -> String {
-        self.edges.iter().map(|op| char::from(b'0' + op.index() as u8)).collect()
+        self.edges
+            .iter()
+            .map(|op| char::from(b'0' + op.index() as u8))
+            .collect()
     }
 
     /// Parse a table key (see [`Self::table_key`]).
     pub fn from_table_key(key: &str) -> Result<Self> {
         let digits: Vec<char> = key.chars().collect();
         if digits.len() != 6 {
-            return Err(SpaceError::new("table key", format!("{key:?} is not 6 digits")));
+            return Err(SpaceError::new(
+                "table key",
+                format!("{key:?} is not 6 digits"),
+            ));
         }
         let mut edges = [Nb201Op::None; 6];
         for (i, (slot, c)) in edges.iter_mut().zip(digits).enumerate() {
@@ -172,7 +180,9 @@ impl FromStr for Nb201Cell {
             let inner = node
                 .strip_prefix('|')
                 .and_then(|n| n.strip_suffix('|'))
-                .ok_or_else(|| SpaceError::new(&field, format!("{node:?} must start and end with '|'")))?;
+                .ok_or_else(|| {
+                    SpaceError::new(&field, format!("{node:?} must start and end with '|'"))
+                })?;
             let parts: Vec<&str> = inner.split('|').collect();
             if parts.len() != to {
                 return Err(SpaceError::new(

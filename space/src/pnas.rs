@@ -45,7 +45,9 @@ pub const MAX_BLOCKS: usize = 5;
 pub const CELL_INPUTS: usize = 2;
 
 /// One block: `op1(input1) + op2(input2)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PnasBlock {
     /// First input: 0 = h[c-2], 1 = h[c-1], k + 1 = block k.
     pub in1: usize,
@@ -97,7 +99,9 @@ impl PnasBlock {
 }
 
 /// A PNAS cell: 1 to [`MAX_BLOCKS`] blocks, always valid and canonical.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "RawCell", into = "RawCell")]
 pub struct PnasCell {
     blocks: Vec<PnasBlock>,
@@ -118,7 +122,9 @@ impl TryFrom<RawCell> for PnasCell {
 
 impl From<PnasCell> for RawCell {
     fn from(cell: PnasCell) -> Self {
-        Self { blocks: cell.blocks }
+        Self {
+            blocks: cell.blocks,
+        }
     }
 }
 
@@ -310,8 +316,9 @@ impl FromStr for PnasCell {
                 })
             };
             let op = |k: usize, text: &str| -> Result<PnasOp> {
-                text.parse()
-                    .map_err(|e: SpaceError| SpaceError::new(format!("block {block} op {k}"), e.reason))
+                text.parse().map_err(|e: SpaceError| {
+                    SpaceError::new(format!("block {block} op {k}"), e.reason)
+                })
             };
             blocks.push(PnasBlock {
                 in1: input(1, fields[0])?,

@@ -142,7 +142,9 @@ fn ten_thousand_random_genotypes_round_trip_through_text_and_json() {
             let g = space.sample(&mut r).unwrap();
             space.check(&g).unwrap();
             let text = g.to_string();
-            let back = space.parse(&text).unwrap_or_else(|e| panic!("{space} #{i} {text}: {e}"));
+            let back = space
+                .parse(&text)
+                .unwrap_or_else(|e| panic!("{space} #{i} {text}: {e}"));
             assert_eq!(back, g, "{space} text {text}");
             let json = serde_json::to_string(&g).unwrap();
             let back: Genotype = serde_json::from_str(&json).unwrap();
@@ -155,18 +157,26 @@ fn ten_thousand_random_genotypes_round_trip_through_text_and_json() {
 #[test]
 fn sampling_is_deterministic_given_a_seed() {
     for space in spaces() {
-        let a: Vec<_> = (0..50).map({
-            let mut r = rng(99);
-            move |_| space.sample(&mut r).unwrap()
-        }).collect();
-        let b: Vec<_> = (0..50).map({
-            let mut r = rng(99);
-            move |_| space.sample(&mut r).unwrap()
-        }).collect();
+        let a: Vec<_> = (0..50)
+            .map({
+                let mut r = rng(99);
+                move |_| space.sample(&mut r).unwrap()
+            })
+            .collect();
+        let b: Vec<_> = (0..50)
+            .map({
+                let mut r = rng(99);
+                move |_| space.sample(&mut r).unwrap()
+            })
+            .collect();
         assert_eq!(a, b);
         let distinct: HashSet<_> = a.iter().collect();
         if space.size().unwrap() != space::Size::Exact(64) {
-            assert!(distinct.len() > 40, "{space}: only {} distinct of 50", distinct.len());
+            assert!(
+                distinct.len() > 40,
+                "{space}: only {} distinct of 50",
+                distinct.len()
+            );
         }
     }
 }
@@ -200,8 +210,16 @@ fn hashes_are_stable_golden_values() {
     let cases = [
         (SpaceKind::Nb201, NB201_EXAMPLE, "cf605f704531ed31"),
         (SpaceKind::Darts, "DARTS_V2", "2194af0ba9a5fc52"),
-        (SpaceKind::Pnas, "(1,sep_3x3,0,max_pool_3x3)(2,identity,1,avg_pool_3x3)", "4edd56e6c8e50540"),
-        (SpaceKind::Macro, "3x3:24 5x5:36<0 3x7:48<0,1", "1e18bbbaaa7ee731"),
+        (
+            SpaceKind::Pnas,
+            "(1,sep_3x3,0,max_pool_3x3)(2,identity,1,avg_pool_3x3)",
+            "4edd56e6c8e50540",
+        ),
+        (
+            SpaceKind::Macro,
+            "3x3:24 5x5:36<0 3x7:48<0,1",
+            "1e18bbbaaa7ee731",
+        ),
     ];
     for (kind, text, golden) in cases {
         let g = Genotype::parse(kind, text).unwrap();
@@ -258,18 +276,33 @@ fn bad_input_gives_precise_errors() {
     ];
     for (kind, text, want) in cases {
         let err = Genotype::parse(*kind, text).expect_err(text).to_string();
-        assert!(err.contains(want), "{kind} {text:?}\n  got:  {err}\n  want: {want}");
+        assert!(
+            err.contains(want),
+            "{kind} {text:?}\n  got:  {err}\n  want: {want}"
+        );
     }
     // JSON goes through the same checks.
     let bad = r#"{"space":"pnas","genotype":{"blocks":[{"in1":0,"op1":"sep_3x3","in2":7,"op2":"identity"}]}}"#;
-    let err = serde_json::from_str::<Genotype>(bad).unwrap_err().to_string();
-    assert!(err.contains("block 1: input 7 refers to a block that does not exist"), "{err}");
+    let err = serde_json::from_str::<Genotype>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("block 1: input 7 refers to a block that does not exist"),
+        "{err}"
+    );
     // Settings are checked too.
     assert!(Space::Pnas { blocks: 6 }.validate().is_err());
     assert!(Space::Macro { layers: 0 }.validate().is_err());
-    let two = Genotype::parse(SpaceKind::Pnas, "(0,sep_3x3,1,identity)(0,sep_3x3,1,identity)").unwrap();
+    let two = Genotype::parse(
+        SpaceKind::Pnas,
+        "(0,sep_3x3,1,identity)(0,sep_3x3,1,identity)",
+    )
+    .unwrap();
     assert_eq!(
-        Space::Pnas { blocks: 1 }.check(&two).unwrap_err().to_string(),
+        Space::Pnas { blocks: 1 }
+            .check(&two)
+            .unwrap_err()
+            .to_string(),
         "blocks: the cell has 2 blocks, the space at most 1"
     );
 }

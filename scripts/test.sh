@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second command; .ci/run calls it):
+# runs setup, starts a private redis-server on a free loopback port for the
+# run (REDIS_URL is exported to the tests), runs the workspace's tests, and
+# stops redis afterwards, also on failure.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+"$here/setup.sh"
+# shellcheck source=scripts/env.sh
+source "$here/env.sh"
+
+workdir=$(mktemp -d -t nas-test.XXXXXX)
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  rm -rf "$workdir"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+redis-server --bind 127.0.0.1 --port "$port" --dir "$workdir" --save "" --appendonly no \
+  --daemonize no --loglevel warning >"$workdir/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 1 100); do
+  redis-cli -p "$port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+redis-cli -p "$port" ping >/dev/null || { echo "test: redis-server did not start on port $port" >&2; cat "$workdir/redis.log" >&2; exit 1; }
+export REDIS_URL="redis://127.0.0.1:$port/"
+echo "test: redis-server on $REDIS_URL, cargo target dir $CARGO_TARGET_DIR" >&2
+
+cd "$root"
+cargo test --workspace --locked "$@"

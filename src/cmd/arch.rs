@@ -1,0 +1,75 @@
+//! `nas arch validate | show`: one architecture, given on the command line.
+
+use crate::cli::{ArchCommand, SpaceArgs};
+use anyhow::Context;
+use space::{Genotype, Space};
+use std::io::Read;
+use std::process::ExitCode;
+
+pub fn run(cmd: ArchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ArchCommand::Validate { space, genotype } => {
+            let (_, g) = read_genotype(&space, &genotype)?;
+            println!("ok {} {}", g.hash(), g.canonical_text());
+        }
+        ArchCommand::Show {
+            space,
+            genotype,
+            json,
+        } => {
+            let (space, g) = read_genotype(&space, &genotype)?;
+            if json {
+                let doc = serde_json::json!({
+                    "space": space,
+                    "text": g.to_string(),
+                    "canonical": g.canonical_text(),
+                    "hash": g.hash().to_string(),
+                    "genotype": g,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!("{}", g.canonical_text());
+                println!("hash {}", g.hash());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The space the flags name and the genotype `arg` (text, JSON, or `-` for
+/// stdin), checked against it. For the macro space without `--layers`, the
+/// genotype's own layer count is taken.
+pub fn read_genotype(args: &SpaceArgs, arg: &str) -> anyhow::Result<(Space, Genotype)> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the genotype from stdin")?;
+        s
+    } else {
+        arg.to_string()
+    };
+    let text = text.trim();
+    let g = if text.starts_with('{') {
+        let g: Genotype = serde_json::from_str(text)
+            .with_context(|| format!("invalid {} genotype JSON", args.space))?;
+        anyhow::ensure!(
+            g.kind() == args.space,
+            "the JSON holds a {} genotype, not {}",
+            g.kind(),
+            args.space
+        );
+        g
+    } else {
+        Genotype::parse(args.space, text)
+            .with_context(|| format!("invalid {} genotype", args.space))?
+    };
+    let mut space = args.to_space()?;
+    if let (Space::Macro { layers }, Genotype::Macro(m), None) = (&mut space, &g, args.layers) {
+        *layers = m.layers().len();
+    }
+    space
+        .check(&g)
+        .with_context(|| format!("genotype not in the {space} space"))?;
+    Ok((space, g))
+}
