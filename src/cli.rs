@@ -8,6 +8,9 @@ use space::SpaceKind;
 #[derive(Debug, Parser)]
 #[command(name = "nas", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log format on stderr: human or json (level from RUST_LOG, default info).
+    #[arg(long, global = true, env = "NAS_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -22,6 +25,133 @@ pub enum Command {
     /// One architecture: validate it, show its canonical form and hash.
     #[command(subcommand)]
     Arch(ArchCommand),
+    /// Run the scheduler daemon: drives submitted searches over the queue.
+    Scheduler {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Folder for each search's evaluations.jsonl.
+        #[arg(long, default_value = "results")]
+        results_dir: std::path::PathBuf,
+    },
+    /// Run a trainer daemon: N job slots that evaluate candidates.
+    Trainer {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Concurrent jobs.
+        #[arg(long, default_value_t = 1)]
+        slots: usize,
+        /// Seconds running jobs may finish after SIGTERM/SIGINT before they
+        /// are handed back.
+        #[arg(long, default_value_t = 0.0)]
+        grace_secs: f64,
+        /// This worker's name (default: hostname-pid).
+        #[arg(long)]
+        worker_id: Option<String>,
+        /// Folder of the converted NAS-Bench-201 tables.
+        #[arg(long, env = "NAS_NB201_DIR")]
+        nb201_dir: Option<std::path::PathBuf>,
+        /// Fail every job with this message (drills and poison-job tests).
+        #[arg(long, hide = true)]
+        fail_all: Option<String>,
+    },
+    /// Submit a search spec (TOML, or JSON for *.json); prints the search id.
+    Submit {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The spec file.
+        spec: std::path::PathBuf,
+    },
+    /// Show searches: evaluated / queued / leased / failed, best, rate, ETA;
+    /// and the trainers alive.
+    Status {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// One search (default: all).
+        id: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a search's evaluations.
+    Results {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The search.
+        id: String,
+        /// Output format.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+    },
+    /// Cancel a search: its queued jobs are dropped.
+    Cancel {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The search.
+        id: String,
+    },
+    /// The dead-letter list.
+    Dlq {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// What to do with it.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+/// `nas dlq ...`
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead jobs with their reasons.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead jobs again with fresh attempts.
+    Replay {
+        /// Job ids to replay.
+        #[arg(required_unless_present = "all")]
+        job_ids: Vec<String>,
+        /// Replay every dead job.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Where the queue is and how it behaves.
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    /// Redis URL: redis://[user:password@]host:port/db or rediss:// for TLS.
+    #[arg(
+        long = "redis",
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    pub redis: queue::RedisUrl,
+    /// Key prefix, so deployments can share one Redis.
+    #[arg(long, env = "NAS_PREFIX", default_value = "nas")]
+    pub prefix: String,
+    /// Lease length in seconds; trainers renew every third of it.
+    #[arg(long, default_value_t = 30.0)]
+    pub lease_secs: f64,
+    /// Deliveries before a failing job is dead-lettered.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Backoff before the first retry, milliseconds (doubles per attempt).
+    #[arg(long, default_value_t = 500)]
+    pub backoff_ms: u64,
+    /// Give up connecting to Redis after this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub connect_timeout_secs: f64,
 }
 
 /// `nas space ...`

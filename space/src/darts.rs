@@ -542,12 +542,14 @@ fn parse(s: &str) -> Result<DartsGenotype> {
             "reduce" => reduce.replace(r.edges("reduce")?).is_some(),
             "normal_concat" => normal_concat.replace(r.concat()?).is_some(),
             "reduce_concat" => reduce_concat.replace(r.concat()?).is_some(),
-            _ => return Err(SpaceError::new(
-                here,
-                format!(
+            _ => {
+                return Err(SpaceError::new(
+                    here,
+                    format!(
                     "unknown field {key:?}; expected normal, normal_concat, reduce, reduce_concat"
                 ),
-            )),
+                ))
+            }
         };
         if dup {
             return Err(SpaceError::new(key, "given twice"));

@@ -1,0 +1,19 @@
+-- cancel.lua: cancel a search: its queued jobs are dropped, delayed ones are
+-- dropped when due, leased ones may still complete (their results are kept
+-- but the search takes no new jobs).
+-- KEYS[1]: <p>:cancelled
+-- KEYS[2]: <p>:ready:<sid>
+-- KEYS[3]: <p>:rr
+-- ARGV[1]: key prefix <p>
+-- ARGV[2]: search id
+-- Returns: number of queued jobs dropped.
+local prefix, sid = ARGV[1], ARGV[2]
+redis.call('SADD', KEYS[1], sid)
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('HSET', prefix .. ':job:' .. id, 'state', 'cancelled')
+  move(prefix, sid, 'queued', 'cancelled')
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], sid)
+return #ids

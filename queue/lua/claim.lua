@@ -1,0 +1,44 @@
+-- claim.lua: lease up to N jobs to a worker, round robin across searches and
+-- best priority first within a search; promotes due delayed jobs first.
+-- KEYS[1]: <p>:rr       zset search -> round-robin position
+-- KEYS[2]: <p>:rrseq    round-robin counter
+-- KEYS[3]: <p>:leases   zset job id -> deadline
+-- KEYS[4]: <p>:token    fencing-token counter
+-- ARGV[1]: key prefix <p>
+-- ARGV[2]: worker id
+-- ARGV[3]: lease length in ms
+-- ARGV[4]: most jobs to claim
+-- Returns: list of {job id, token, deadline ms, attempt, envelope JSON}
+local prefix, worker = ARGV[1], ARGV[2]
+local lease, max = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+promote_delayed(prefix, now)
+local out = {}
+local guard = 0
+while #out < max and guard < 10000 do
+  guard = guard + 1
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #first == 0 then break end
+  local sid = first[1]
+  local rk = prefix .. ':ready:' .. sid
+  local popped = redis.call('ZPOPMIN', rk)
+  if #popped == 0 then
+    redis.call('ZREM', KEYS[1], sid)
+  else
+    local id = popped[1]
+    local jk = prefix .. ':job:' .. id
+    local token = redis.call('INCR', KEYS[4])
+    local deadline = now + lease
+    local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
+    redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
+    redis.call('ZADD', KEYS[3], deadline, id)
+    move(prefix, sid, 'queued', 'leased')
+    if redis.call('ZCARD', rk) == 0 then
+      redis.call('ZREM', KEYS[1], sid)
+    else
+      redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), sid)
+    end
+    table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env') })
+  end
+end
+return out

@@ -1,0 +1,60 @@
+-- prelude.lua: helpers shared by every script of the queue; prepended to each
+-- script when it is loaded (queue/src/redis.rs). Not a script on its own.
+--
+-- Key layout (see queue/src/keys.rs, the one place that names keys):
+--   <p>:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result
+--   <p>:ready:<sid>   zset   job id -> -priority (ZPOPMIN takes the best; ties by id = FIFO)
+--   <p>:rr            zset   search id -> round-robin position (claim serves the lowest)
+--   <p>:rrseq         string round-robin counter
+--   <p>:leases        zset   job id -> lease deadline (ms, Redis server time)
+--   <p>:delayed       zset   job id -> time it becomes ready again (ms)
+--   <p>:count:<sid>   hash   state -> number of the search's jobs in it
+--   <p>:cancelled     set    cancelled search ids
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function move(prefix, sid, from, to)
+  local ck = prefix .. ':count:' .. sid
+  if from then redis.call('HINCRBY', ck, from, -1) end
+  if to then redis.call('HINCRBY', ck, to, 1) end
+end
+
+-- Put job `id` of search `sid` on its search's ready set and make sure the
+-- search takes part in the round robin.
+local function make_ready(prefix, id, sid, prio)
+  redis.call('ZADD', prefix .. ':ready:' .. sid, prio, id)
+  local seq = tonumber(redis.call('GET', prefix .. ':rrseq') or '0')
+  redis.call('ZADD', prefix .. ':rr', 'NX', seq, sid)
+end
+
+-- Move delayed jobs whose backoff has passed back to their ready sets.
+local function promote_delayed(prefix, now)
+  local due = redis.call('ZRANGEBYSCORE', prefix .. ':delayed', '-inf', now, 'LIMIT', 0, 100)
+  for _, id in ipairs(due) do
+    local jk = prefix .. ':job:' .. id
+    redis.call('ZREM', prefix .. ':delayed', id)
+    local sid = redis.call('HGET', jk, 'sid')
+    if sid then
+      if redis.call('SISMEMBER', prefix .. ':cancelled', sid) == 1 then
+        redis.call('HSET', jk, 'state', 'cancelled')
+        move(prefix, sid, 'delayed', 'cancelled')
+      else
+        redis.call('HSET', jk, 'state', 'queued')
+        move(prefix, sid, 'delayed', 'queued')
+        make_ready(prefix, id, sid, redis.call('HGET', jk, 'prio'))
+      end
+    end
+  end
+end
+
+-- The result-log entry of a job that ended in the dead-letter list; the same
+-- shape as queue::wire::JobResult with outcome Dead.
+local function dead_event(id, sid, attempt, worker, now, reason)
+  return cjson.encode({
+    v = 1, job_id = id, search_id = sid, attempt = tonumber(attempt),
+    worker = worker or '', finished_ms = now, outcome = { dead = { reason = reason } },
+  })
+end

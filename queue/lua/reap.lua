@@ -1,0 +1,38 @@
+-- reap.lua: requeue jobs whose lease expired (their worker died or stalled),
+-- or dead-letter them once they have used all attempts; also promotes due
+-- delayed jobs.
+-- KEYS[1]: <p>:leases
+-- KEYS[2]: <p>:dlq
+-- KEYS[3]: <p>:stats     hash of counters (redeliveries)
+-- ARGV[1]: key prefix <p>
+-- ARGV[2]: most attempts
+-- ARGV[3]: most jobs to reap in one call
+-- Returns: {requeued, dead-lettered}
+local prefix, max = ARGV[1], tonumber(ARGV[2])
+local now = now_ms()
+promote_delayed(prefix, now)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local requeued, dead = 0, 0
+for _, id in ipairs(expired) do
+  local jk = prefix .. ':job:' .. id
+  redis.call('ZREM', KEYS[1], id)
+  local state, sid, attempt, prio, worker =
+    unpack(redis.call('HMGET', jk, 'state', 'sid', 'attempt', 'prio', 'worker'))
+  if state == 'leased' then
+    if tonumber(attempt) >= max then
+      local reason = 'lease expired on attempt ' .. attempt .. ' of ' .. max .. ' (worker ' .. (worker or '?') .. ')'
+      redis.call('HSET', jk, 'state', 'dead', 'reason', reason)
+      redis.call('RPUSH', KEYS[2], id)
+      redis.call('RPUSH', prefix .. ':log:' .. sid, dead_event(id, sid, attempt, worker, now, reason))
+      move(prefix, sid, 'leased', 'dead')
+      dead = dead + 1
+    else
+      redis.call('HSET', jk, 'state', 'queued', 'token', 0)
+      move(prefix, sid, 'leased', 'queued')
+      make_ready(prefix, id, sid, prio)
+      redis.call('HINCRBY', KEYS[3], 'redeliveries', 1)
+      requeued = requeued + 1
+    end
+  end
+end
+return { requeued, dead }

@@ -1,0 +1,13 @@
+-- renew.lua: extend a lease, if the caller still holds it.
+-- KEYS[1]: <p>:job:<id>
+-- KEYS[2]: <p>:leases
+-- ARGV[1]: job id
+-- ARGV[2]: fencing token the caller holds
+-- ARGV[3]: lease length in ms
+-- Returns: the new deadline in ms, or -1 if the lease is no longer the caller's.
+local state, token = unpack(redis.call('HMGET', KEYS[1], 'state', 'token'))
+if state ~= 'leased' or token ~= ARGV[2] then return -1 end
+local deadline = now_ms() + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'deadline', deadline)
+redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+return deadline

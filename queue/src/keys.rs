@@ -1,0 +1,115 @@
+//! Every Redis key name of the system, in one place. Lua scripts build the
+//! per-job and per-search keys from the same prefix and the same shapes; the
+//! header of `lua/prelude.lua` lists them too.
+
+/// The job-id placeholder in an envelope before the queue assigns the id.
+pub const ID_PLACEHOLDER: &str = "@@ID@@";
+
+/// Key names under one prefix (default `nas`), so that several deployments
+/// or test runs can share one Redis.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix, as the Lua scripts receive it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Hash of one job: envelope, state, attempt, fencing token, lease.
+    pub fn job(&self, job_id: &str) -> String {
+        format!("{}:job:{job_id}", self.prefix)
+    }
+    /// Sorted set of a search's ready jobs, scored by -priority.
+    pub fn ready(&self, search: &str) -> String {
+        format!("{}:ready:{search}", self.prefix)
+    }
+    /// Sorted set of searches with ready jobs, by round-robin position.
+    pub fn rr(&self) -> String {
+        format!("{}:rr", self.prefix)
+    }
+    /// Round-robin counter.
+    pub fn rrseq(&self) -> String {
+        format!("{}:rrseq", self.prefix)
+    }
+    /// Sorted set of leased job ids by deadline.
+    pub fn leases(&self) -> String {
+        format!("{}:leases", self.prefix)
+    }
+    /// Sorted set of jobs waiting out a retry backoff, by ready time.
+    pub fn delayed(&self) -> String {
+        format!("{}:delayed", self.prefix)
+    }
+    /// List of dead-lettered job ids.
+    pub fn dlq(&self) -> String {
+        format!("{}:dlq", self.prefix)
+    }
+    /// Fencing-token counter.
+    pub fn token(&self) -> String {
+        format!("{}:token", self.prefix)
+    }
+    /// Hash of queue-wide counters (redeliveries).
+    pub fn stats(&self) -> String {
+        format!("{}:stats", self.prefix)
+    }
+    /// Set of cancelled searches.
+    pub fn cancelled(&self) -> String {
+        format!("{}:cancelled", self.prefix)
+    }
+    /// Hash: a search's dedupe key -> job id.
+    pub fn dedupe(&self, search: &str) -> String {
+        format!("{}:dedupe:{search}", self.prefix)
+    }
+    /// A search's job counter.
+    pub fn jobseq(&self, search: &str) -> String {
+        format!("{}:jobseq:{search}", self.prefix)
+    }
+    /// List of a search's results (JSON), in the order they were recorded.
+    pub fn log(&self, search: &str) -> String {
+        format!("{}:log:{search}", self.prefix)
+    }
+    /// Hash: state -> number of a search's jobs in that state.
+    pub fn count(&self, search: &str) -> String {
+        format!("{}:count:{search}", self.prefix)
+    }
+    /// Sorted set of workers by last heartbeat (ms).
+    pub fn workers(&self) -> String {
+        format!("{}:workers", self.prefix)
+    }
+    /// Hash: a search's record (`state`: the scheduler's JSON; `cancel`:
+    /// set when a user asks to cancel).
+    pub fn search(&self, search: &str) -> String {
+        format!("{}:search:{search}", self.prefix)
+    }
+    /// Sorted set of all searches by submission time.
+    pub fn searches(&self) -> String {
+        format!("{}:searches", self.prefix)
+    }
+    /// Set of searches the scheduler drives (submitted, not yet finished).
+    pub fn active(&self) -> String {
+        format!("{}:active", self.prefix)
+    }
+    /// List of a search's evaluations (JSON), one per evaluated candidate.
+    pub fn evals(&self, search: &str) -> String {
+        format!("{}:evals:{search}", self.prefix)
+    }
+    /// The scheduler leader lock: the id of the scheduler that drives searches.
+    pub fn scheduler_lock(&self) -> String {
+        format!("{}:scheduler", self.prefix)
+    }
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self::new("nas")
+    }
+}

@@ -1,0 +1,330 @@
+//! The `nas` job queue: at-least-once delivery with exactly-once effect.
+//!
+//! A producer (the scheduler) enqueues jobs per search, idempotently per
+//! deduplication key and with a priority; workers (trainers) claim jobs under
+//! a lease with a fencing token, renew it while they work, and complete,
+//! fail or release it. Completing and failing are compare-and-set on the
+//! token, so a worker whose lease expired and was reassigned cannot write.
+//! Expired leases are reaped and redelivered; failures retry with capped
+//! exponential backoff and jitter, then land in the dead-letter list.
+//! Searches share workers round robin, so a large search cannot starve a
+//! small one.
+//!
+//! Two backends implement [`Queue`]: [`RedisQueue`] (every multi-key
+//! transition one Lua script under `lua/`) and [`MemoryQueue`] for the
+//! embedded single-process mode. One conformance suite (`tests/`) runs
+//! against both.
+
+mod memory;
+mod redis_queue;
+
+pub mod keys;
+pub mod wire;
+
+pub use memory::MemoryQueue;
+pub use redis_queue::{RedisQueue, RedisUrl};
+pub use wire::{Envelope, JobKind, JobResult, Metrics, Outcome, WireError};
+
+use async_trait::async_trait;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Settings shared by every user of one queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// Key prefix in Redis.
+    pub prefix: String,
+    /// How long a claim holds a job before it may be redelivered; workers
+    /// renew every third of it.
+    pub lease: Duration,
+    /// Deliveries before a failing job is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_cap: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "nas".into(),
+            lease: Duration::from_secs(30),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The backoff before retrying after failed attempt `attempt` (from 1):
+    /// base x 2^(attempt-1), capped, with jitter drawn uniformly from the
+    /// upper half so that failing workers do not retry in lockstep.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        use rand::Rng;
+        let exp = self
+            .backoff_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let capped = exp.min(self.backoff_cap);
+        capped.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+}
+
+/// A job to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// The search it belongs to.
+    pub search_id: String,
+    /// Enqueueing the same key twice in one search yields the same job
+    /// (for candidates: the stage and the canonical genotype hash).
+    pub dedupe_key: String,
+    /// What to do.
+    pub kind: JobKind,
+    /// Higher is trained first within the search.
+    pub priority: f64,
+    /// The kind's payload.
+    pub payload: serde_json::Value,
+}
+
+/// What enqueue did with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The job's id (the existing one if the key was already enqueued).
+    pub job_id: String,
+    /// False if the dedupe key was already in the search.
+    pub created: bool,
+}
+
+/// A claimed job: the worker holds it until the deadline unless it renews.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    /// The job, with `attempt` set to this delivery.
+    pub job: Envelope,
+    /// Fencing token: every write about this job must present it.
+    pub token: u64,
+    /// Lease deadline, ms since the epoch by the queue's clock.
+    pub deadline_ms: u64,
+    /// Who holds it.
+    pub worker: String,
+}
+
+/// Whether a failure may succeed on retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailKind {
+    /// Retry after a backoff, up to the attempt limit.
+    Retryable,
+    /// Never retry (malformed payload, unknown genotype): dead-letter now.
+    Permanent,
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Queued again once the backoff ends.
+    Retrying {
+        /// When, ms since the epoch.
+        at_ms: u64,
+    },
+    /// In the dead-letter list.
+    Dead,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// Held by a worker.
+    Leased,
+    /// Waiting out a retry backoff.
+    Delayed,
+    /// Finished, result recorded.
+    Done,
+    /// In the dead-letter list.
+    Dead,
+    /// Dropped with its search.
+    Cancelled,
+}
+
+impl std::str::FromStr for JobState {
+    type Err = QueueError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "queued" => Self::Queued,
+            "leased" => Self::Leased,
+            "delayed" => Self::Delayed,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            "cancelled" => Self::Cancelled,
+            other => return Err(QueueError::Corrupt(format!("unknown job state {other:?}"))),
+        })
+    }
+}
+
+/// How many of a search's jobs are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SearchCounts {
+    /// Waiting for a worker.
+    pub queued: u64,
+    /// Held by workers.
+    pub leased: u64,
+    /// Waiting out a backoff.
+    pub delayed: u64,
+    /// Finished.
+    pub done: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+    /// Dropped by cancel.
+    pub cancelled: u64,
+}
+
+/// A job in the dead-letter list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The job.
+    pub job_id: String,
+    /// Its search.
+    pub search_id: String,
+    /// Deliveries made.
+    pub attempt: u32,
+    /// The last failure.
+    pub reason: String,
+    /// The job's envelope as enqueued (raw, since it may be malformed).
+    pub envelope: String,
+}
+
+/// What went wrong, typed by what the caller should do next.
+#[derive(Debug, Error)]
+pub enum QueueError {
+    /// The caller's lease is gone (expired and reaped, reassigned, or the job
+    /// finished): stop working on the job and write nothing more about it.
+    #[error(
+        "lease on job {job_id} (token {token}) is no longer held: it expired or the job moved on"
+    )]
+    Stale {
+        /// The job.
+        job_id: String,
+        /// The token the caller presented.
+        token: u64,
+    },
+    /// Talking to Redis failed; retry with backoff.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A message failed validation.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The search was cancelled: it takes no new jobs.
+    #[error("search {0} is cancelled")]
+    Cancelled(String),
+    /// Stored state is not what this build expects.
+    #[error("corrupt queue state: {0}")]
+    Corrupt(String),
+}
+
+impl QueueError {
+    /// True if retrying the same call later may succeed (connection trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Shorthand.
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// The queue, whichever backend.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// The queue's settings.
+    fn config(&self) -> &QueueConfig;
+
+    /// Add jobs, idempotently per (search, dedupe key); ranked by priority
+    /// within their search. Fails for a cancelled search.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
+
+    /// Lease up to `max` jobs to `worker`: round robin across searches, best
+    /// priority first within one. Jobs whose envelope fails to decode are
+    /// dead-lettered on the spot and not returned.
+    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>>;
+
+    /// Extend a lease by the configured length; returns the new deadline.
+    async fn renew(&self, lease: &Lease) -> Result<u64>;
+
+    /// Acknowledge the job and record its outcome, exactly once.
+    async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()>;
+
+    /// Record a failure: retry after backoff, or dead-letter.
+    async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome>;
+
+    /// Hand a job back at once (shutdown); the attempt does not count.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// Requeue jobs whose lease expired (or dead-letter them after the last
+    /// attempt), and promote delayed jobs whose backoff ended. Returns
+    /// (requeued, dead-lettered).
+    async fn reap(&self) -> Result<(u64, u64)>;
+
+    /// The search's results in recording order, from index `from`.
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>>;
+
+    /// How many of the search's jobs are in each state.
+    async fn counts(&self, search: &str) -> Result<SearchCounts>;
+
+    /// Where a job is, if it exists.
+    async fn job_state(&self, job_id: &str) -> Result<Option<JobState>>;
+
+    /// The dead-letter list, oldest first.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>>;
+
+    /// Queue a dead job again with fresh attempts; false if it was not dead.
+    async fn replay(&self, job_id: &str) -> Result<bool>;
+
+    /// Cancel a search; returns how many queued jobs were dropped.
+    async fn cancel(&self, search: &str) -> Result<u64>;
+
+    /// Record that `worker` is alive.
+    async fn heartbeat(&self, worker: &str) -> Result<()>;
+
+    /// Workers seen within `within`.
+    async fn workers(&self, within: std::time::Duration) -> Result<Vec<String>>;
+
+    /// Jobs redelivered after a lease expired, since the queue began.
+    async fn redeliveries(&self) -> Result<u64>;
+}
+
+/// The envelope a new job is stored with: the id is filled in by the queue.
+fn envelope_for(job: &NewJob) -> Result<Envelope> {
+    wire::validate_id("job", &job.search_id)?;
+    let env = Envelope {
+        v: wire::SCHEMA_VERSION,
+        job_id: keys::ID_PLACEHOLDER.into(),
+        search_id: job.search_id.clone(),
+        kind: job.kind,
+        attempt: 0,
+        created_ms: wire::now_ms(),
+        payload: job.payload.clone(),
+    };
+    env.validate()?;
+    Ok(env)
+}
+
+/// The result record of a lease.
+fn result_for(lease: &Lease, outcome: Outcome) -> JobResult {
+    JobResult {
+        v: wire::SCHEMA_VERSION,
+        job_id: lease.job.job_id.clone(),
+        search_id: lease.job.search_id.clone(),
+        attempt: lease.job.attempt,
+        worker: lease.worker.clone(),
+        finished_ms: wire::now_ms(),
+        outcome,
+    }
+}

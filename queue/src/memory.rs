@@ -1,0 +1,472 @@
+//! The in-process backend for the embedded single-process mode: the same
+//! transitions as the Lua scripts, under one mutex, with this process's
+//! clock standing in for the Redis server's.
+
+use crate::wire::{self, Envelope, JobResult};
+use crate::{
+    envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
+    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A ready-set entry: -priority (ordered totally), then the job id (FIFO).
+#[derive(Debug, Clone, PartialEq)]
+struct Ready(f64, String);
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| self.1.cmp(&other.1))
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    env: String,
+    sid: String,
+    state: JobState,
+    attempt: u32,
+    token: u64,
+    worker: String,
+    deadline: u64,
+    score: f64,
+    reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    jobs: HashMap<String, Job>,
+    ready: HashMap<String, BTreeSet<Ready>>,
+    rr: BTreeSet<(u64, String)>,
+    rr_pos: HashMap<String, u64>,
+    rrseq: u64,
+    leases: BTreeSet<(u64, String)>,
+    delayed: BTreeSet<(u64, String)>,
+    dlq: Vec<String>,
+    dedupe: HashMap<(String, String), String>,
+    jobseq: HashMap<String, u64>,
+    log: HashMap<String, Vec<JobResult>>,
+    counts: HashMap<String, SearchCounts>,
+    cancelled: HashSet<String>,
+    workers: HashMap<String, u64>,
+    token: u64,
+    redeliveries: u64,
+}
+
+fn slot(c: &mut SearchCounts, s: JobState) -> &mut u64 {
+    match s {
+        JobState::Queued => &mut c.queued,
+        JobState::Leased => &mut c.leased,
+        JobState::Delayed => &mut c.delayed,
+        JobState::Done => &mut c.done,
+        JobState::Dead => &mut c.dead,
+        JobState::Cancelled => &mut c.cancelled,
+    }
+}
+
+impl Inner {
+    /// Move job `id` to state `to`, keeping the per-search counts.
+    fn set_state(&mut self, id: &str, to: JobState) {
+        let job = self.jobs.get_mut(id).expect("job exists");
+        let from = job.state;
+        job.state = to;
+        let c = self.counts.entry(job.sid.clone()).or_default();
+        *slot(c, from) = slot(c, from).saturating_sub(1);
+        *slot(c, to) += 1;
+    }
+
+    fn make_ready(&mut self, id: &str) {
+        let job = &self.jobs[id];
+        let sid = job.sid.clone();
+        self.ready
+            .entry(sid.clone())
+            .or_default()
+            .insert(Ready(job.score, id.to_string()));
+        if !self.rr_pos.contains_key(&sid) {
+            self.rr_pos.insert(sid.clone(), self.rrseq);
+            self.rr.insert((self.rrseq, sid));
+        }
+    }
+
+    fn rr_remove(&mut self, sid: &str) {
+        if let Some(pos) = self.rr_pos.remove(sid) {
+            self.rr.remove(&(pos, sid.to_string()));
+        }
+    }
+
+    fn promote_delayed(&mut self, now: u64) {
+        while let Some((at, id)) = self.delayed.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.delayed.remove(&(at, id.clone()));
+            let sid = self.jobs[&id].sid.clone();
+            if self.cancelled.contains(&sid) {
+                self.set_state(&id, JobState::Cancelled);
+            } else {
+                self.set_state(&id, JobState::Queued);
+                self.make_ready(&id);
+            }
+        }
+    }
+
+    fn dead_letter(&mut self, id: &str, reason: String, now: u64) {
+        self.set_state(id, JobState::Dead);
+        let job = self.jobs.get_mut(id).expect("job exists");
+        job.reason = reason.clone();
+        let event = JobResult {
+            v: wire::SCHEMA_VERSION,
+            job_id: id.to_string(),
+            search_id: job.sid.clone(),
+            attempt: job.attempt,
+            worker: job.worker.clone(),
+            finished_ms: now,
+            outcome: Outcome::Dead { reason },
+        };
+        self.log.entry(job.sid.clone()).or_default().push(event);
+        self.dlq.push(id.to_string());
+    }
+
+    /// The job if `token` still holds its lease.
+    fn held(&self, id: &str, token: u64) -> bool {
+        matches!(self.jobs.get(id), Some(j) if j.state == JobState::Leased && j.token == token)
+    }
+}
+
+/// The in-process queue. Clones share the same queue.
+#[derive(Debug, Clone)]
+pub struct MemoryQueue {
+    inner: Arc<Mutex<Inner>>,
+    config: QueueConfig,
+}
+
+impl MemoryQueue {
+    /// An empty queue.
+    pub fn new(config: QueueConfig) -> Self {
+        Self {
+            inner: Arc::default(),
+            config,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-done transition
+        // visible to callers that would act on it wrongly: every transition
+        // checks state first, so keep going with the data as it is.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stale(lease: &Lease) -> QueueError {
+        QueueError::Stale {
+            job_id: lease.job.job_id.clone(),
+            token: lease.token,
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
+        let envs = jobs.iter().map(envelope_for).collect::<Result<Vec<_>>>()?;
+        let mut q = self.lock();
+        if let Some(j) = jobs.iter().find(|j| q.cancelled.contains(&j.search_id)) {
+            return Err(QueueError::Cancelled(j.search_id.clone()));
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for (job, mut env) in jobs.into_iter().zip(envs) {
+            let key = (job.search_id.clone(), job.dedupe_key.clone());
+            if let Some(id) = q.dedupe.get(&key) {
+                out.push(Enqueued {
+                    job_id: id.clone(),
+                    created: false,
+                });
+                continue;
+            }
+            let n = q.jobseq.entry(job.search_id.clone()).or_default();
+            *n += 1;
+            let id = format!("{}.{:010}", job.search_id, n);
+            env.job_id = id.clone();
+            let text =
+                serde_json::to_string(&env).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+            q.dedupe.insert(key, id.clone());
+            q.jobs.insert(
+                id.clone(),
+                Job {
+                    env: text,
+                    sid: job.search_id.clone(),
+                    state: JobState::Queued,
+                    attempt: 0,
+                    token: 0,
+                    worker: String::new(),
+                    deadline: 0,
+                    score: -job.priority,
+                    reason: String::new(),
+                },
+            );
+            q.counts.entry(job.search_id.clone()).or_default().queued += 1;
+            q.make_ready(&id);
+            out.push(Enqueued {
+                job_id: id,
+                created: true,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
+        let now = wire::now_ms();
+        let lease_ms = self.config.lease.as_millis() as u64;
+        let mut q = self.lock();
+        q.promote_delayed(now);
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((pos, sid)) = q.rr.first().cloned() else {
+                break;
+            };
+            let popped = q.ready.get_mut(&sid).and_then(|r| r.pop_first());
+            let Some(Ready(_, id)) = popped else {
+                q.rr_remove(&sid);
+                continue;
+            };
+            q.token += 1;
+            let token = q.token;
+            q.set_state(&id, JobState::Leased);
+            let job = q.jobs.get_mut(&id).expect("job exists");
+            job.attempt += 1;
+            job.token = token;
+            job.worker = worker.to_string();
+            job.deadline = now + lease_ms;
+            let (attempt, env) = (job.attempt, job.env.clone());
+            q.leases.insert((now + lease_ms, id.clone()));
+            q.rr.remove(&(pos, sid.clone()));
+            q.rr_pos.remove(&sid);
+            if q.ready.get(&sid).is_some_and(|r| !r.is_empty()) {
+                q.rrseq += 1;
+                let seq = q.rrseq;
+                q.rr_pos.insert(sid.clone(), seq);
+                q.rr.insert((seq, sid));
+            }
+            match Envelope::decode(&env) {
+                Ok(mut job) => {
+                    job.attempt = attempt;
+                    out.push(Lease {
+                        job,
+                        token,
+                        deadline_ms: now + lease_ms,
+                        worker: worker.to_string(),
+                    });
+                }
+                Err(e) => {
+                    q.leases.remove(&(now + lease_ms, id.clone()));
+                    q.dead_letter(&id, e.to_string(), now);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<u64> {
+        let now = wire::now_ms();
+        let mut q = self.lock();
+        let id = &lease.job.job_id;
+        if !q.held(id, lease.token) {
+            return Err(Self::stale(lease));
+        }
+        let deadline = now + self.config.lease.as_millis() as u64;
+        let job = q.jobs.get_mut(id).expect("held");
+        let old = std::mem::replace(&mut job.deadline, deadline);
+        q.leases.remove(&(old, id.clone()));
+        q.leases.insert((deadline, id.clone()));
+        Ok(deadline)
+    }
+
+    async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
+        let mut q = self.lock();
+        let id = &lease.job.job_id;
+        if !q.held(id, lease.token) {
+            return Err(Self::stale(lease));
+        }
+        let deadline = q.jobs[id].deadline;
+        q.leases.remove(&(deadline, id.clone()));
+        q.set_state(id, JobState::Done);
+        let result = result_for(lease, outcome);
+        q.log
+            .entry(lease.job.search_id.clone())
+            .or_default()
+            .push(result);
+        Ok(())
+    }
+
+    async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome> {
+        let now = wire::now_ms();
+        let mut q = self.lock();
+        let id = &lease.job.job_id;
+        if !q.held(id, lease.token) {
+            return Err(Self::stale(lease));
+        }
+        let job = q.jobs.get_mut(id).expect("held");
+        job.reason = reason.to_string();
+        let (deadline, attempt) = (job.deadline, job.attempt);
+        q.leases.remove(&(deadline, id.clone()));
+        if kind == FailKind::Permanent || attempt >= self.config.max_attempts {
+            q.dead_letter(id, reason.to_string(), now);
+            return Ok(FailOutcome::Dead);
+        }
+        let at = now + self.config.backoff(attempt).as_millis() as u64;
+        q.set_state(id, JobState::Delayed);
+        q.delayed.insert((at, id.clone()));
+        Ok(FailOutcome::Retrying { at_ms: at })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut q = self.lock();
+        let id = &lease.job.job_id;
+        if !q.held(id, lease.token) {
+            return Err(Self::stale(lease));
+        }
+        let job = q.jobs.get_mut(id).expect("held");
+        job.attempt = job.attempt.saturating_sub(1);
+        job.token = 0;
+        let deadline = job.deadline;
+        q.leases.remove(&(deadline, id.clone()));
+        q.set_state(id, JobState::Queued);
+        q.make_ready(id);
+        Ok(())
+    }
+
+    async fn reap(&self) -> Result<(u64, u64)> {
+        let now = wire::now_ms();
+        let mut q = self.lock();
+        q.promote_delayed(now);
+        let (mut requeued, mut dead) = (0, 0);
+        while let Some((deadline, id)) = q.leases.first().cloned() {
+            if deadline > now {
+                break;
+            }
+            q.leases.remove(&(deadline, id.clone()));
+            let job = &q.jobs[&id];
+            if job.state != JobState::Leased {
+                continue;
+            }
+            if job.attempt >= self.config.max_attempts {
+                let reason = format!(
+                    "lease expired on attempt {} of {} (worker {})",
+                    job.attempt, self.config.max_attempts, job.worker
+                );
+                q.dead_letter(&id, reason, now);
+                dead += 1;
+            } else {
+                q.jobs.get_mut(&id).expect("exists").token = 0;
+                q.set_state(&id, JobState::Queued);
+                q.make_ready(&id);
+                q.redeliveries += 1;
+                requeued += 1;
+            }
+        }
+        Ok((requeued, dead))
+    }
+
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>> {
+        let q = self.lock();
+        Ok(q.log
+            .get(search)
+            .map(|l| l.iter().skip(from as usize).take(max).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn counts(&self, search: &str) -> Result<SearchCounts> {
+        Ok(self.lock().counts.get(search).copied().unwrap_or_default())
+    }
+
+    async fn job_state(&self, job_id: &str) -> Result<Option<JobState>> {
+        Ok(self.lock().jobs.get(job_id).map(|j| j.state))
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+        let q = self.lock();
+        Ok(q.dlq
+            .iter()
+            .take(max)
+            .map(|id| {
+                let j = &q.jobs[id];
+                DeadLetter {
+                    job_id: id.clone(),
+                    search_id: j.sid.clone(),
+                    attempt: j.attempt,
+                    reason: j.reason.clone(),
+                    envelope: j.env.clone(),
+                }
+            })
+            .collect())
+    }
+
+    async fn replay(&self, job_id: &str) -> Result<bool> {
+        let mut q = self.lock();
+        let Some(job) = q.jobs.get(job_id) else {
+            return Ok(false);
+        };
+        if job.state != JobState::Dead {
+            return Ok(false);
+        }
+        if q.cancelled.contains(&job.sid) {
+            return Err(QueueError::Cancelled(job.sid.clone()));
+        }
+        q.dlq.retain(|id| id != job_id);
+        let job = q.jobs.get_mut(job_id).expect("exists");
+        job.attempt = 0;
+        job.token = 0;
+        job.reason.clear();
+        q.set_state(job_id, JobState::Queued);
+        q.make_ready(job_id);
+        Ok(true)
+    }
+
+    async fn cancel(&self, search: &str) -> Result<u64> {
+        wire::validate_id("search", search)?;
+        let mut q = self.lock();
+        q.cancelled.insert(search.to_string());
+        let ready = q.ready.remove(search).unwrap_or_default();
+        for Ready(_, id) in &ready {
+            q.set_state(id, JobState::Cancelled);
+        }
+        q.rr_remove(search);
+        Ok(ready.len() as u64)
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<()> {
+        self.lock()
+            .workers
+            .insert(worker.to_string(), wire::now_ms());
+        Ok(())
+    }
+
+    async fn workers(&self, within: Duration) -> Result<Vec<String>> {
+        let since = wire::now_ms().saturating_sub(within.as_millis() as u64);
+        let q = self.lock();
+        let mut w: Vec<String> = q
+            .workers
+            .iter()
+            .filter(|(_, &t)| t >= since)
+            .map(|(k, _)| k.clone())
+            .collect();
+        w.sort();
+        Ok(w)
+    }
+
+    async fn redeliveries(&self) -> Result<u64> {
+        Ok(self.lock().redeliveries)
+    }
+}

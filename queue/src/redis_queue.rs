@@ -1,0 +1,568 @@
+//! The Redis backend: every multi-key transition is one Lua script from
+//! `lua/`, loaded once; single-key reads are plain commands.
+
+use crate::keys::Keys;
+use crate::wire::{self, Envelope, JobResult};
+use crate::{
+    envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
+    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts,
+};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Redis URL (`redis://`, `rediss://`, with optional ACL user and
+/// password) that never shows its password: `Display` and `Debug` print
+/// `***` in its place, so it is safe in logs and errors.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Parse and check the scheme.
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        let u = url::Url::parse(s).map_err(|e| format!("invalid redis url: {e}"))?;
+        match u.scheme() {
+            "redis" | "rediss" | "redis+unix" | "unix" => Ok(Self(s.to_string())),
+            other => Err(format!(
+                "invalid redis url: scheme {other:?} is not redis or rediss"
+            )),
+        }
+    }
+
+    /// The URL with its secret, for the client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                f.write_str(u.as_str())
+            }
+            Err(_) => f.write_str("<invalid url>"),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+macro_rules! lua {
+    ($name:literal) => {
+        Script::new(concat!(
+            include_str!("../lua/prelude.lua"),
+            "\n",
+            include_str!(concat!("../lua/", $name))
+        ))
+    };
+}
+
+/// The scripts, loaded once per process.
+struct Scripts {
+    enqueue: Script,
+    claim: Script,
+    renew: Script,
+    complete: Script,
+    fail: Script,
+    release: Script,
+    reap: Script,
+    replay: Script,
+    cancel: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            enqueue: lua!("enqueue.lua"),
+            claim: lua!("claim.lua"),
+            renew: lua!("renew.lua"),
+            complete: lua!("complete.lua"),
+            fail: lua!("fail.lua"),
+            release: lua!("release.lua"),
+            reap: lua!("reap.lua"),
+            replay: lua!("replay.lua"),
+            cancel: lua!("cancel.lua"),
+        }
+    }
+}
+
+/// The queue on a Redis server. Cloning shares the connection, which
+/// reconnects by itself after Redis restarts; calls made while it is down
+/// fail with a transient [`QueueError::Redis`].
+#[derive(Clone)]
+pub struct RedisQueue {
+    con: ConnectionManager,
+    keys: Keys,
+    config: QueueConfig,
+    scripts: Arc<Scripts>,
+    url: RedisUrl,
+}
+
+impl fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl RedisQueue {
+    /// Connect once; fails if Redis cannot be reached now.
+    pub async fn connect(url: &RedisUrl, config: QueueConfig) -> Result<Self> {
+        let client = redis::Client::open(url.expose())?;
+        let cm_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(30)))
+            .set_number_of_retries(6)
+            .set_max_delay(Duration::from_secs(2));
+        let con = ConnectionManager::new_with_config(client, cm_config).await?;
+        Ok(Self {
+            con,
+            keys: Keys::new(config.prefix.clone()),
+            config,
+            scripts: Arc::new(Scripts::new()),
+            url: url.clone(),
+        })
+    }
+
+    /// Connect, retrying with capped exponential backoff and a warning per
+    /// failed try, until it works or `give_up_after` has passed.
+    pub async fn connect_with_retry(
+        url: &RedisUrl,
+        config: QueueConfig,
+        give_up_after: Duration,
+    ) -> Result<Self> {
+        let start = std::time::Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match Self::connect(url, config.clone()).await {
+                Ok(q) => return Ok(q),
+                Err(e) if start.elapsed() + delay < give_up_after => {
+                    tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The URL (password hidden when printed).
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// The key names in use.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A handle on the shared connection, for callers that keep their own
+    /// keys next to the queue's (the scheduler's search records).
+    pub fn connection(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    fn stale(lease: &Lease) -> QueueError {
+        QueueError::Stale {
+            job_id: lease.job.job_id.clone(),
+            token: lease.token,
+        }
+    }
+
+    /// The fail transition, for a lease or for a job that could not even
+    /// be decoded into one.
+    async fn fail_raw(
+        &self,
+        job_id: &str,
+        search_id: &str,
+        token: u64,
+        attempt: u32,
+        reason: &str,
+        kind: FailKind,
+    ) -> Result<FailOutcome> {
+        let k = &self.keys;
+        let mut con = self.con.clone();
+        let delay = self.config.backoff(attempt).as_millis() as u64;
+        let r: Vec<i64> = self
+            .scripts
+            .fail
+            .key(k.job(job_id))
+            .key(k.leases())
+            .key(k.delayed())
+            .key(k.dlq())
+            .key(k.log(search_id))
+            .arg(k.prefix())
+            .arg(job_id)
+            .arg(token)
+            .arg(reason)
+            .arg(if kind == FailKind::Retryable {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(self.config.max_attempts)
+            .arg(delay)
+            .invoke_async(&mut con)
+            .await?;
+        match r.as_slice() {
+            [-1] => Err(QueueError::Stale {
+                job_id: job_id.into(),
+                token,
+            }),
+            [0] => Ok(FailOutcome::Dead),
+            [1, at] => Ok(FailOutcome::Retrying { at_ms: *at as u64 }),
+            other => Err(QueueError::Corrupt(format!("fail.lua returned {other:?}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for RedisQueue {
+    fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
+        let mut by_search: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, j) in jobs.iter().enumerate() {
+            match by_search.iter_mut().find(|(s, _)| *s == j.search_id) {
+                Some((_, v)) => v.push(i),
+                None => by_search.push((j.search_id.clone(), vec![i])),
+            }
+        }
+        let mut out = vec![None; jobs.len()];
+        let mut con = self.con.clone();
+        for (search, idx) in by_search {
+            // Keep one script call bounded in size.
+            for chunk in idx.chunks(256) {
+                let mut inv = self.scripts.enqueue.prepare_invoke();
+                inv.key(self.keys.dedupe(&search))
+                    .key(self.keys.jobseq(&search))
+                    .key(self.keys.cancelled())
+                    .arg(self.keys.prefix())
+                    .arg(&search);
+                for &i in chunk {
+                    let j = &jobs[i];
+                    let env = envelope_for(j)?.encode()?;
+                    inv.arg(&j.dedupe_key).arg(-j.priority).arg(env);
+                }
+                let r: std::result::Result<Vec<(String, u8)>, redis::RedisError> =
+                    inv.invoke_async(&mut con).await;
+                let r = match r {
+                    Err(e) if e.to_string().contains("is cancelled") => {
+                        return Err(QueueError::Cancelled(search))
+                    }
+                    other => other?,
+                };
+                for (&i, (job_id, created)) in chunk.iter().zip(r) {
+                    out[i] = Some(Enqueued {
+                        job_id,
+                        created: created == 1,
+                    });
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|e| e.expect("every job enqueued"))
+            .collect())
+    }
+
+    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
+        let k = &self.keys;
+        let mut con = self.con.clone();
+        let raw: Vec<(String, u64, u64, u32, String)> = self
+            .scripts
+            .claim
+            .key(k.rr())
+            .key(k.rrseq())
+            .key(k.leases())
+            .key(k.token())
+            .arg(k.prefix())
+            .arg(worker)
+            .arg(self.config.lease.as_millis() as u64)
+            .arg(max)
+            .invoke_async(&mut con)
+            .await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (job_id, token, deadline_ms, attempt, env) in raw {
+            match Envelope::decode(&env) {
+                Ok(mut job) if job.job_id == job_id => {
+                    job.attempt = attempt;
+                    out.push(Lease {
+                        job,
+                        token,
+                        deadline_ms,
+                        worker: worker.to_string(),
+                    });
+                }
+                Ok(job) => {
+                    let reason = format!(
+                        "envelope names job {} but is stored as {job_id}",
+                        job.job_id
+                    );
+                    tracing::warn!(job = %job_id, %reason, "dead-lettering malformed job");
+                    self.fail_raw(
+                        &job_id,
+                        &job.search_id,
+                        token,
+                        attempt,
+                        &reason,
+                        FailKind::Permanent,
+                    )
+                    .await?;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    let search: Option<String> = con.hget(k.job(&job_id), "sid").await?;
+                    tracing::warn!(job = %job_id, %reason, "dead-lettering malformed job");
+                    let search = search.unwrap_or_default();
+                    self.fail_raw(
+                        &job_id,
+                        &search,
+                        token,
+                        attempt,
+                        &reason,
+                        FailKind::Permanent,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<u64> {
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .renew
+            .key(self.keys.job(&lease.job.job_id))
+            .key(self.keys.leases())
+            .arg(&lease.job.job_id)
+            .arg(lease.token)
+            .arg(self.config.lease.as_millis() as u64)
+            .invoke_async(&mut con)
+            .await?;
+        if r < 0 {
+            return Err(Self::stale(lease));
+        }
+        Ok(r as u64)
+    }
+
+    async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
+        let result = serde_json::to_string(&result_for(lease, outcome))
+            .map_err(|e| QueueError::Corrupt(format!("encoding result: {e}")))?;
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .complete
+            .key(self.keys.job(&lease.job.job_id))
+            .key(self.keys.leases())
+            .key(self.keys.log(&lease.job.search_id))
+            .arg(self.keys.prefix())
+            .arg(&lease.job.job_id)
+            .arg(lease.token)
+            .arg(result)
+            .invoke_async(&mut con)
+            .await?;
+        if r < 0 {
+            return Err(Self::stale(lease));
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome> {
+        let j = &lease.job;
+        self.fail_raw(
+            &j.job_id,
+            &j.search_id,
+            lease.token,
+            j.attempt,
+            reason,
+            kind,
+        )
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .release
+            .key(self.keys.job(&lease.job.job_id))
+            .key(self.keys.leases())
+            .arg(self.keys.prefix())
+            .arg(&lease.job.job_id)
+            .arg(lease.token)
+            .invoke_async(&mut con)
+            .await?;
+        if r < 0 {
+            return Err(Self::stale(lease));
+        }
+        Ok(())
+    }
+
+    async fn reap(&self) -> Result<(u64, u64)> {
+        let mut con = self.con.clone();
+        let (requeued, dead): (u64, u64) = self
+            .scripts
+            .reap
+            .key(self.keys.leases())
+            .key(self.keys.dlq())
+            .key(self.keys.stats())
+            .arg(self.keys.prefix())
+            .arg(self.config.max_attempts)
+            .arg(1000)
+            .invoke_async(&mut con)
+            .await?;
+        Ok((requeued, dead))
+    }
+
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut con = self.con.clone();
+        let raw: Vec<String> = con
+            .lrange(
+                self.keys.log(search),
+                from as isize,
+                (from as isize) + max as isize - 1,
+            )
+            .await?;
+        raw.iter()
+            .map(|r| JobResult::decode(r).map_err(QueueError::from))
+            .collect()
+    }
+
+    async fn counts(&self, search: &str) -> Result<SearchCounts> {
+        let mut con = self.con.clone();
+        let m: HashMap<String, i64> = con.hgetall(self.keys.count(search)).await?;
+        let get = |s: &str| m.get(s).copied().unwrap_or(0).max(0) as u64;
+        Ok(SearchCounts {
+            queued: get("queued"),
+            leased: get("leased"),
+            delayed: get("delayed"),
+            done: get("done"),
+            dead: get("dead"),
+            cancelled: get("cancelled"),
+        })
+    }
+
+    async fn job_state(&self, job_id: &str) -> Result<Option<JobState>> {
+        let mut con = self.con.clone();
+        let s: Option<String> = con.hget(self.keys.job(job_id), "state").await?;
+        s.map(|s| s.parse()).transpose()
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut con = self.con.clone();
+        let ids: Vec<String> = con.lrange(self.keys.dlq(), 0, max as isize - 1).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (sid, attempt, reason, env): (
+                Option<String>,
+                Option<u32>,
+                Option<String>,
+                Option<String>,
+            ) = redis::cmd("HMGET")
+                .arg(self.keys.job(&id))
+                .arg(&["sid", "attempt", "reason", "env"])
+                .query_async(&mut con)
+                .await?;
+            out.push(DeadLetter {
+                job_id: id,
+                search_id: sid.unwrap_or_default(),
+                attempt: attempt.unwrap_or(0),
+                reason: reason.unwrap_or_default(),
+                envelope: env.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn replay(&self, job_id: &str) -> Result<bool> {
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .replay
+            .key(self.keys.job(job_id))
+            .key(self.keys.dlq())
+            .key(self.keys.cancelled())
+            .arg(self.keys.prefix())
+            .arg(job_id)
+            .invoke_async(&mut con)
+            .await?;
+        match r {
+            1 => Ok(true),
+            -1 => {
+                let sid: Option<String> = con.hget(self.keys.job(job_id), "sid").await?;
+                Err(QueueError::Cancelled(sid.unwrap_or_default()))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn cancel(&self, search: &str) -> Result<u64> {
+        wire::validate_id("search", search)?;
+        let mut con = self.con.clone();
+        let n: u64 = self
+            .scripts
+            .cancel
+            .key(self.keys.cancelled())
+            .key(self.keys.ready(search))
+            .key(self.keys.rr())
+            .arg(self.keys.prefix())
+            .arg(search)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(n)
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<()> {
+        let mut con = self.con.clone();
+        let _: () = con
+            .zadd(self.keys.workers(), worker, wire::now_ms())
+            .await?;
+        Ok(())
+    }
+
+    async fn workers(&self, within: Duration) -> Result<Vec<String>> {
+        let mut con = self.con.clone();
+        let since = wire::now_ms().saturating_sub(within.as_millis() as u64);
+        Ok(con
+            .zrangebyscore(self.keys.workers(), since, "+inf")
+            .await?)
+    }
+
+    async fn redeliveries(&self) -> Result<u64> {
+        let mut con = self.con.clone();
+        let n: Option<u64> = con.hget(self.keys.stats(), "redeliveries").await?;
+        Ok(n.unwrap_or(0))
+    }
+}

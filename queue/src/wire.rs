@@ -1,0 +1,402 @@
+//! The wire boundary: every message that crosses Redis, in one place. Jobs
+//! travel in a versioned [`Envelope`]; results as [`JobResult`]. Both sides
+//! validate: producers encode only what passes [`Envelope::validate`],
+//! consumers decode through [`Envelope::decode`], which rejects unknown
+//! versions, oversized and malformed messages with a reason.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The largest payload a job may carry, in bytes of JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The longest id (search or job) accepted.
+pub const MAX_ID_LEN: usize = 96;
+
+/// Why a message was rejected.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum WireError {
+    /// The message says it is a version this build does not know.
+    #[error("unknown schema version {found} (this build reads version {SCHEMA_VERSION})")]
+    UnknownVersion {
+        /// The version in the message.
+        found: u64,
+    },
+    /// The payload is larger than [`MAX_PAYLOAD_BYTES`].
+    #[error("payload of {bytes} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit")]
+    TooLarge {
+        /// Size of the payload's JSON.
+        bytes: usize,
+    },
+    /// The message is not well-formed.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// Which kind of message.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn malformed(what: &'static str, reason: impl Into<String>) -> WireError {
+    WireError::Malformed {
+        what,
+        reason: reason.into(),
+    }
+}
+
+/// Check an id: 1 to [`MAX_ID_LEN`] characters of `[A-Za-z0-9_.-]`, so it
+/// can sit inside a Redis key and a file name.
+pub fn validate_id(what: &'static str, id: &str) -> Result<(), WireError> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(malformed(
+            what,
+            format!("id {id:?} must be 1 to {MAX_ID_LEN} characters"),
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(malformed(
+            what,
+            format!("id {id:?} has the character {c:?}; ids use letters, digits, '_', '-' and '.'"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a job asks a trainer to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Evaluate one candidate architecture ([`EvalJob`] payload).
+    Evaluate,
+    /// Do nothing and report success; measures the queue itself.
+    Noop,
+}
+
+/// Every job on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Schema version, [`SCHEMA_VERSION`].
+    pub v: u32,
+    /// The job's id, assigned by the queue at enqueue.
+    pub job_id: String,
+    /// The search the job belongs to.
+    pub search_id: String,
+    /// What to do.
+    pub kind: JobKind,
+    /// Which delivery this is, from 1; set by the queue at claim.
+    pub attempt: u32,
+    /// When the job was first enqueued, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// The kind's payload.
+    pub payload: serde_json::Value,
+}
+
+impl Envelope {
+    /// Check ids and the payload size.
+    pub fn validate(&self) -> Result<(), WireError> {
+        if self.v != SCHEMA_VERSION {
+            return Err(WireError::UnknownVersion {
+                found: self.v.into(),
+            });
+        }
+        // The queue fills in the job id at enqueue; a placeholder is fine before that.
+        if self.job_id != crate::keys::ID_PLACEHOLDER {
+            validate_id("job envelope", &self.job_id)?;
+        }
+        validate_id("job envelope", &self.search_id)?;
+        let bytes = serde_json::to_vec(&self.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if bytes > MAX_PAYLOAD_BYTES {
+            return Err(WireError::TooLarge { bytes });
+        }
+        Ok(())
+    }
+
+    /// Encode, after validating.
+    pub fn encode(&self) -> Result<String, WireError> {
+        self.validate()?;
+        serde_json::to_string(self).map_err(|e| malformed("job envelope", e.to_string()))
+    }
+
+    /// Decode and validate. The version is checked before the shape, so a
+    /// message from a newer schema is named as such.
+    pub fn decode(text: &str) -> Result<Self, WireError> {
+        if text.len() > MAX_PAYLOAD_BYTES + 4096 {
+            return Err(WireError::TooLarge { bytes: text.len() });
+        }
+        let raw: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| malformed("job envelope", e.to_string()))?;
+        match raw.get("v").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => return Err(WireError::UnknownVersion { found: v }),
+            None => return Err(malformed("job envelope", "no schema version field \"v\"")),
+        }
+        let env: Envelope =
+            serde_json::from_value(raw).map_err(|e| malformed("job envelope", e.to_string()))?;
+        env.validate()?;
+        Ok(env)
+    }
+
+    /// The payload as the type `T`, or why it is not one.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, WireError> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| malformed("job payload", format!("{:?} payload: {e}", self.kind)))
+    }
+}
+
+/// How a trainer evaluates a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EvaluatorSpec {
+    /// Look the cell up in the NAS-Bench-201 table.
+    Nb201 {
+        /// cifar10, cifar100 or imagenet.
+        dataset: String,
+        /// Sleep the table's train_time times this factor (0: no sleep).
+        #[serde(default)]
+        time_scale: f64,
+    },
+}
+
+/// Payload of an [`JobKind::Evaluate`] job: one candidate architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalJob {
+    /// The space, with its settings.
+    pub space: space::Space,
+    /// The genotype's canonical text.
+    pub genotype: String,
+    /// Its stable hash; checked against `genotype` by the trainer.
+    pub hash: String,
+    /// How to evaluate it.
+    pub evaluator: EvaluatorSpec,
+    /// Seed of the evaluation (training seed; table: which run).
+    pub seed: u64,
+}
+
+impl EvalJob {
+    /// The job for `genotype`, with its hash filled in.
+    pub fn new(
+        space: space::Space,
+        genotype: &space::Genotype,
+        evaluator: EvaluatorSpec,
+        seed: u64,
+    ) -> Self {
+        Self {
+            space,
+            genotype: genotype.canonical_text(),
+            hash: genotype.hash().to_string(),
+            evaluator,
+            seed,
+        }
+    }
+
+    /// Parse and check the genotype: it must be in the space and match the hash.
+    pub fn genotype(&self) -> Result<space::Genotype, WireError> {
+        let g = self
+            .space
+            .parse(&self.genotype)
+            .map_err(|e| malformed("job payload", format!("genotype {:?}: {e}", self.genotype)))?;
+        if g.hash().to_string() != self.hash {
+            return Err(malformed(
+                "job payload",
+                format!(
+                    "hash {} does not match genotype {} (hash {})",
+                    self.hash,
+                    self.genotype,
+                    g.hash()
+                ),
+            ));
+        }
+        Ok(g)
+    }
+}
+
+/// Scores of an evaluated candidate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Validation accuracy, percent.
+    pub val_acc: f64,
+    /// Validation loss, where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Test accuracy, percent, for final evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_acc: Option<f64>,
+    /// Parameter count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<u64>,
+    /// Training time in seconds (simulated for table lookups).
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// Training throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_s: Option<f64>,
+    /// Epochs trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<f64>,
+    /// Where it ran (cpu, cuda:0, table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Evaluated.
+    Ok(Metrics),
+    /// Training diverged (NaN or infinite loss): a result, not a retry.
+    Diverged {
+        /// What diverged, and when.
+        reason: String,
+    },
+    /// Gave up: the job is in the dead-letter list.
+    Dead {
+        /// The last failure.
+        reason: String,
+    },
+}
+
+/// A job's result, as recorded by the queue and read by the scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Schema version.
+    pub v: u32,
+    /// The job.
+    pub job_id: String,
+    /// Its search.
+    pub search_id: String,
+    /// The attempt that produced this result.
+    pub attempt: u32,
+    /// The worker that produced it (empty for reaped jobs of unknown worker).
+    pub worker: String,
+    /// When it was recorded, ms since the Unix epoch.
+    pub finished_ms: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl JobResult {
+    /// Decode and validate.
+    pub fn decode(text: &str) -> Result<Self, WireError> {
+        let r: JobResult =
+            serde_json::from_str(text).map_err(|e| malformed("job result", e.to_string()))?;
+        if r.v != SCHEMA_VERSION {
+            return Err(WireError::UnknownVersion { found: r.v.into() });
+        }
+        validate_id("job result", &r.job_id)?;
+        validate_id("job result", &r.search_id)?;
+        Ok(r)
+    }
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Envelope {
+        Envelope {
+            v: SCHEMA_VERSION,
+            job_id: "s1.0000000001".into(),
+            search_id: "s1".into(),
+            kind: JobKind::Noop,
+            attempt: 1,
+            created_ms: 5,
+            payload: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_bad_ones_are_named() {
+        let e = env();
+        assert_eq!(Envelope::decode(&e.encode().unwrap()).unwrap(), e);
+        let newer = e.encode().unwrap().replace("\"v\":1", "\"v\":2");
+        assert_eq!(
+            Envelope::decode(&newer),
+            Err(WireError::UnknownVersion { found: 2 })
+        );
+        let err = Envelope::decode("{\"v\":1,\"job_id\":3}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("malformed job envelope:"), "{err}");
+        let err = Envelope::decode("not json").unwrap_err().to_string();
+        assert!(err.starts_with("malformed job envelope:"), "{err}");
+        let kind = e.encode().unwrap().replace("\"noop\"", "\"mine_bitcoin\"");
+        assert!(Envelope::decode(&kind)
+            .unwrap_err()
+            .to_string()
+            .contains("mine_bitcoin"));
+        let mut big = env();
+        big.payload = serde_json::json!({ "x": "a".repeat(MAX_PAYLOAD_BYTES) });
+        assert!(matches!(big.encode(), Err(WireError::TooLarge { .. })));
+        let mut bad = env();
+        bad.search_id = "a b".into();
+        assert!(bad.encode().unwrap_err().to_string().contains("' '"));
+    }
+
+    #[test]
+    fn eval_jobs_check_their_genotype_and_hash() {
+        let space = space::Space::Nb201;
+        let g = space.sample(&mut space::rng(1)).unwrap();
+        let ev = EvaluatorSpec::Nb201 {
+            dataset: "cifar10".into(),
+            time_scale: 0.0,
+        };
+        let job = EvalJob::new(space, &g, ev, 3);
+        assert_eq!(job.genotype().unwrap(), g);
+        let mut wrong = job.clone();
+        wrong.hash = "0000000000000000".into();
+        assert!(wrong
+            .genotype()
+            .unwrap_err()
+            .to_string()
+            .contains("does not match"));
+        let mut bad = job;
+        bad.genotype = "|x~0|".into();
+        assert!(bad
+            .genotype()
+            .unwrap_err()
+            .to_string()
+            .contains("genotype \"|x~0|\""));
+    }
+
+    #[test]
+    fn results_serialize_as_the_lua_dead_event_does() {
+        // reap.lua and fail.lua write dead events with cjson in this shape.
+        let lua = r#"{"v":1,"job_id":"s.0000000001","search_id":"s","attempt":3,"worker":"w","finished_ms":1764403200123,"outcome":{"dead":{"reason":"boom"}}}"#;
+        let r = JobResult::decode(lua).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Dead {
+                reason: "boom".into()
+            }
+        );
+        let ok = JobResult {
+            outcome: Outcome::Ok(Metrics {
+                val_acc: 91.5,
+                ..Default::default()
+            }),
+            ..r
+        };
+        let back = JobResult::decode(&serde_json::to_string(&ok).unwrap()).unwrap();
+        assert_eq!(back, ok);
+    }
+}

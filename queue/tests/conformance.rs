@@ -1,0 +1,394 @@
+//! One conformance suite, run against both backends: the in-process queue
+//! and a real Redis (REDIS_URL, which scripts/test.sh exports). Each Redis
+//! test uses its own key prefix, so tests run in parallel on one server.
+
+use queue::{
+    FailKind, FailOutcome, JobKind, JobState, MemoryQueue, NewJob, Outcome, Queue, QueueConfig,
+    RedisQueue, RedisUrl,
+};
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn config(prefix: &str) -> QueueConfig {
+    QueueConfig {
+        prefix: prefix.to_string(),
+        lease: Duration::from_millis(400),
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(40),
+        backoff_cap: Duration::from_millis(200),
+    }
+}
+
+fn redis_url() -> RedisUrl {
+    let url = std::env::var("REDIS_URL")
+        .expect("REDIS_URL is not set: run the tests through scripts/test.sh, which starts a private redis-server");
+    RedisUrl::parse(&url).unwrap()
+}
+
+async fn redis_queue(test: &str) -> RedisQueue {
+    let prefix = format!("test:{test}:{}", std::process::id());
+    RedisQueue::connect(&redis_url(), config(&prefix))
+        .await
+        .expect("connect to REDIS_URL")
+}
+
+fn job(search: &str, key: &str, priority: f64) -> NewJob {
+    NewJob {
+        search_id: search.into(),
+        dedupe_key: key.into(),
+        kind: JobKind::Noop,
+        priority,
+        payload: serde_json::json!({ "key": key }),
+    }
+}
+
+fn ok(acc: f64) -> Outcome {
+    Outcome::Ok(queue::Metrics {
+        val_acc: acc,
+        ..Default::default()
+    })
+}
+
+fn key_of(l: &queue::Lease) -> String {
+    l.job.payload["key"].as_str().unwrap().to_string()
+}
+
+async fn enqueue_is_idempotent_per_search_and_key(q: &dyn Queue) {
+    let a = q
+        .enqueue(vec![job("s1", "g1", 0.0), job("s1", "g2", 0.0)])
+        .await
+        .unwrap();
+    assert!(a.iter().all(|e| e.created));
+    let b = q
+        .enqueue(vec![job("s1", "g1", 5.0), job("s2", "g1", 0.0)])
+        .await
+        .unwrap();
+    assert_eq!(b[0].job_id, a[0].job_id);
+    assert!(!b[0].created);
+    assert!(
+        b[1].created,
+        "the same key in another search is another job"
+    );
+    assert_eq!(q.counts("s1").await.unwrap().queued, 2);
+    assert_eq!(q.counts("s2").await.unwrap().queued, 1);
+    assert_eq!(
+        q.job_state(&a[0].job_id).await.unwrap(),
+        Some(JobState::Queued)
+    );
+    assert_eq!(q.job_state("s1.9999999999").await.unwrap(), None);
+}
+
+async fn claims_best_priority_first_and_fifo_on_ties(q: &dyn Queue) {
+    q.enqueue(vec![
+        job("s", "low", 1.0),
+        job("s", "high", 9.0),
+        job("s", "mid1", 5.0),
+        job("s", "mid2", 5.0),
+    ])
+    .await
+    .unwrap();
+    let leases = q.claim("w", 10).await.unwrap();
+    let order: Vec<String> = leases.iter().map(key_of).collect();
+    assert_eq!(order, ["high", "mid1", "mid2", "low"]);
+    assert!(leases.iter().all(|l| l.job.attempt == 1 && l.worker == "w"));
+    let tokens: HashSet<u64> = leases.iter().map(|l| l.token).collect();
+    assert_eq!(tokens.len(), 4, "every lease has its own fencing token");
+    assert!(q.claim("w", 10).await.unwrap().is_empty());
+}
+
+async fn searches_share_workers_round_robin(q: &dyn Queue) {
+    let big: Vec<NewJob> = (0..100)
+        .map(|i| job("big", &format!("b{i}"), 0.0))
+        .collect();
+    q.enqueue(big).await.unwrap();
+    let small: Vec<NewJob> = (0..5)
+        .map(|i| job("small", &format!("s{i}"), 0.0))
+        .collect();
+    q.enqueue(small).await.unwrap();
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        first.extend(q.claim("w", 1).await.unwrap());
+    }
+    let small_served = first.iter().filter(|l| l.job.search_id == "small").count();
+    assert_eq!(small_served, 5, "the small search got every other slot");
+}
+
+async fn expired_leases_are_redelivered_and_the_stale_worker_is_refused(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "g", 0.0)]).await.unwrap();
+    let first = q.claim("w1", 1).await.unwrap().remove(0);
+    // Renewing keeps it; then let it lapse.
+    let d = q.renew(&first).await.unwrap();
+    assert!(d >= first.deadline_ms);
+    assert_eq!(q.reap().await.unwrap(), (0, 0));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.reap().await.unwrap(), (1, 0));
+    assert_eq!(q.redeliveries().await.unwrap(), 1);
+    let second = q.claim("w2", 1).await.unwrap().remove(0);
+    assert_eq!(second.job.job_id, first.job.job_id);
+    assert_eq!(second.job.attempt, 2);
+    assert_ne!(second.token, first.token);
+    // The first worker wakes up: every write it tries is refused.
+    assert!(matches!(
+        q.renew(&first).await,
+        Err(queue::QueueError::Stale { .. })
+    ));
+    assert!(matches!(
+        q.complete(&first, ok(1.0)).await,
+        Err(queue::QueueError::Stale { .. })
+    ));
+    assert!(matches!(
+        q.fail(&first, "x", FailKind::Retryable).await,
+        Err(queue::QueueError::Stale { .. })
+    ));
+    assert!(matches!(
+        q.release(&first).await,
+        Err(queue::QueueError::Stale { .. })
+    ));
+    q.complete(&second, ok(90.0)).await.unwrap();
+    // Completing twice is refused too: exactly one result.
+    assert!(q.complete(&second, ok(91.0)).await.is_err());
+    let results = q.results("s", 0, 100).await.unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].attempt, 2);
+    assert_eq!(results[0].worker, "w2");
+    assert_eq!(results[0].outcome, ok(90.0));
+    let c = q.counts("s").await.unwrap();
+    assert_eq!((c.done, c.leased, c.queued), (1, 0, 0));
+}
+
+async fn failures_back_off_then_dead_letter_with_the_reason(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "poison", 0.0), job("s", "fine", 0.0)])
+        .await
+        .unwrap();
+    let mut attempts = 0;
+    let mut dead_id = None;
+    for _ in 0..50 {
+        q.reap().await.unwrap();
+        for l in q.claim("w", 10).await.unwrap() {
+            if key_of(&l) == "fine" {
+                q.complete(&l, ok(50.0)).await.unwrap();
+                continue;
+            }
+            attempts += 1;
+            assert_eq!(l.job.attempt, attempts);
+            match q
+                .fail(&l, &format!("boom {attempts}"), FailKind::Retryable)
+                .await
+                .unwrap()
+            {
+                FailOutcome::Retrying { .. } => {
+                    assert_eq!(
+                        q.job_state(&l.job.job_id).await.unwrap(),
+                        Some(JobState::Delayed)
+                    );
+                }
+                FailOutcome::Dead => dead_id = Some(l.job.job_id.clone()),
+            }
+        }
+        if dead_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(attempts, 3, "dead after max_attempts deliveries");
+    let dead_id = dead_id.unwrap();
+    let dl = q.dead_letters(10).await.unwrap();
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0].job_id, dead_id);
+    assert_eq!(dl[0].reason, "boom 3");
+    assert_eq!(dl[0].attempt, 3);
+    let results = q.results("s", 0, 10).await.unwrap();
+    assert_eq!(results.len(), 2, "the rest of the search is unaffected");
+    assert!(results.iter().any(|r| r.outcome
+        == Outcome::Dead {
+            reason: "boom 3".into()
+        }));
+    // Replay gives it fresh attempts.
+    assert!(q.replay(&dead_id).await.unwrap());
+    assert!(!q.replay(&dead_id).await.unwrap(), "only dead jobs replay");
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    let again = q.claim("w", 1).await.unwrap().remove(0);
+    assert_eq!(again.job.attempt, 1);
+}
+
+async fn permanent_failures_dead_letter_at_once(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "bad", 0.0)]).await.unwrap();
+    let l = q.claim("w", 1).await.unwrap().remove(0);
+    assert_eq!(
+        q.fail(&l, "malformed payload", FailKind::Permanent)
+            .await
+            .unwrap(),
+        FailOutcome::Dead
+    );
+    let dl = q.dead_letters(10).await.unwrap();
+    assert_eq!(
+        (dl[0].attempt, dl[0].reason.as_str()),
+        (1, "malformed payload")
+    );
+    assert_eq!(q.counts("s").await.unwrap().dead, 1);
+}
+
+async fn release_hands_the_job_back_at_once(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "g", 0.0)]).await.unwrap();
+    let l = q.claim("w1", 1).await.unwrap().remove(0);
+    q.release(&l).await.unwrap();
+    assert!(
+        q.complete(&l, ok(1.0)).await.is_err(),
+        "a released lease is gone"
+    );
+    let again = q.claim("w2", 1).await.unwrap().remove(0);
+    assert_eq!(again.job.job_id, l.job.job_id);
+    assert_eq!(
+        again.job.attempt, 1,
+        "a hand-back does not use up an attempt"
+    );
+}
+
+async fn cancel_drops_one_search_and_leaves_the_other(q: &dyn Queue) {
+    q.enqueue((0..5).map(|i| job("a", &format!("{i}"), 0.0)).collect())
+        .await
+        .unwrap();
+    q.enqueue((0..5).map(|i| job("b", &format!("{i}"), 0.0)).collect())
+        .await
+        .unwrap();
+    let held = q.claim("w", 1).await.unwrap().remove(0);
+    let search = held.job.search_id.clone();
+    let other = if search == "a" { "b" } else { "a" };
+    assert_eq!(q.cancel(&search).await.unwrap(), 4);
+    assert!(matches!(
+        q.enqueue(vec![job(&search, "new", 0.0)]).await,
+        Err(queue::QueueError::Cancelled(_))
+    ));
+    let rest = q.claim("w", 100).await.unwrap();
+    assert_eq!(rest.len(), 5);
+    assert!(rest.iter().all(|l| l.job.search_id == other));
+    // The job in flight may still finish.
+    q.complete(&held, ok(10.0)).await.unwrap();
+    let c = q.counts(&search).await.unwrap();
+    assert_eq!((c.cancelled, c.done, c.queued), (4, 1, 0));
+}
+
+async fn results_page_in_recording_order(q: &dyn Queue) {
+    q.enqueue(
+        (0..7)
+            .map(|i| job("s", &format!("{i}"), -(i as f64)))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    for l in q.claim("w", 7).await.unwrap() {
+        let acc = key_of(&l).parse::<f64>().unwrap();
+        q.complete(&l, ok(acc)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = q.results("s", from, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        from += page.len() as u64;
+        seen.extend(page.into_iter().map(|r| match r.outcome {
+            Outcome::Ok(m) => m.val_acc as i64,
+            other => panic!("{other:?}"),
+        }));
+    }
+    assert_eq!(seen, [0, 1, 2, 3, 4, 5, 6]);
+}
+
+async fn heartbeats_list_live_workers(q: &dyn Queue) {
+    q.heartbeat("trainer-a").await.unwrap();
+    q.heartbeat("trainer-b").await.unwrap();
+    let w = q.workers(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(w, ["trainer-a", "trainer-b"]);
+}
+
+async fn oversized_and_badly_named_jobs_are_refused(q: &dyn Queue) {
+    let mut big = job("s", "big", 0.0);
+    big.payload = serde_json::json!({ "x": "a".repeat(70_000) });
+    let err = q.enqueue(vec![big]).await.unwrap_err().to_string();
+    assert!(err.contains("over the 65536-byte limit"), "{err}");
+    let err = q
+        .enqueue(vec![job("bad search", "k", 0.0)])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"bad search\""), "{err}");
+    assert_eq!(q.counts("s").await.unwrap().queued, 0);
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let q = super::MemoryQueue::new(super::config("mem"));
+                    super::$name(&q).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let q = super::redis_queue(stringify!($name)).await;
+                    super::$name(&q).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    enqueue_is_idempotent_per_search_and_key,
+    claims_best_priority_first_and_fifo_on_ties,
+    searches_share_workers_round_robin,
+    expired_leases_are_redelivered_and_the_stale_worker_is_refused,
+    failures_back_off_then_dead_letter_with_the_reason,
+    permanent_failures_dead_letter_at_once,
+    release_hands_the_job_back_at_once,
+    cancel_drops_one_search_and_leaves_the_other,
+    results_page_in_recording_order,
+    heartbeats_list_live_workers,
+    oversized_and_badly_named_jobs_are_refused,
+);
+
+/// A job whose stored envelope cannot be decoded (written by a broken or
+/// newer producer) is dead-lettered by the claim with zero retries.
+#[tokio::test]
+async fn redis_malformed_envelope_is_dead_lettered_on_claim() {
+    let q = redis_queue("malformed").await;
+    let e = q
+        .enqueue(vec![job("s", "g", 0.0), job("s", "h", 0.0)])
+        .await
+        .unwrap();
+    let mut con = q.connection();
+    let _: () =
+        ::redis::AsyncCommands::hset(&mut con, q.keys().job(&e[0].job_id), "env", "{\"v\":7}")
+            .await
+            .unwrap();
+    let leases = q.claim("w", 10).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(key_of(&leases[0]), "h");
+    let dl = q.dead_letters(10).await.unwrap();
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0].attempt, 1);
+    assert!(
+        dl[0].reason.contains("unknown schema version 7"),
+        "{}",
+        dl[0].reason
+    );
+}
+
+#[test]
+fn redis_urls_never_print_their_password() {
+    let u = RedisUrl::parse("redis://trainer:s3cret@redis.internal:6380/2").unwrap();
+    assert_eq!(u.to_string(), "redis://trainer:***@redis.internal:6380/2");
+    assert!(!format!("{u:?}").contains("s3cret"));
+    assert_eq!(u.expose(), "redis://trainer:s3cret@redis.internal:6380/2");
+    assert!(RedisUrl::parse("http://x")
+        .unwrap_err()
+        .contains("scheme \"http\""));
+    assert!(RedisUrl::parse("rediss://u:p@h:1/0").is_ok());
+}

@@ -1,0 +1,107 @@
+//! What the command line asks of a running system: submit a search, see
+//! where searches stand, read results, cancel.
+
+use crate::spec::SearchSpec;
+use crate::state::{Evaluation, SearchState};
+use crate::store::{Store, StoreError};
+use queue::{Queue, QueueError, SearchCounts};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why a client call failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The spec cannot run.
+    #[error("{0}")]
+    Spec(String),
+    /// No search with this id.
+    #[error("no search {0}")]
+    NoSuchSearch(String),
+}
+
+/// Submit a search; returns its id.
+pub async fn submit(store: &dyn Store, spec: SearchSpec) -> Result<String, ClientError> {
+    spec.validate()
+        .map_err(|e| ClientError::Spec(e.to_string()))?;
+    let id = spec.new_id();
+    let state = SearchState::new(id.clone(), spec).map_err(|e| ClientError::Spec(e.to_string()))?;
+    store.submit(&state).await?;
+    Ok(id)
+}
+
+/// One search's standing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchStatus {
+    /// The search's state.
+    pub state: SearchState,
+    /// Its jobs in the queue.
+    pub counts: SearchCounts,
+    /// Results per second since submission (or until it finished).
+    pub rate: f64,
+    /// Seconds to go at that rate, while running.
+    pub eta_s: Option<f64>,
+}
+
+/// The standing of one search, or of all when `id` is `None`, and the
+/// trainers seen in the last 10 seconds.
+pub async fn status(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    id: Option<&str>,
+) -> Result<(Vec<SearchStatus>, Vec<String>), ClientError> {
+    let states = match id {
+        Some(id) => vec![store
+            .load(id)
+            .await?
+            .ok_or_else(|| ClientError::NoSuchSearch(id.into()))?],
+        None => store.searches().await?,
+    };
+    let mut out = Vec::with_capacity(states.len());
+    for state in states {
+        let counts = queue.counts(&state.id).await?;
+        let end = state.finished_ms.unwrap_or_else(queue::wire::now_ms);
+        let secs = (end.saturating_sub(state.created_ms) as f64 / 1000.0).max(1e-3);
+        let done = state.finished() as f64;
+        let rate = done / secs;
+        let left = state.spec.budget as f64 - done;
+        let eta_s = (!state.status.is_terminal() && rate > 0.0).then(|| left.max(0.0) / rate);
+        out.push(SearchStatus {
+            state,
+            counts,
+            rate,
+            eta_s,
+        });
+    }
+    let workers = queue.workers(Duration::from_secs(10)).await?;
+    Ok((out, workers))
+}
+
+/// Every evaluation of a search, in order.
+pub async fn results(store: &dyn Store, id: &str) -> Result<Vec<Evaluation>, ClientError> {
+    if store.load(id).await?.is_none() {
+        return Err(ClientError::NoSuchSearch(id.into()));
+    }
+    let mut out = Vec::new();
+    loop {
+        let page = store.evaluations(id, out.len() as u64, 1000).await?;
+        if page.is_empty() {
+            return Ok(out);
+        }
+        out.extend(page);
+    }
+}
+
+/// Cancel a search: its queued jobs are dropped now, and the scheduler
+/// marks it cancelled at its next step.
+pub async fn cancel(store: &dyn Store, queue: &dyn Queue, id: &str) -> Result<u64, ClientError> {
+    if !store.request_cancel(id).await? {
+        return Err(ClientError::NoSuchSearch(id.into()));
+    }
+    Ok(queue.cancel(id).await?)
+}

@@ -1,0 +1,23 @@
+//! The `nas` scheduler: turns a submitted search into candidate jobs on the
+//! queue and their results into the next candidates.
+//!
+//! - [`strategy`]: search strategies as pure ask/tell state machines.
+//! - [`spec`]: the search spec users submit.
+//! - [`state`]: a search's persisted state and evaluations.
+//! - [`store`]: where that state lives ([`RedisStore`]).
+//! - [`run`]: driving one search step by step, crash-safely.
+//! - [`service`]: the daemon, `run(config, queue, store, shutdown)`.
+//! - [`client`]: what `nas submit`, `status`, `results` and `cancel` call.
+
+pub mod client;
+pub mod run;
+pub mod service;
+pub mod spec;
+pub mod state;
+pub mod store;
+pub mod strategy;
+
+pub use service::{run, SchedulerConfig};
+pub use spec::SearchSpec;
+pub use state::{Evaluation, SearchState, Status};
+pub use store::{RedisStore, Store, StoreError};

@@ -1,0 +1,352 @@
+//! Driving one search: consume its results from the queue, tell the
+//! strategy, persist, ask for new candidates, persist (write-ahead), enqueue.
+//!
+//! Crash safety comes from the order of these steps: proposals are
+//! persisted before they are enqueued and enqueueing is idempotent, so a
+//! restarted scheduler re-enqueues every pending candidate and gets the
+//! same jobs back; results are consumed by a cursor persisted together with
+//! the strategy state, so none is observed twice.
+
+use crate::state::{Evaluation, Pending, SearchState, Status};
+use crate::store::{Store, StoreError};
+use crate::strategy::{self, Strategy};
+use queue::wire::EvalJob;
+use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a step failed.
+#[derive(Debug, Error)]
+pub enum StepError {
+    /// The queue failed.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The evaluation log could not be written.
+    #[error("evaluation log {path}: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The search's own state is inconsistent.
+    #[error("search {id}: {reason}")]
+    Invalid {
+        /// The search.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StepError {
+    /// True if trying again later may work (Redis down), false if the search
+    /// cannot go on.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StepError::Queue(e) => e.is_transient(),
+            StepError::Store(StoreError::Redis(_)) => true,
+            StepError::Store(StoreError::NotLeader) => true,
+            StepError::Log { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The append-only `evaluations.jsonl` of one search, deduplicated by job
+/// id so that a replay after a crash writes no line twice.
+#[derive(Debug)]
+struct EvalLog {
+    path: PathBuf,
+    seen: HashSet<String>,
+}
+
+impl EvalLog {
+    fn open(dir: &Path, search: &str) -> Result<Self, StepError> {
+        let dir = dir.join(search);
+        let path = dir.join("evaluations.jsonl");
+        let err = |source| StepError::Log {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let mut seen = HashSet::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line.map_err(err)?;
+                // A torn last line (crash mid-write) is skipped here and
+                // written again when its result is replayed.
+                if let Ok(e) = serde_json::from_str::<Evaluation>(&line) {
+                    seen.insert(e.job_id);
+                }
+            }
+        }
+        Ok(Self { path, seen })
+    }
+
+    fn append(&mut self, evals: &[Evaluation]) -> Result<(), StepError> {
+        let fresh: Vec<&Evaluation> = evals
+            .iter()
+            .filter(|e| !self.seen.contains(&e.job_id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let err = |source| StepError::Log {
+            path: self.path.clone(),
+            source,
+        };
+        let mut text = String::new();
+        for e in &fresh {
+            text.push_str(&serde_json::to_string(e).expect("evaluation serializes"));
+            text.push('\n');
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(err)?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+        f.sync_data().map_err(err)?;
+        self.seen
+            .extend(fresh.into_iter().map(|e| e.job_id.clone()));
+        Ok(())
+    }
+}
+
+/// The seed of one candidate's evaluation: the search seed mixed with the
+/// genotype hash, so reruns of a search evaluate the same way.
+pub fn job_seed(search_seed: u64, hash: &str) -> u64 {
+    let h = u64::from_str_radix(hash, 16).unwrap_or(0);
+    search_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ h
+}
+
+/// One search being driven.
+#[derive(Debug)]
+pub struct Run {
+    /// The state, as last persisted or about to be.
+    pub state: SearchState,
+    log: EvalLog,
+    resumed: bool,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// Results consumed.
+    pub results: usize,
+    /// Candidates enqueued.
+    pub enqueued: usize,
+}
+
+impl Run {
+    /// Take up a search (new or after a restart); `results_dir` holds one
+    /// folder per search with its `evaluations.jsonl`.
+    pub fn open(state: SearchState, results_dir: &Path) -> Result<Self, StepError> {
+        let log = EvalLog::open(results_dir, &state.id)?;
+        Ok(Self {
+            state,
+            log,
+            resumed: false,
+        })
+    }
+
+    /// One round; see the module docs for the order and why.
+    pub async fn step(
+        &mut self,
+        queue: &dyn Queue,
+        store: &dyn Store,
+    ) -> Result<StepReport, StepError> {
+        let mut report = StepReport::default();
+        if self.state.status.is_terminal() {
+            return Ok(report);
+        }
+        if !self.resumed {
+            // After a restart, every candidate with no result is enqueued
+            // again: jobs that exist come back unchanged (idempotent), ones
+            // lost before they reached the queue are created.
+            // Their results, already in the log past the cursor, are then
+            // matched by job id as usual.
+            for p in self.state.pending.values_mut() {
+                p.job_id = None;
+            }
+            report.enqueued += self.enqueue_pending(queue).await?;
+            self.resumed = true;
+        }
+        if store.cancel_requested(&self.state.id).await? {
+            queue.cancel(&self.state.id).await?;
+            return self.finish(store, Status::Cancelled).await.map(|_| report);
+        }
+
+        let evals = self.consume(queue).await?;
+        report.results = evals.len();
+        let room = self
+            .state
+            .spec
+            .parallel
+            .saturating_sub(self.state.pending.len());
+        let proposals = if room > 0 {
+            self.state.strategy.propose(room)
+        } else {
+            Vec::new()
+        };
+        let now = queue::wire::now_ms();
+        for p in &proposals {
+            self.state.pending.insert(
+                p.genotype.hash().to_string(),
+                Pending {
+                    genotype: p.genotype.canonical_text(),
+                    priority: p.priority,
+                    job_id: None,
+                    proposed_ms: now,
+                },
+            );
+        }
+        if !evals.is_empty() || !proposals.is_empty() {
+            self.log.append(&evals)?;
+            self.state.updated_ms = now;
+            store.checkpoint(&self.state, &evals).await?;
+        }
+
+        let enqueued = self.enqueue_pending(queue).await?;
+        report.enqueued += enqueued;
+        if report.enqueued > 0 {
+            store.checkpoint(&self.state, &[]).await?;
+        }
+        if self.state.strategy.is_done() && self.state.pending.is_empty() {
+            self.finish(store, Status::Done).await?;
+        }
+        Ok(report)
+    }
+
+    /// Read new results, tell the strategy, and build their evaluations.
+    async fn consume(&mut self, queue: &dyn Queue) -> Result<Vec<Evaluation>, StepError> {
+        let results = queue
+            .results(&self.state.id, self.state.cursor, 1000)
+            .await?;
+        let mut evals = Vec::with_capacity(results.len());
+        for r in results {
+            self.state.cursor += 1;
+            let Some(hash) = self
+                .state
+                .pending
+                .iter()
+                .find(|(_, p)| p.job_id.as_deref() == Some(r.job_id.as_str()))
+                .map(|(h, _)| h.clone())
+            else {
+                tracing::warn!(search = %self.state.id, job = %r.job_id, "result for a job this search is not waiting for; ignored");
+                continue;
+            };
+            let Some(pending) = self.state.pending.remove(&hash) else {
+                continue;
+            };
+            let genotype = self
+                .state
+                .spec
+                .space
+                .parse(&pending.genotype)
+                .map_err(|e| StepError::Invalid {
+                    id: self.state.id.clone(),
+                    reason: format!("pending genotype {}: {e}", pending.genotype),
+                })?;
+            let observed = match &r.outcome {
+                Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
+                Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
+            };
+            self.state.strategy.observe(&genotype, observed);
+            let e = Evaluation {
+                index: self.state.finished(),
+                job_id: r.job_id.clone(),
+                hash,
+                genotype: pending.genotype,
+                outcome: r.outcome.clone(),
+                attempt: r.attempt,
+                worker: r.worker.clone(),
+                finished_ms: r.finished_ms,
+                elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
+            };
+            match e.val_acc() {
+                Some(acc) => {
+                    self.state.evaluated += 1;
+                    if self
+                        .state
+                        .best
+                        .as_ref()
+                        .and_then(Evaluation::val_acc)
+                        .is_none_or(|b| acc > b)
+                    {
+                        self.state.best = Some(e.clone());
+                    }
+                }
+                None => self.state.failed += 1,
+            }
+            evals.push(e);
+        }
+        Ok(evals)
+    }
+
+    async fn enqueue_pending(&mut self, queue: &dyn Queue) -> Result<usize, StepError> {
+        let spec = &self.state.spec;
+        let mut hashes = Vec::new();
+        let mut jobs = Vec::new();
+        for (hash, p) in self
+            .state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.job_id.is_none())
+        {
+            let genotype = spec
+                .space
+                .parse(&p.genotype)
+                .map_err(|e| StepError::Invalid {
+                    id: self.state.id.clone(),
+                    reason: format!("pending genotype {}: {e}", p.genotype),
+                })?;
+            let payload = EvalJob::new(
+                spec.space,
+                &genotype,
+                spec.evaluator.clone(),
+                job_seed(spec.seed, hash),
+            );
+            jobs.push(NewJob {
+                search_id: self.state.id.clone(),
+                dedupe_key: hash.clone(),
+                kind: JobKind::Evaluate,
+                priority: p.priority,
+                payload: serde_json::to_value(payload).expect("payload serializes"),
+            });
+            hashes.push(hash.clone());
+        }
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let n = jobs.len();
+        let enqueued = match queue.enqueue(jobs).await {
+            Err(QueueError::Cancelled(_)) => {
+                self.state.status = Status::Cancelled;
+                return Ok(0);
+            }
+            other => other?,
+        };
+        for (hash, e) in hashes.iter().zip(enqueued) {
+            if let Some(p) = self.state.pending.get_mut(hash) {
+                p.job_id = Some(e.job_id);
+            }
+        }
+        Ok(n)
+    }
+
+    async fn finish(&mut self, store: &dyn Store, status: Status) -> Result<(), StepError> {
+        let now = queue::wire::now_ms();
+        self.state.status = status;
+        self.state.finished_ms = Some(now);
+        self.state.updated_ms = now;
+        store.checkpoint(&self.state, &[]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! The scheduler daemon: takes the leader lock, picks up every active
+//! search (new ones and, after a restart, the ones it was driving), and
+//! steps each until it finishes.
+
+use crate::run::Run;
+use crate::state::Status;
+use crate::store::Store;
+use queue::Queue;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of one scheduler process.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Folder with one subfolder per search (`evaluations.jsonl`).
+    pub results_dir: PathBuf,
+    /// Leader-lock lifetime; renewed every tick, so a crashed leader is
+    /// replaced within it.
+    pub lead_ttl: Duration,
+    /// Pause between rounds while nothing happens (rounds with progress
+    /// follow each other at once).
+    pub idle_tick: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            results_dir: PathBuf::from("results"),
+            lead_ttl: Duration::from_secs(3),
+            idle_tick: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Drive searches until `shutdown` resolves. Redis trouble is logged and
+/// retried with backoff; a search whose state is unusable is marked failed,
+/// and the others go on.
+pub async fn run(
+    config: SchedulerConfig,
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut runs: BTreeMap<String, Run> = BTreeMap::new();
+    let mut leading = false;
+    let mut backoff = config.idle_tick;
+    tokio::pin!(shutdown);
+    tracing::info!(results = %config.results_dir.display(), "scheduler started");
+    loop {
+        let progressed = match round(&config, &*queue, &*store, &mut runs, &mut leading).await {
+            Ok((progressed, false)) => {
+                backoff = config.idle_tick;
+                progressed
+            }
+            Ok((progressed, true)) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                progressed
+            }
+            Err(e) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler round failed; retrying");
+                false
+            }
+        };
+        let pause = if progressed { Duration::ZERO } else { backoff };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+    tracing::info!(searches = runs.len(), "scheduler stopped");
+}
+
+/// One pass over every active search: (any progress, any transient trouble).
+async fn round(
+    config: &SchedulerConfig,
+    queue: &dyn Queue,
+    store: &dyn Store,
+    runs: &mut BTreeMap<String, Run>,
+    leading: &mut bool,
+) -> Result<(bool, bool), crate::store::StoreError> {
+    if !store.lead(config.lead_ttl).await? {
+        if *leading {
+            tracing::warn!("lost the leader lock; another scheduler drives the searches now");
+            runs.clear();
+        } else if runs.is_empty() {
+            tracing::debug!("waiting for the leader lock");
+        }
+        *leading = false;
+        return Ok((false, false));
+    }
+    if !*leading {
+        tracing::info!("leading: driving searches");
+        *leading = true;
+    }
+    for id in store.active().await? {
+        if runs.contains_key(&id) {
+            continue;
+        }
+        let Some(state) = store.load(&id).await? else {
+            continue;
+        };
+        let resumed = state.cursor > 0 || !state.pending.is_empty();
+        match Run::open(state, &config.results_dir) {
+            Ok(run) => {
+                tracing::info!(search = %id, resumed, "search taken up");
+                runs.insert(id, run);
+            }
+            Err(e) => {
+                tracing::warn!(search = %id, error = %e, "cannot take the search up; will retry")
+            }
+        }
+    }
+    let (mut progressed, mut trouble) = (false, false);
+    let mut finished = Vec::new();
+    for (id, run) in runs.iter_mut() {
+        match run.step(queue, store).await {
+            Ok(r) => progressed |= r.results > 0 || r.enqueued > 0,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(search = %id, error = %e, "step failed; retrying");
+                trouble = true;
+            }
+            Err(e) => {
+                tracing::error!(search = %id, error = %e, "search failed");
+                run.state.status = Status::Failed {
+                    reason: e.to_string(),
+                };
+                run.state.finished_ms = Some(queue::wire::now_ms());
+                store.checkpoint(&run.state, &[]).await?;
+            }
+        }
+        if run.state.status.is_terminal() {
+            finished.push(id.clone());
+        }
+    }
+    for id in finished {
+        if let Some(run) = runs.remove(&id) {
+            let s = &run.state;
+            let best = s.best.as_ref();
+            tracing::info!(
+                search = %id,
+                status = s.status.word(),
+                evaluated = s.evaluated,
+                failed = s.failed,
+                best_acc = best.and_then(|b| b.val_acc()),
+                best = best.map(|b| b.genotype.as_str()),
+                "search finished"
+            );
+        }
+    }
+    Ok((progressed, trouble))
+}

@@ -1,0 +1,146 @@
+//! A search's persisted state: its spec, its strategy's state, the results
+//! consumed so far, and the candidates proposed but not yet evaluated.
+
+use crate::spec::SearchSpec;
+use crate::strategy::StrategyState;
+use queue::Outcome;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a search is in its life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Proposing, waiting for results.
+    Running,
+    /// Budget spent, every candidate evaluated.
+    Done,
+    /// Cancelled by a user.
+    Cancelled,
+    /// Stopped by an error it cannot recover from.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Status {
+    /// Done, cancelled or failed: the scheduler drives it no more.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Status::Running)
+    }
+
+    /// One word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Cancelled => "cancelled",
+            Status::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// A candidate proposed and not yet evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// Canonical text.
+    pub genotype: String,
+    /// Queue priority.
+    pub priority: f64,
+    /// The queue's job id, once enqueued.
+    pub job_id: Option<String>,
+    /// When the strategy proposed it.
+    pub proposed_ms: u64,
+}
+
+/// One evaluated candidate: a line of `evaluations.jsonl` and of the
+/// search's evaluation list in Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Position in the search, from 0.
+    pub index: u64,
+    /// The job.
+    pub job_id: String,
+    /// Canonical genotype hash.
+    pub hash: String,
+    /// Canonical genotype text.
+    pub genotype: String,
+    /// How it ended, with its metrics.
+    pub outcome: Outcome,
+    /// Deliveries it took.
+    pub attempt: u32,
+    /// Who evaluated it.
+    pub worker: String,
+    /// When the result was recorded.
+    pub finished_ms: u64,
+    /// Milliseconds since the search was submitted.
+    pub elapsed_ms: u64,
+}
+
+impl Evaluation {
+    /// Validation accuracy, if it was evaluated.
+    pub fn val_acc(&self) -> Option<f64> {
+        match &self.outcome {
+            Outcome::Ok(m) if m.val_acc.is_finite() => Some(m.val_acc),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the scheduler persists about a search after each step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchState {
+    /// The search id.
+    pub id: String,
+    /// As submitted.
+    pub spec: SearchSpec,
+    /// Where it is.
+    pub status: Status,
+    /// The strategy, mid-search.
+    pub strategy: StrategyState,
+    /// Results consumed from the queue's result log.
+    pub cursor: u64,
+    /// Proposed, not yet evaluated, by genotype hash.
+    pub pending: BTreeMap<String, Pending>,
+    /// Candidates evaluated (with an accuracy).
+    pub evaluated: u64,
+    /// Candidates that diverged or were dead-lettered.
+    pub failed: u64,
+    /// The best evaluation so far.
+    pub best: Option<Evaluation>,
+    /// Submission time.
+    pub created_ms: u64,
+    /// Last step that changed something.
+    pub updated_ms: u64,
+    /// When it reached a terminal status.
+    #[serde(default)]
+    pub finished_ms: Option<u64>,
+}
+
+impl SearchState {
+    /// A new search from a checked spec.
+    pub fn new(id: String, spec: SearchSpec) -> Result<Self, crate::strategy::StrategyError> {
+        let strategy = crate::strategy::build(&spec.strategy, spec.space, spec.budget, spec.seed)?;
+        let now = queue::wire::now_ms();
+        Ok(Self {
+            id,
+            spec,
+            status: Status::Running,
+            strategy,
+            cursor: 0,
+            pending: BTreeMap::new(),
+            evaluated: 0,
+            failed: 0,
+            best: None,
+            created_ms: now,
+            updated_ms: now,
+            finished_ms: None,
+        })
+    }
+
+    /// Results seen, of either kind.
+    pub fn finished(&self) -> u64 {
+        self.evaluated + self.failed
+    }
+}

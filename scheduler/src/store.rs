@@ -1,0 +1,224 @@
+//! Where search state lives: [`Store`], and [`RedisStore`], which keeps each
+//! search's state and evaluations in Redis next to the queue. Multi-key
+//! changes are Lua scripts under `scheduler/lua/`.
+
+use crate::state::{Evaluation, SearchState};
+use async_trait::async_trait;
+use queue::keys::Keys;
+use queue::RedisQueue;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why a store call failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Redis is unreachable or refused; retry later.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A stored record cannot be read.
+    #[error("search {id}: stored state is unreadable: {reason}")]
+    Corrupt {
+        /// The search.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Submitting an id that exists.
+    #[error("search {0} exists already")]
+    Exists(String),
+    /// This scheduler lost the leader lock: another one drives searches.
+    #[error("this scheduler no longer leads; another scheduler took over")]
+    NotLeader,
+}
+
+/// Persistent search records.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Record a new search and make it active.
+    async fn submit(&self, state: &SearchState) -> Result<(), StoreError>;
+    /// Ids of searches to drive.
+    async fn active(&self) -> Result<Vec<String>, StoreError>;
+    /// A search's state.
+    async fn load(&self, id: &str) -> Result<Option<SearchState>, StoreError>;
+    /// Persist state and append evaluations, atomically.
+    async fn checkpoint(&self, state: &SearchState, evals: &[Evaluation])
+        -> Result<(), StoreError>;
+    /// Has a user asked to cancel the search?
+    async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError>;
+    /// Ask to cancel a search; false if there is no such search.
+    async fn request_cancel(&self, id: &str) -> Result<bool, StoreError>;
+    /// A search's evaluations, in order, from `from`.
+    async fn evaluations(
+        &self,
+        id: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Evaluation>, StoreError>;
+    /// Every search, oldest first.
+    async fn searches(&self) -> Result<Vec<SearchState>, StoreError>;
+    /// Take or keep the leader lock for `ttl`; false while another leads.
+    async fn lead(&self, ttl: Duration) -> Result<bool, StoreError>;
+}
+
+/// Search records in Redis.
+#[derive(Clone)]
+pub struct RedisStore {
+    con: ConnectionManager,
+    keys: Keys,
+    instance: String,
+    submit: Script,
+    checkpoint: Script,
+    lead: Script,
+}
+
+impl RedisStore {
+    /// A store sharing `queue`'s connection and key prefix; `instance`
+    /// identifies this scheduler in the leader lock.
+    pub fn new(queue: &RedisQueue, instance: impl Into<String>) -> Self {
+        Self {
+            con: queue.connection(),
+            keys: queue.keys().clone(),
+            instance: instance.into(),
+            submit: Script::new(include_str!("../lua/submit.lua")),
+            checkpoint: Script::new(include_str!("../lua/checkpoint.lua")),
+            lead: Script::new(include_str!("../lua/lead.lua")),
+        }
+    }
+}
+
+fn parse_state(id: &str, json: &str) -> Result<SearchState, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        id: id.into(),
+        reason: e.to_string(),
+    })
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn submit(&self, state: &SearchState) -> Result<(), StoreError> {
+        let json = serde_json::to_string(state).expect("state serializes");
+        let mut con = self.con.clone();
+        let created: i64 = self
+            .submit
+            .key(self.keys.search(&state.id))
+            .key(self.keys.searches())
+            .key(self.keys.active())
+            .arg(&state.id)
+            .arg(json)
+            .arg(state.created_ms)
+            .invoke_async(&mut con)
+            .await?;
+        if created == 0 {
+            return Err(StoreError::Exists(state.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn active(&self) -> Result<Vec<String>, StoreError> {
+        let mut con = self.con.clone();
+        let mut ids: Vec<String> = con.smembers(self.keys.active()).await?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<SearchState>, StoreError> {
+        let mut con = self.con.clone();
+        let json: Option<String> = con.hget(self.keys.search(id), "state").await?;
+        json.map(|j| parse_state(id, &j)).transpose()
+    }
+
+    async fn checkpoint(
+        &self,
+        state: &SearchState,
+        evals: &[Evaluation],
+    ) -> Result<(), StoreError> {
+        let mut inv = self.checkpoint.prepare_invoke();
+        inv.key(self.keys.search(&state.id))
+            .key(self.keys.evals(&state.id))
+            .key(self.keys.active())
+            .key(self.keys.scheduler_lock())
+            .arg(&state.id)
+            .arg(serde_json::to_string(state).expect("state serializes"))
+            .arg(if state.status.is_terminal() { "1" } else { "0" })
+            .arg(&self.instance);
+        for e in evals {
+            inv.arg(serde_json::to_string(e).expect("evaluation serializes"));
+        }
+        let mut con = self.con.clone();
+        let r: i64 = inv.invoke_async(&mut con).await?;
+        if r < 0 {
+            return Err(StoreError::NotLeader);
+        }
+        Ok(())
+    }
+
+    async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let v: Option<String> = con.hget(self.keys.search(id), "cancel").await?;
+        Ok(v.is_some())
+    }
+
+    async fn request_cancel(&self, id: &str) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let exists: bool = con.hexists(self.keys.search(id), "state").await?;
+        if exists {
+            let _: () = con
+                .hset(self.keys.search(id), "cancel", queue::wire::now_ms())
+                .await?;
+        }
+        Ok(exists)
+    }
+
+    async fn evaluations(
+        &self,
+        id: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Evaluation>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut con = self.con.clone();
+        let raw: Vec<String> = con
+            .lrange(
+                self.keys.evals(id),
+                from as isize,
+                from as isize + max as isize - 1,
+            )
+            .await?;
+        raw.iter()
+            .map(|r| {
+                serde_json::from_str(r).map_err(|e| StoreError::Corrupt {
+                    id: id.into(),
+                    reason: format!("evaluation: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    async fn searches(&self) -> Result<Vec<SearchState>, StoreError> {
+        let mut con = self.con.clone();
+        let ids: Vec<String> = con.zrange(self.keys.searches(), 0, -1).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(s) = self.load(&id).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lead(&self, ttl: Duration) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .lead
+            .key(self.keys.scheduler_lock())
+            .arg(&self.instance)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(r == 1)
+    }
+}

@@ -1,0 +1,136 @@
+//! The bookkeeping every strategy shares: what it proposed, what is still
+//! out, what failed, and the best result.
+
+use super::Outcome;
+use serde::{Deserialize, Serialize};
+use space::Genotype;
+use std::collections::BTreeSet;
+
+/// An architecture with its observed accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The architecture.
+    pub genotype: Genotype,
+    /// Its validation accuracy in percent.
+    pub accuracy: f64,
+}
+
+/// Proposals and results of one strategy, keyed by [`Genotype::hash`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// The most proposals the strategy may make.
+    budget: usize,
+    /// Hashes of every genotype proposed: the deduplication set.
+    proposed: BTreeSet<u64>,
+    /// Hashes of the proposals without a result yet.
+    pending: BTreeSet<u64>,
+    /// How many results were failures.
+    failed: usize,
+    /// The best accuracy observed (the first one on ties).
+    best: Option<Member>,
+    /// Set when the space has no unproposed architecture left to find, so
+    /// the strategy stops short of its budget.
+    exhausted: bool,
+}
+
+impl Ledger {
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            proposed: BTreeSet::new(),
+            pending: BTreeSet::new(),
+            failed: 0,
+            best: None,
+            exhausted: false,
+        }
+    }
+
+    /// The most proposals the strategy may make.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// How many candidates were proposed.
+    pub fn proposed(&self) -> usize {
+        self.proposed.len()
+    }
+
+    /// How many proposals await their result.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How many results arrived, failures included.
+    pub fn observed(&self) -> usize {
+        self.proposed.len() - self.pending.len()
+    }
+
+    /// How many results were failures.
+    pub fn failed(&self) -> usize {
+        self.failed
+    }
+
+    /// The best result so far.
+    pub fn best(&self) -> Option<&Member> {
+        self.best.as_ref()
+    }
+
+    /// Whether the strategy found no unproposed architecture left in the
+    /// space and stopped short of its budget.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// Whether `genotype` (or an equal architecture) was proposed.
+    pub fn contains(&self, genotype: &Genotype) -> bool {
+        self.proposed.contains(&genotype.hash().0)
+    }
+
+    /// Budget spent (or space exhausted) and every proposal observed.
+    pub fn is_done(&self) -> bool {
+        !self.can_propose() && self.pending.is_empty()
+    }
+
+    /// Whether more proposals are allowed.
+    pub(crate) fn can_propose(&self) -> bool {
+        self.proposed.len() < self.budget && !self.exhausted
+    }
+
+    pub(crate) fn set_exhausted(&mut self) {
+        self.exhausted = true;
+    }
+
+    /// Record a proposal; false if it was proposed before.
+    pub(crate) fn record(&mut self, genotype: &Genotype) -> bool {
+        let hash = genotype.hash().0;
+        let new = self.proposed.insert(hash);
+        if new {
+            self.pending.insert(hash);
+        }
+        new
+    }
+
+    /// Record a result. Returns the accuracy if it is the first result of a
+    /// pending proposal and a finite accuracy, None otherwise (a failure, a
+    /// repeat, or a genotype never proposed).
+    pub(crate) fn settle(&mut self, genotype: &Genotype, outcome: Outcome) -> Option<f64> {
+        if !self.pending.remove(&genotype.hash().0) {
+            return None;
+        }
+        match outcome {
+            Outcome::Accuracy(accuracy) if accuracy.is_finite() => {
+                if self.best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
+                    self.best = Some(Member {
+                        genotype: genotype.clone(),
+                        accuracy,
+                    });
+                }
+                Some(accuracy)
+            }
+            _ => {
+                self.failed += 1;
+                None
+            }
+        }
+    }
+}

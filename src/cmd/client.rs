@@ -1,0 +1,182 @@
+//! `nas submit | status | results | cancel | dlq`: talk to a running system.
+
+use crate::cli::{DlqCommand, QueueArgs};
+use anyhow::Context;
+use queue::Queue;
+use scheduler::client;
+use scheduler::{RedisStore, SearchSpec};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+async fn connect(args: &QueueArgs) -> anyhow::Result<(queue::RedisQueue, RedisStore)> {
+    let q = args.connect().await?;
+    let store = RedisStore::new(&q, "client");
+    Ok((q, store))
+}
+
+pub async fn submit(args: QueueArgs, spec: &Path) -> anyhow::Result<ExitCode> {
+    let spec = SearchSpec::from_file(spec)?;
+    let (_, store) = connect(&args).await?;
+    let id = client::submit(&store, spec).await?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(args: QueueArgs, id: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let (q, store) = connect(&args).await?;
+    let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = serde_json::json!({ "searches": rows, "trainers": workers });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
+        "SEARCH",
+        "STATUS",
+        "BUDGET",
+        "EVALUATED",
+        "QUEUED",
+        "LEASED",
+        "FAILED",
+        "BEST",
+        "RATE/S",
+        "ETA"
+    )?;
+    for r in &rows {
+        let s = &r.state;
+        let best = s
+            .best
+            .as_ref()
+            .and_then(|b| b.val_acc())
+            .map(|a| format!("{a:.2}"))
+            .unwrap_or("-".into());
+        let eta = r.eta_s.map(|e| format!("{e:.0}s")).unwrap_or("-".into());
+        writeln!(
+            out,
+            "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8.2} {:>7}",
+            s.id,
+            s.status.word(),
+            s.spec.budget,
+            s.evaluated,
+            r.counts.queued + r.counts.delayed,
+            r.counts.leased,
+            s.failed,
+            best,
+            r.rate,
+            eta
+        )?;
+        if let Some(b) = &s.best {
+            writeln!(out, "  best {}", b.genotype)?;
+        }
+        if let scheduler::Status::Failed { reason } = &s.status {
+            writeln!(out, "  failed: {reason}")?;
+        }
+    }
+    writeln!(
+        out,
+        "trainers alive: {}",
+        if workers.is_empty() {
+            "none".into()
+        } else {
+            workers.join(", ")
+        }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<ExitCode> {
+    let (_, store) = connect(&args).await?;
+    let evals = client::results(&store, id).await?;
+    let mut out = std::io::stdout().lock();
+    if format == "csv" {
+        writeln!(out, "index,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype")?;
+        for e in &evals {
+            let (kind, m) = match &e.outcome {
+                queue::Outcome::Ok(m) => ("ok", Some(m)),
+                queue::Outcome::Diverged { .. } => ("diverged", None),
+                queue::Outcome::Dead { .. } => ("dead", None),
+            };
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
+                e.index,
+                e.job_id,
+                e.hash,
+                kind,
+                opt(m.map(|m| m.val_acc.to_string())),
+                opt(m.and_then(|m| m.test_acc).map(|v| v.to_string())),
+                opt(m.and_then(|m| m.params).map(|v| v.to_string())),
+                opt(m.map(|m| m.train_seconds.to_string())),
+                e.attempt,
+                e.worker,
+                e.elapsed_ms,
+                e.genotype.replace('"', "\"\"")
+            )?;
+        }
+    } else {
+        for e in &evals {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(args: QueueArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let (q, store) = connect(&args).await?;
+    let dropped = client::cancel(&store, &q, id).await?;
+    println!("cancelled {id}: {dropped} queued jobs dropped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn dlq(args: QueueArgs, command: DlqCommand) -> anyhow::Result<ExitCode> {
+    let q = args.connect().await?;
+    match command {
+        DlqCommand::List { json } => {
+            let mut out = std::io::stdout().lock();
+            for d in q.dead_letters(100_000).await? {
+                if json {
+                    let doc = serde_json::json!({
+                        "job_id": d.job_id, "search_id": d.search_id, "attempt": d.attempt,
+                        "reason": d.reason, "envelope": d.envelope,
+                    });
+                    writeln!(out, "{doc}")?;
+                } else {
+                    writeln!(out, "{}\tattempt {}\t{}", d.job_id, d.attempt, d.reason)?;
+                }
+            }
+        }
+        DlqCommand::Replay { job_ids, all } => {
+            let ids = if all {
+                q.dead_letters(100_000)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.job_id)
+                    .collect()
+            } else {
+                job_ids
+            };
+            let mut missing = Vec::new();
+            for id in &ids {
+                if q.replay(id)
+                    .await
+                    .with_context(|| format!("replaying {id}"))?
+                {
+                    println!("replayed {id}");
+                } else {
+                    missing.push(id.clone());
+                }
+            }
+            anyhow::ensure!(
+                missing.is_empty(),
+                "not in the dead-letter list: {}",
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `nas scheduler` and `nas trainer`: wire flags to the services' configs,
+//! connect, and run until SIGTERM or SIGINT.
+
+use crate::cli::QueueArgs;
+use anyhow::Context;
+use queue::{QueueConfig, RedisQueue};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl QueueArgs {
+    /// The queue settings these flags give.
+    pub fn config(&self) -> anyhow::Result<QueueConfig> {
+        anyhow::ensure!(
+            self.lease_secs.is_finite() && self.lease_secs >= 0.05,
+            "--lease-secs {} must be at least 0.05",
+            self.lease_secs
+        );
+        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
+        Ok(QueueConfig {
+            prefix: self.prefix.clone(),
+            lease: Duration::from_secs_f64(self.lease_secs),
+            max_attempts: self.max_attempts,
+            backoff_base: Duration::from_millis(self.backoff_ms),
+            ..QueueConfig::default()
+        })
+    }
+
+    /// Connect, retrying with backoff (each failure logged) up to
+    /// `--connect-timeout-secs`.
+    pub async fn connect(&self) -> anyhow::Result<RedisQueue> {
+        let give_up = Duration::from_secs_f64(self.connect_timeout_secs.max(0.0));
+        RedisQueue::connect_with_retry(&self.redis, self.config()?, give_up)
+            .await
+            .with_context(|| format!("cannot reach redis at {}", self.redis))
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops this process");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+pub async fn scheduler(queue: QueueArgs, results_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let q = queue.connect().await?;
+    let instance = trainer::default_worker_id();
+    let store = Arc::new(scheduler::RedisStore::new(
+        &q,
+        format!("scheduler-{instance}"),
+    ));
+    let config = scheduler::SchedulerConfig {
+        results_dir,
+        ..Default::default()
+    };
+    tracing::info!(redis = %q.url(), "scheduler connected");
+    scheduler::run(config, Arc::new(q), store, shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn trainer(
+    queue: QueueArgs,
+    slots: usize,
+    grace_secs: f64,
+    worker_id: Option<String>,
+    nb201_dir: Option<PathBuf>,
+    fail_all: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(slots >= 1, "--slots must be at least 1");
+    anyhow::ensure!(
+        grace_secs.is_finite() && grace_secs >= 0.0,
+        "--grace-secs must be >= 0"
+    );
+    let q = queue.connect().await?;
+    tracing::info!(redis = %q.url(), "trainer connected");
+    let mut evaluators = trainer::EvaluatorConfig {
+        fail_all,
+        ..Default::default()
+    };
+    if let Some(dir) = nb201_dir {
+        evaluators.nb201_dir = dir;
+    }
+    let config = trainer::TrainerConfig {
+        worker_id: worker_id.unwrap_or_else(trainer::default_worker_id),
+        slots,
+        grace: Duration::from_secs_f64(grace_secs),
+        evaluators,
+        ..Default::default()
+    };
+    let report = trainer::run(config, Arc::new(q), shutdown_signal()).await;
+    eprintln!(
+        "trainer: completed {} failed {} handed back {} lost {}",
+        report.completed, report.failed, report.released, report.stale
+    );
+    Ok(ExitCode::SUCCESS)
+}

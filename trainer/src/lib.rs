@@ -1,0 +1,324 @@
+//! The trainer daemon: N job slots that claim candidates from the queue,
+//! evaluate each on its own thread, renew the lease from the async side
+//! every third of its length, and report the outcome. Shutdown (SIGTERM,
+//! SIGINT, or the caller's future) stops claiming, lets running jobs finish
+//! within a grace period and hands the rest back at once.
+//!
+//! Architecture invariant: evaluation never runs on the async runtime, so a
+//! busy CPU or GPU never starves lease renewal, and a panic or libtorch
+//! error in one evaluation fails that job only.
+
+pub mod evaluator;
+
+pub use evaluator::{Cancel, EvalError, EvaluatorConfig, Evaluators};
+
+use queue::{FailKind, Lease, Queue, QueueError};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout};
+
+/// Settings of one trainer process.
+#[derive(Debug, Clone)]
+pub struct TrainerConfig {
+    /// This worker's name in leases, logs and heartbeats.
+    pub worker_id: String,
+    /// Concurrent jobs (one per GPU by default; CPU trainers pick their own).
+    pub slots: usize,
+    /// How long running jobs may finish after shutdown is asked for;
+    /// jobs still running then are handed back at once.
+    pub grace: Duration,
+    /// How often to requeue expired leases of other (dead) workers.
+    pub reap_interval: Duration,
+    /// How often to announce this worker is alive.
+    pub heartbeat_interval: Duration,
+    /// Longest wait between claims while the queue is empty.
+    pub max_idle_poll: Duration,
+    /// The evaluators offered.
+    pub evaluators: EvaluatorConfig,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: default_worker_id(),
+            slots: 1,
+            grace: Duration::ZERO,
+            reap_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(2),
+            max_idle_poll: Duration::from_millis(200),
+            evaluators: EvaluatorConfig::default(),
+        }
+    }
+}
+
+/// `<hostname>-<pid>`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// What a trainer did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrainerReport {
+    /// Jobs completed with a result.
+    pub completed: u64,
+    /// Jobs failed (retried later or dead-lettered).
+    pub failed: u64,
+    /// Jobs handed back at shutdown.
+    pub released: u64,
+    /// Jobs whose lease was lost (taken over after expiry); nothing written.
+    pub stale: u64,
+}
+
+/// How one job ended, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobEnd {
+    Completed,
+    Failed,
+    Released,
+    Stale,
+}
+
+/// Run a trainer until `shutdown` resolves. Queue errors are logged and
+/// retried with backoff; they never end the daemon.
+pub async fn run(
+    config: TrainerConfig,
+    queue: Arc<dyn Queue>,
+    shutdown: impl Future<Output = ()>,
+) -> TrainerReport {
+    let slots = Arc::new(Semaphore::new(config.slots.max(1)));
+    let evaluators = Arc::new(Evaluators::new(config.evaluators.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut jobs: JoinSet<JobEnd> = JoinSet::new();
+    let mut report = TrainerReport::default();
+    let mut reap = tokio::time::interval(config.reap_interval);
+    let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
+    let min_poll = Duration::from_millis(5);
+    let mut idle = min_poll;
+    let mut next_claim = Instant::now();
+    let mut queue_down = false;
+    tracing::info!(worker = %config.worker_id, slots = config.slots, "trainer started");
+    tokio::pin!(shutdown);
+    loop {
+        let free = slots.available_permits();
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(end) = jobs.join_next() => {
+                tally(&mut report, end);
+                next_claim = Instant::now();
+            }
+            _ = reap.tick() => match queue.reap().await {
+                Ok((0, 0)) => {}
+                Ok((requeued, dead)) => tracing::info!(requeued, dead, "reaped expired leases"),
+                Err(e) => tracing::warn!(error = %e, "reaping failed"),
+            },
+            _ = heartbeat.tick() => {
+                if let Err(e) = queue.heartbeat(&config.worker_id).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+            _ = sleep_until(next_claim.into()), if free > 0 => {
+                match queue.claim(&config.worker_id, free).await {
+                    Ok(leases) if leases.is_empty() => {
+                        idle = (idle * 2).min(config.max_idle_poll);
+                        next_claim = Instant::now() + idle;
+                    }
+                    Ok(leases) => {
+                        if queue_down {
+                            tracing::info!("queue reachable again");
+                            queue_down = false;
+                        }
+                        idle = min_poll;
+                        for lease in leases {
+                            let permit = slots.clone().try_acquire_owned().expect("claimed no more than the free slots");
+                            let (q, ev, stop) = (queue.clone(), evaluators.clone(), stop_rx.clone());
+                            let grace = config.grace;
+                            jobs.spawn(async move {
+                                let end = run_job(q, lease, ev, stop, grace).await;
+                                drop(permit);
+                                end
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        idle = (idle * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                        tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "claim failed; retrying");
+                        queue_down = true;
+                        next_claim = Instant::now() + idle;
+                    }
+                }
+            }
+        }
+    }
+    let in_flight = jobs.len();
+    tracing::info!(
+        in_flight,
+        grace_ms = config.grace.as_millis() as u64,
+        "trainer stopping"
+    );
+    let _ = stop_tx.send(true);
+    while let Some(end) = jobs.join_next().await {
+        tally(&mut report, end);
+    }
+    tracing::info!(?report, "trainer stopped");
+    report
+}
+
+fn tally(report: &mut TrainerReport, end: Result<JobEnd, tokio::task::JoinError>) {
+    match end {
+        Ok(JobEnd::Completed) => report.completed += 1,
+        Ok(JobEnd::Failed) => report.failed += 1,
+        Ok(JobEnd::Released) => report.released += 1,
+        Ok(JobEnd::Stale) => report.stale += 1,
+        Err(e) => tracing::error!(error = %e, "job task ended abnormally"),
+    }
+}
+
+type Evaluation = std::thread::Result<Result<queue::Outcome, EvalError>>;
+
+/// Run one leased job to its end.
+async fn run_job(
+    queue: Arc<dyn Queue>,
+    lease: Lease,
+    evaluators: Arc<Evaluators>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> JobEnd {
+    let job_id = lease.job.job_id.clone();
+    tracing::debug!(job = %job_id, attempt = lease.job.attempt, "job started");
+    let cancel = Cancel::default();
+    let (tx, mut rx) = oneshot::channel::<Evaluation>();
+    {
+        let (cancel, kind, payload) = (cancel.clone(), lease.job.kind, lease.job.payload.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{job_id}"))
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    evaluators.evaluate(kind, &payload, &cancel)
+                }));
+                let _ = tx.send(r);
+            });
+        if let Err(e) = spawned {
+            return finish(
+                &*queue,
+                &lease,
+                Ok(Err(EvalError::Retryable(format!(
+                    "cannot start a job thread: {e}"
+                )))),
+            )
+            .await;
+        }
+    }
+    let period = queue.config().lease / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            r = &mut rx => return finish(&*queue, &lease, flatten(r)).await,
+            _ = renew.tick() => match queue.renew(&lease).await {
+                Ok(_) => {}
+                Err(e @ QueueError::Stale { .. }) => {
+                    tracing::warn!(job = %job_id, error = %e, "lease lost; abandoning the job");
+                    cancel.cancel();
+                    return JobEnd::Stale;
+                }
+                Err(e) => tracing::warn!(job = %job_id, error = %e, "lease renewal failed; retrying next period"),
+            },
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return match timeout(grace, &mut rx).await {
+                        Ok(r) => finish(&*queue, &lease, flatten(r)).await,
+                        Err(_) => {
+                            cancel.cancel();
+                            match retry(&job_id, "hand-back", || queue.release(&lease)).await {
+                                Ok(()) => {
+                                    tracing::info!(job = %job_id, "handed the job back");
+                                    JobEnd::Released
+                                }
+                                Err(_) => JobEnd::Stale,
+                            }
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn flatten(r: Result<Evaluation, oneshot::error::RecvError>) -> Evaluation {
+    r.unwrap_or_else(|_| {
+        Ok(Err(EvalError::Retryable(
+            "the job thread ended without a result".into(),
+        )))
+    })
+}
+
+/// Report an evaluation's end to the queue.
+async fn finish(queue: &dyn Queue, lease: &Lease, r: Evaluation) -> JobEnd {
+    let job_id = &lease.job.job_id;
+    let (what, outcome) = match r {
+        Ok(Ok(outcome)) => ("complete", Ok(outcome)),
+        Ok(Err(EvalError::Cancelled)) => {
+            return match retry(job_id, "hand-back", || queue.release(lease)).await {
+                Ok(()) => JobEnd::Released,
+                Err(_) => JobEnd::Stale,
+            }
+        }
+        Ok(Err(EvalError::Permanent(m))) => ("fail", Err((m, FailKind::Permanent))),
+        Ok(Err(EvalError::Retryable(m))) => ("fail", Err((m, FailKind::Retryable))),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            (
+                "fail",
+                Err((format!("evaluator panicked: {msg}"), FailKind::Retryable)),
+            )
+        }
+    };
+    match outcome {
+        Ok(outcome) => match retry(job_id, what, || queue.complete(lease, outcome.clone())).await {
+            Ok(()) => JobEnd::Completed,
+            Err(_) => JobEnd::Stale,
+        },
+        Err((reason, kind)) => {
+            tracing::warn!(job = %job_id, attempt = lease.job.attempt, %reason, "job failed");
+            match retry(job_id, what, || queue.fail(lease, &reason, kind)).await {
+                Ok(_) => JobEnd::Failed,
+                Err(_) => JobEnd::Stale,
+            }
+        }
+    }
+}
+
+/// Call `f` until it succeeds, retrying transient queue errors with capped
+/// backoff (each logged). Gives up on a lost lease or another error, which
+/// is logged and returned.
+async fn retry<T, F, Fut>(job_id: &str, what: &str, mut f: F) -> Result<T, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, QueueError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let start = Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && start.elapsed() < Duration::from_secs(600) => {
+                tracing::warn!(job = %job_id, error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::warn!(job = %job_id, error = %e, "{what} refused");
+                return Err(e);
+            }
+        }
+    }
+}
