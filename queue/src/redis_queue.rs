@@ -133,7 +133,9 @@ impl RedisQueue {
         let cm_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(30)))
-            .set_number_of_retries(6)
+            // Few retries inside the connection: our own loops retry with a
+            // logged warning each time, so an outage is never silent.
+            .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
         let con = ConnectionManager::new_with_config(client, cm_config).await?;
         Ok(Self {

@@ -1,0 +1,583 @@
+//! Black-box reliability tests: real `nas trainer` and `nas scheduler`
+//! processes against a real Redis (REDIS_URL from scripts/test.sh, or a
+//! redis-server the test starts itself when it must restart it), killed,
+//! stopped and signalled while they work.
+
+use queue::wire::{EvalJob, EvaluatorSpec};
+use queue::{JobKind, JobState, NewJob, Queue, QueueConfig, RedisQueue, RedisUrl};
+use scheduler::{RedisStore, Store};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One test's world: its own key prefix on the shared Redis, its own
+/// folder for logs and results, and the processes it started.
+struct World {
+    url: String,
+    prefix: String,
+    dir: tempfile::TempDir,
+    procs: Vec<(String, Child)>,
+    lease_secs: f64,
+}
+
+impl World {
+    fn new(name: &str) -> Self {
+        let url = std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run the tests through scripts/test.sh");
+        Self::on(name, url)
+    }
+
+    fn on(name: &str, url: String) -> Self {
+        Self {
+            url,
+            prefix: format!("rel-{name}-{}", std::process::id()),
+            dir: tempfile::tempdir().unwrap(),
+            procs: Vec::new(),
+            lease_secs: 1.0,
+        }
+    }
+
+    fn queue_config(&self) -> QueueConfig {
+        QueueConfig {
+            prefix: self.prefix.clone(),
+            lease: Duration::from_secs_f64(self.lease_secs),
+            ..QueueConfig::default()
+        }
+    }
+
+    async fn queue(&self) -> RedisQueue {
+        RedisQueue::connect(&RedisUrl::parse(&self.url).unwrap(), self.queue_config())
+            .await
+            .unwrap()
+    }
+
+    fn nas(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
+        c.args(args)
+            .env("REDIS_URL", &self.url)
+            .env("NAS_PREFIX", &self.prefix)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Start a named process whose stderr goes to `<dir>/<name>.log`.
+    fn spawn(&mut self, name: &str, args: &[&str]) -> u32 {
+        let log = std::fs::File::create(self.log_path(name)).unwrap();
+        let lease = self.lease_secs.to_string();
+        let results = self.dir.path().join("results");
+        let mut full: Vec<&str> = args.to_vec();
+        if matches!(args.first(), Some(&"trainer") | Some(&"scheduler")) {
+            full.extend(["--lease-secs", &lease, "--backoff-ms", "50"]);
+        }
+        if args.first() == Some(&"scheduler") {
+            full.extend(["--results-dir", results.to_str().unwrap()]);
+        }
+        let child = self
+            .nas(&full)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.procs.push((name.to_string(), child));
+        pid
+    }
+
+    fn trainer(&mut self, name: &str, extra: &[&str]) -> u32 {
+        let mut args = vec!["trainer", "--worker-id", name];
+        args.extend(extra);
+        self.spawn(name, &args)
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
+    }
+
+    fn signal(&mut self, name: &str, sig: &str) {
+        let (_, child) = self.procs.iter().find(|(n, _)| n == name).unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} {name}");
+    }
+
+    /// Wait for a process to exit; its exit status.
+    fn wait(&mut self, name: &str, within: Duration) -> std::process::ExitStatus {
+        let (_, child) = self.procs.iter_mut().find(|(n, _)| n == name).unwrap();
+        let end = Instant::now() + within;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "{name} did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn submit(&self, spec: &str) -> String {
+        let path = self.dir.path().join(format!("spec-{}.toml", rand_suffix()));
+        std::fs::write(&path, spec).unwrap();
+        let out = self
+            .nas(&["submit", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "submit: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.procs {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            for (name, _) in &self.procs {
+                eprintln!("---- {name} log ----\n{}", self.log(name));
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn spec(name: &str, budget: usize, parallel: usize, time_scale: f64) -> String {
+    format!(
+        r#"
+name = "{name}"
+budget = {budget}
+seed = 7
+parallel = {parallel}
+[space]
+kind = "nb201"
+[strategy]
+strategy = "random"
+[evaluator.nb201]
+dataset = "cifar10"
+time_scale = {time_scale}
+"#
+    )
+}
+
+/// Poll `f` until it returns Some, failing after `within`.
+async fn until<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait for a search to finish; check every candidate was evaluated once.
+async fn finished(
+    world: &World,
+    id: &str,
+    budget: usize,
+    within: Duration,
+) -> Vec<scheduler::Evaluation> {
+    let q = world.queue().await;
+    let store = RedisStore::new(&q, "test");
+    until(&format!("search {id} to finish"), within, || async {
+        let s = store.load(id).await.unwrap()?;
+        s.status.is_terminal().then_some(())
+    })
+    .await;
+    let s = store.load(id).await.unwrap().unwrap();
+    assert_eq!(s.status, scheduler::Status::Done, "{id}");
+    let evals = scheduler::client::results(&store, id).await.unwrap();
+    assert_eq!(evals.len(), budget, "one evaluation per candidate");
+    let hashes: HashSet<&str> = evals.iter().map(|e| e.hash.as_str()).collect();
+    assert_eq!(hashes.len(), budget, "no candidate evaluated twice");
+    let jobs: HashSet<&str> = evals.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(jobs.len(), budget, "no job reported twice");
+    let counts = q.counts(id).await.unwrap();
+    assert_eq!(
+        counts.done as usize, budget,
+        "exactly one result per job in the queue: {counts:?}"
+    );
+    // The append-only log agrees with Redis.
+    let jsonl = std::fs::read_to_string(
+        world
+            .dir
+            .path()
+            .join("results")
+            .join(id)
+            .join("evaluations.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(jsonl.lines().count(), budget);
+    evals
+}
+
+/// A job in flight: the first leased job of a search.
+async fn leased_job(q: &RedisQueue, search: &str) -> String {
+    until("a job to be leased", Duration::from_secs(20), || async {
+        (q.counts(search).await.unwrap().leased > 0).then_some(())
+    })
+    .await;
+    let mut con = q.connection();
+    let ids: Vec<String> = redis::AsyncCommands::zrange(&mut con, q.keys().leases(), 0, -1)
+        .await
+        .unwrap();
+    ids.into_iter().find(|i| i.starts_with(search)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t1_kill_9_a_trainer_mid_job_and_the_job_is_redelivered() {
+    let mut w = World::new("kill9");
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("doomed", &[]);
+    let id = w.submit(&spec("kill9", 4, 1, 0.002));
+    let q = w.queue().await;
+    let job = leased_job(&q, &id).await;
+    w.signal("doomed", "KILL");
+    let killed_at = Instant::now();
+    w.trainer("rescuer", &[]);
+    let evals = finished(&w, &id, 4, Duration::from_secs(90)).await;
+    let redone = evals.iter().find(|e| e.job_id == job).unwrap();
+    assert_eq!(
+        redone.attempt, 2,
+        "the killed job's second delivery produced its one result"
+    );
+    assert_eq!(redone.worker, "rescuer");
+    assert!(q.redeliveries().await.unwrap() >= 1);
+    // Redelivered within lease + reaper interval (1 s + 1 s), plus the
+    // evaluation itself: the rescuer took it up promptly.
+    assert!(killed_at.elapsed() < Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t2_a_stopped_trainer_loses_its_lease_and_its_writes_are_refused() {
+    let mut w = World::new("sigstop");
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("sleepy", &[]);
+    let id = w.submit(&spec("sigstop", 2, 1, 0.002));
+    let q = w.queue().await;
+    let job = leased_job(&q, &id).await;
+    w.signal("sleepy", "STOP");
+    // Past the lease (1 s) and a reaper round: another trainer takes it.
+    w.trainer("awake", &[]);
+    until(
+        "the job to be reassigned",
+        Duration::from_secs(30),
+        || async {
+            let mut con = q.connection();
+            let worker: Option<String> =
+                redis::AsyncCommands::hget(&mut con, q.keys().job(&job), "worker")
+                    .await
+                    .unwrap();
+            (worker.as_deref() == Some("awake")).then_some(())
+        },
+    )
+    .await;
+    w.signal("sleepy", "CONT");
+    let evals = finished(&w, &id, 2, Duration::from_secs(90)).await;
+    let e = evals.iter().find(|e| e.job_id == job).unwrap();
+    assert_eq!(e.worker, "awake");
+    // The stale worker woke up, found its lease gone, and wrote nothing.
+    until(
+        "the stale trainer to notice",
+        Duration::from_secs(20),
+        || async {
+            let log = w.log("sleepy");
+            (log.contains("lease lost") || log.contains("refused")).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t3_kill_9_the_scheduler_while_it_enqueues_and_restart_it() {
+    let mut w = World::new("schedkill");
+    w.trainer("t1", &["--slots", "4"]);
+    w.trainer("t2", &["--slots", "4"]);
+    let id = w.submit(&spec("schedkill", 200, 40, 0.0001));
+    // Kill it at several points while it enqueues batches, restart each time.
+    for (i, ms) in [30u64, 120, 250].into_iter().enumerate() {
+        let name = format!("scheduler{i}");
+        w.spawn(&name, &["scheduler"]);
+        std::thread::sleep(Duration::from_millis(400 + ms));
+        w.signal(&name, "KILL");
+        w.wait(&name, Duration::from_secs(5));
+    }
+    w.spawn("scheduler-final", &["scheduler"]);
+    finished(&w, &id, 200, Duration::from_secs(120)).await;
+    let log = w.log("scheduler-final");
+    assert!(
+        log.contains("search taken up") && log.contains("resumed=true"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t4_restart_redis_under_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start_redis = || {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+            ])
+            .args([
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut redis = start_redis();
+    wait_for_port(port);
+    let mut w = World::on("redisrestart", format!("redis://127.0.0.1:{port}/"));
+    w.lease_secs = 5.0;
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("t1", &["--slots", "3"]);
+    w.trainer("t2", &["--slots", "3"]);
+    let id = w.submit(&spec("redisrestart", 150, 12, 0.00002));
+    let q = w.queue().await;
+    until("load", Duration::from_secs(30), || async {
+        (q.counts(&id).await.ok()?.done >= 20).then_some(())
+    })
+    .await;
+    // A clean restart: SIGTERM makes Redis flush its append-only file.
+    Command::new("kill")
+        .args(["-TERM", &redis.id().to_string()])
+        .status()
+        .unwrap();
+    redis.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis = start_redis();
+    wait_for_port(port);
+    let evals = finished(&w, &id, 150, Duration::from_secs(120)).await;
+    assert_eq!(evals.len(), 150);
+    for name in ["t1", "t2", "scheduler"] {
+        let log = w.log(name);
+        assert!(!log.contains("panicked"), "{name}: {log}");
+    }
+    let trainer_logs = w.log("t1") + &w.log("t2");
+    assert!(
+        trainer_logs.contains("retrying"),
+        "the trainers saw Redis go away and retried"
+    );
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t5_poison_and_malformed_jobs_go_to_the_dead_letter_list() {
+    let mut w = World::new("poison");
+    // This trainer's table folder has cifar10 only: imagenet jobs fail on
+    // every attempt.
+    let tables = w.dir.path().join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    let src = nb201::default_dir().join("cifar10.json");
+    std::fs::copy(&src, tables.join("cifar10.json")).unwrap();
+    let q = w.queue().await;
+    let job = |key: &str, dataset: &str, seed: u64| {
+        let g = space::Space::Nb201.sample(&mut space::rng(seed)).unwrap();
+        let ev = EvaluatorSpec::Nb201 {
+            dataset: dataset.into(),
+            time_scale: 0.0,
+        };
+        NewJob {
+            search_id: "mixed".into(),
+            dedupe_key: key.into(),
+            kind: JobKind::Evaluate,
+            priority: 0.0,
+            payload: serde_json::to_value(EvalJob::new(space::Space::Nb201, &g, ev, seed)).unwrap(),
+        }
+    };
+    let mut jobs: Vec<NewJob> = (0..5)
+        .map(|i| job(&format!("good{i}"), "cifar10", i))
+        .collect();
+    jobs.push(job("poison", "imagenet", 99));
+    jobs.push(NewJob {
+        payload: serde_json::json!({ "genotype": 42 }),
+        ..job("malformed", "cifar10", 100)
+    });
+    let ids = q.enqueue(jobs).await.unwrap();
+    w.trainer(
+        "t",
+        &[
+            "--slots",
+            "2",
+            "--nb201-dir",
+            tables.to_str().unwrap(),
+            "--max-attempts",
+            "3",
+        ],
+    );
+    let dead = until("two dead letters", Duration::from_secs(60), || async {
+        let d = q.dead_letters(10).await.unwrap();
+        (d.len() == 2).then_some(d)
+    })
+    .await;
+    let poison = dead.iter().find(|d| d.job_id == ids[5].job_id).unwrap();
+    assert_eq!(poison.attempt, 3, "dead after N attempts");
+    assert!(poison.reason.contains("imagenet"), "{}", poison.reason);
+    let malformed = dead.iter().find(|d| d.job_id == ids[6].job_id).unwrap();
+    assert_eq!(malformed.attempt, 1, "a malformed payload is never retried");
+    assert!(
+        malformed.reason.contains("malformed evaluate payload"),
+        "{}",
+        malformed.reason
+    );
+    let counts = q.counts("mixed").await.unwrap();
+    assert_eq!((counts.done, counts.dead), (5, 2), "the rest is unaffected");
+    // `nas dlq list` shows them; replay puts one back.
+    let out = w.nas(&["dlq", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&ids[5].job_id) && text.contains("imagenet"),
+        "{text}"
+    );
+    let out = w.nas(&["dlq", "replay", &ids[6].job_id]).output().unwrap();
+    assert!(out.status.success());
+    assert_ne!(
+        q.job_state(&ids[6].job_id).await.unwrap(),
+        Some(JobState::Dead)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t6_sigterm_during_a_job_hands_it_back_at_once() {
+    let mut w = World::new("sigterm");
+    w.lease_secs = 30.0;
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("leaving", &[]);
+    let id = w.submit(&spec("sigterm", 1, 1, 0.01));
+    let q = w.queue().await;
+    let job = leased_job(&q, &id).await;
+    let t = Instant::now();
+    w.signal("leaving", "TERM");
+    let status = w.wait("leaving", Duration::from_secs(10));
+    assert!(status.success(), "{}", w.log("leaving"));
+    // Back in the queue long before the 30 s lease would have expired.
+    assert_eq!(q.job_state(&job).await.unwrap(), Some(JobState::Queued));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let mut con = q.connection();
+    let attempt: u32 = redis::AsyncCommands::hget(&mut con, q.keys().job(&job), "attempt")
+        .await
+        .unwrap();
+    assert_eq!(attempt, 0, "a hand-back uses up no attempt");
+    assert!(w.log("leaving").contains("handed the job back"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t7_two_searches_share_the_fleet_and_cancelling_one_spares_the_other() {
+    let mut w = World::new("twosearch");
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("t1", &["--slots", "2"]);
+    let a = w.submit(&spec("search a", 40, 4, 0.00005));
+    let b = w.submit(&spec("search b", 40, 4, 0.00005));
+    let q = w.queue().await;
+    let store = RedisStore::new(&q, "test");
+    until(
+        "both searches to progress",
+        Duration::from_secs(60),
+        || async {
+            let sa = store.load(&a).await.unwrap()?;
+            let sb = store.load(&b).await.unwrap()?;
+            (sa.evaluated >= 3 && sb.evaluated >= 3).then_some(())
+        },
+    )
+    .await;
+    let out = w.nas(&["cancel", &a]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    finished(&w, &b, 40, Duration::from_secs(120)).await;
+    let sa = until(
+        "a to be marked cancelled",
+        Duration::from_secs(20),
+        || async {
+            let s = store.load(&a).await.unwrap()?;
+            (s.status == scheduler::Status::Cancelled).then_some(s)
+        },
+    )
+    .await;
+    assert!(sa.evaluated < 40);
+    assert_eq!(q.counts(&a).await.unwrap().queued, 0);
+    let out = w.nas(&["status", "--json"]).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["searches"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn t8_redis_unreachable_at_start_is_a_clear_error_after_retries() {
+    let port = free_port();
+    let url = format!("redis://trainer:hunter2@127.0.0.1:{port}/");
+    let out = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(["trainer", "--redis", &url, "--connect-timeout-secs", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("redis unreachable; retrying"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach redis at redis://trainer:***@127.0.0.1:{port}/"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "redis on {port} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
