@@ -137,6 +137,10 @@ pub struct QueueArgs {
         default_value = "redis://127.0.0.1:6379/"
     )]
     pub redis: queue::RedisUrl,
+    /// PEM CA certificate that signed the Redis server's TLS certificate
+    /// (for rediss:// with a private CA; default: the system trust store).
+    #[arg(long, env = "NAS_REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
     /// Key prefix, so deployments can share one Redis.
     #[arg(long, env = "NAS_PREFIX", default_value = "nas")]
     pub prefix: String,

@@ -18,24 +18,58 @@ use std::time::Duration;
 /// A Redis URL (`redis://`, `rediss://`, with optional ACL user and
 /// password) that never shows its password: `Display` and `Debug` print
 /// `***` in its place, so it is safe in logs and errors.
+///
+/// For `rediss://` the server certificate is checked against the system's
+/// trust store, or against the CA of [`RedisUrl::with_ca_file`] (a private
+/// CA, as in the tests and most self-hosted deployments).
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(String);
+pub struct RedisUrl(String, Option<std::path::PathBuf>);
 
 impl RedisUrl {
     /// Parse and check the scheme.
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         let u = url::Url::parse(s).map_err(|e| format!("invalid redis url: {e}"))?;
         match u.scheme() {
-            "redis" | "rediss" | "redis+unix" | "unix" => Ok(Self(s.to_string())),
+            "redis" | "rediss" | "redis+unix" | "unix" => Ok(Self(s.to_string(), None)),
             other => Err(format!(
                 "invalid redis url: scheme {other:?} is not redis or rediss"
             )),
         }
     }
 
+    /// Trust the PEM CA certificate in `path` for `rediss://`.
+    pub fn with_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.1 = path;
+        self
+    }
+
     /// The URL with its secret, for the client only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A client for this URL.
+    fn client(&self) -> Result<redis::Client> {
+        let Some(ca) = &self.1 else {
+            return Ok(redis::Client::open(self.expose())?);
+        };
+        let pem = std::fs::read(ca).map_err(|e| {
+            QueueError::Redis(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "cannot read the redis CA file",
+                format!("{}: {e}", ca.display()),
+            )))
+        })?;
+        // One crypto provider is compiled in (ring); make it the process
+        // default so that rustls never has to guess.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(redis::Client::build_with_tls(
+            self.expose(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            },
+        )?)
     }
 }
 
@@ -129,7 +163,7 @@ impl fmt::Debug for RedisQueue {
 impl RedisQueue {
     /// Connect once; fails if Redis cannot be reached now.
     pub async fn connect(url: &RedisUrl, config: QueueConfig) -> Result<Self> {
-        let client = redis::Client::open(url.expose())?;
+        let client = url.client()?;
         let cm_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(30)))

@@ -31,7 +31,8 @@ impl QueueArgs {
     /// `--connect-timeout-secs`.
     pub async fn connect(&self) -> anyhow::Result<RedisQueue> {
         let give_up = Duration::from_secs_f64(self.connect_timeout_secs.max(0.0));
-        RedisQueue::connect_with_retry(&self.redis, self.config()?, give_up)
+        let url = self.redis.clone().with_ca_file(self.redis_ca.clone());
+        RedisQueue::connect_with_retry(&url, self.config()?, give_up)
             .await
             .with_context(|| format!("cannot reach redis at {}", self.redis))
     }
