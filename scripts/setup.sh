@@ -14,7 +14,7 @@ source "$here/env.sh"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-apt_pkgs=(redis-server redis-tools dataset-fashion-mnist)
+apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
