@@ -25,6 +25,11 @@ pub enum Command {
     /// One architecture: validate it, show its canonical form and hash.
     #[command(subcommand)]
     Arch(ArchCommand),
+    /// Datasets: inspect what a folder holds.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train one architecture on a dataset outside any search and print its scores.
+    Train(Box<crate::cmd::train::TrainArgs>),
     /// Run the scheduler daemon: drives submitted searches over the queue.
     Scheduler {
         /// Redis and queue settings.
@@ -52,6 +57,17 @@ pub enum Command {
         /// Folder of the converted NAS-Bench-201 tables.
         #[arg(long, env = "NAS_NB201_DIR")]
         nb201_dir: Option<std::path::PathBuf>,
+        /// Where torch jobs train: auto (every GPU, else the CPU), cpu, cuda,
+        /// cuda:N, or a comma-separated list; jobs go to the least busy.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Checkpoint torch jobs each epoch under this folder; a redelivered
+        /// job resumes from its checkpoint.
+        #[arg(long)]
+        checkpoint_dir: Option<std::path::PathBuf>,
+        /// libtorch threads per job on the CPU (default: cores / slots).
+        #[arg(long)]
+        cpu_threads: Option<i32>,
         /// Fail every job with this message (drills and poison-job tests).
         #[arg(long, hide = true)]
         fail_all: Option<String>,
@@ -95,6 +111,10 @@ pub enum Command {
         /// The search.
         id: String,
     },
+    /// Benchmarks: queue throughput, trainer scaling, search quality
+    /// (docs/BENCHMARKS.md has the commands and figures).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// The dead-letter list.
     Dlq {
         /// Redis and queue settings.
@@ -123,6 +143,102 @@ pub enum DlqCommand {
         /// Replay every dead job.
         #[arg(long)]
         all: bool,
+    },
+}
+
+/// `nas bench ...`: each runs under a fresh key prefix on --redis, stops by
+/// itself within --timeout-secs and deletes its keys.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// No-op candidates through submit, scheduler, queue, trainer and back;
+    /// prints jobs/s, overhead p50/p99 and, last, the ratio to
+    /// redis-benchmark's lpush ops/s on the same server.
+    Queue {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Candidates to measure, over all searches.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        /// Trainer slots.
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+        /// Random searches run at once; the jobs are split between them.
+        #[arg(long, default_value_t = 8)]
+        searches: usize,
+        /// Candidates each search keeps queued or running.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        /// Candidates of a search run one at a time afterwards, for the
+        /// unloaded overhead per job (0: skip it).
+        #[arg(long, default_value_t = 500)]
+        latency_jobs: usize,
+        /// Requests of the redis-benchmark reference.
+        #[arg(long, default_value_t = 100_000)]
+        lpush_requests: u64,
+        /// Folder of the converted NAS-Bench-201 tables.
+        #[arg(long, env = "NAS_NB201_DIR")]
+        nb201_dir: Option<std::path::PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Fixed-length jobs through 1, 4, 16 and 64 slots of `nas trainer`
+    /// processes; prints throughput efficiency against slots / duration.
+    Scaling {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Total trainer slots of each level.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+        levels: Vec<usize>,
+        /// The most trainer processes a level's slots are spread over.
+        #[arg(long, default_value_t = 4)]
+        trainers: usize,
+        /// Length of each job, milliseconds.
+        #[arg(long, default_value_t = 50)]
+        job_ms: u64,
+        /// Jobs per slot timed at each level.
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Each strategy on the NAS-Bench-201 table through the queue, seeds
+    /// 0..N: best architecture's seed-averaged val_acc, mean and std,
+    /// beside the optimum and random search.
+    Search {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The search space (the table evaluator needs nb201).
+        #[arg(long, value_parser = parse_space_kind, default_value = "nb201")]
+        space: SpaceKind,
+        /// cifar10, cifar100 or imagenet.
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        /// Candidates per search.
+        #[arg(long, default_value_t = 100)]
+        budget: usize,
+        /// Searches per strategy, seeds 0..N.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Strategies by spec name; random is the baseline.
+        #[arg(long, value_delimiter = ',', default_value = "random,evolution")]
+        strategies: Vec<String>,
+        /// Candidates each search keeps queued or running.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        /// Trainer slots.
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+        /// Folder of the converted NAS-Bench-201 tables.
+        #[arg(long, env = "NAS_NB201_DIR")]
+        nb201_dir: Option<std::path::PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
     },
 }
 
@@ -208,6 +324,43 @@ pub enum ArchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the parameter count of GENOTYPE's network, counted as the
+    /// DARTS reference counts it: without the auxiliary head unless
+    /// --auxiliary. Defaults: darts C=36 L=20 (with --imagenet C=48 L=14,
+    /// 1000 classes, 224x224 inputs); nb201 C=16 N=5; pnas F=48 N=3; macro
+    /// takes its filters from the genotype. All: 10 classes, 3x32x32 inputs.
+    Params(ParamsArgs),
+}
+
+/// `nas arch params`: the genotype and the network's settings.
+#[derive(Debug, Args)]
+pub struct ParamsArgs {
+    /// The search space: macro, pnas, darts or nb201.
+    #[arg(long, value_parser = parse_space_kind)]
+    pub space: SpaceKind,
+    /// The genotype's text form (JSON also accepted), or - to read stdin.
+    pub genotype: String,
+    /// darts: initial channels C; nb201: C; pnas: filters F (not for macro).
+    #[arg(long)]
+    pub channels: Option<i64>,
+    /// darts: cells L; nb201 and pnas: cells per stage N (not for macro).
+    #[arg(long)]
+    pub layers: Option<i64>,
+    /// Output classes [default: 10, or 1000 with --imagenet].
+    #[arg(long)]
+    pub classes: Option<i64>,
+    /// darts: build the auxiliary head and count it too.
+    #[arg(long)]
+    pub auxiliary: bool,
+    /// Input height and width [default: 32, or 224 with --imagenet].
+    #[arg(long)]
+    pub input_size: Option<i64>,
+    /// Input channels.
+    #[arg(long, default_value_t = 3)]
+    pub in_channels: i64,
+    /// darts: the ImageNet network (NetworkImageNet) instead of CIFAR's.
+    #[arg(long)]
+    pub imagenet: bool,
 }
 
 /// Which space, with its settings.
@@ -226,4 +379,22 @@ pub struct SpaceArgs {
 
 fn parse_space_kind(s: &str) -> Result<SpaceKind, String> {
     s.parse().map_err(|e: space::SpaceError| e.reason)
+}
+
+/// `nas data ...`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print a dataset's format, shape, classes with per-split counts, and
+    /// the fingerprint of its content.
+    Inspect {
+        /// The dataset folder.
+        path: std::path::PathBuf,
+        /// idx, cifar10, cifar100 or image_folder (default: detected from
+        /// the files present).
+        #[arg(long)]
+        format: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

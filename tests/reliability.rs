@@ -463,7 +463,10 @@ async fn t5_poison_and_malformed_jobs_go_to_the_dead_letter_list() {
     );
     let counts = q.counts("mixed").await.unwrap();
     assert_eq!((counts.done, counts.dead), (5, 2), "the rest is unaffected");
-    // `nas dlq list` shows them; replay puts one back.
+    // `nas dlq list` shows them; replay puts one back (with the trainer
+    // stopped, so that it stays queued for the check).
+    w.signal("t", "TERM");
+    w.wait("t", Duration::from_secs(10));
     let out = w.nas(&["dlq", "list"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -165,6 +165,158 @@ pub enum EvaluatorSpec {
         #[serde(default)]
         time_scale: f64,
     },
+    /// Build the network with libtorch and train it on the user's data.
+    Torch {
+        /// The dataset's path, as trainers see it (the same mount on every host).
+        data: String,
+        /// idx, cifar10, cifar100 or folder; detected when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        /// The dataset's fingerprint; a trainer whose copy differs refuses the job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+        /// How to train.
+        #[serde(default)]
+        settings: Box<TrainSettings>,
+    },
+}
+
+/// How one candidate is trained: the proxy settings of a search, or the
+/// final settings its winners are retrained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Training budget in epochs (fractions allowed).
+    pub epochs: f64,
+    /// Optional budget in optimizer steps; training stops at whichever
+    /// budget ends first.
+    pub max_steps: Option<u64>,
+    /// Images per step.
+    pub batch_size: i64,
+    /// Initial learning rate of SGD.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine schedule.
+    pub lr_min: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Label smoothing of the cross-entropy loss (0: none).
+    pub label_smoothing: f64,
+    /// Clip the global gradient norm to this (none: no clipping).
+    pub grad_clip: Option<f64>,
+    /// Initial channels C (DARTS, NB201) or filters F (PNAS).
+    pub channels: i64,
+    /// Cells (DARTS), cells per stage N (NB201, PNAS).
+    pub layers: i64,
+    /// Weight of the auxiliary head's loss (0: no auxiliary head).
+    pub auxiliary_weight: f64,
+    /// Drop-path probability at the end of training (DARTS), ramped linearly.
+    pub drop_path: f64,
+    /// Random-crop padding in pixels (0: no cropping).
+    pub crop_padding: i64,
+    /// Random horizontal flips.
+    pub flip: bool,
+    /// Cutout square side in pixels (0: none).
+    pub cutout: i64,
+    /// Train on a seeded subset of this many training images (CPU proxies).
+    pub train_subset: Option<usize>,
+    /// Share of the training set held out for validation.
+    pub val_fraction: f64,
+    /// Also score the test set (final evaluations).
+    pub test: bool,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 1.0,
+            max_steps: None,
+            batch_size: 64,
+            lr: 0.05,
+            lr_min: 0.0,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 3e-4,
+            label_smoothing: 0.0,
+            grad_clip: Some(5.0),
+            channels: 16,
+            layers: 2,
+            auxiliary_weight: 0.0,
+            drop_path: 0.0,
+            crop_padding: 0,
+            flip: false,
+            cutout: 0,
+            train_subset: None,
+            val_fraction: 0.1,
+            test: false,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// Check every setting; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |field: &str, why: String| Err(format!("{field}: {why}"));
+        let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
+        if !(self.epochs.is_finite() && self.epochs > 0.0) {
+            return bad(
+                "epochs",
+                format!("{} must be a positive number", self.epochs),
+            );
+        }
+        if self.max_steps == Some(0) {
+            return bad("max_steps", "must be at least 1".into());
+        }
+        if self.batch_size < 1 {
+            return bad(
+                "batch_size",
+                format!("{} must be at least 1", self.batch_size),
+            );
+        }
+        for (field, v) in [
+            ("lr", self.lr),
+            ("lr_min", self.lr_min),
+            ("weight_decay", self.weight_decay),
+            ("auxiliary_weight", self.auxiliary_weight),
+        ] {
+            if !finite_nonneg(v) {
+                return bad(field, format!("{v} must be a finite number >= 0"));
+            }
+        }
+        for (field, v) in [
+            ("momentum", self.momentum),
+            ("label_smoothing", self.label_smoothing),
+            ("drop_path", self.drop_path),
+        ] {
+            if !(finite_nonneg(v) && v < 1.0) {
+                return bad(field, format!("{v} must be in [0, 1)"));
+            }
+        }
+        if !(self.val_fraction > 0.0 && self.val_fraction < 1.0) {
+            return bad(
+                "val_fraction",
+                format!("{} must be in (0, 1)", self.val_fraction),
+            );
+        }
+        if let Some(c) = self.grad_clip {
+            if !(c.is_finite() && c > 0.0) {
+                return bad("grad_clip", format!("{c} must be a positive number"));
+            }
+        }
+        if self.channels < 1 || self.layers < 1 {
+            return bad("channels/layers", "must be at least 1".into());
+        }
+        if self.crop_padding < 0 || self.cutout < 0 {
+            return bad("crop_padding/cutout", "must be >= 0".into());
+        }
+        if self.train_subset == Some(0) {
+            return bad("train_subset", "must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// Payload of an [`JobKind::Evaluate`] job: one candidate architecture.

@@ -213,11 +213,12 @@ impl Run {
             store.checkpoint(&self.state, &evals).await?;
         }
 
-        let enqueued = self.enqueue_pending(queue).await?;
-        report.enqueued += enqueued;
-        if report.enqueued > 0 {
-            store.checkpoint(&self.state, &[]).await?;
-        }
+        // The job ids that enqueueing assigns are persisted with the next
+        // checkpoint rather than by one of their own: a restarted scheduler
+        // enqueues every pending candidate again and gets the same ids back
+        // (see above), so they need no write-ahead, and a second write of
+        // the whole state per step would double the cost of a step.
+        report.enqueued += self.enqueue_pending(queue).await?;
         if self.state.strategy.is_done() && self.state.pending.is_empty() {
             self.finish(store, Status::Done).await?;
         }
@@ -229,6 +230,7 @@ impl Run {
         let results = queue
             .results(&self.state.id, self.state.cursor, 1000)
             .await?;
+        let consumed_ms = queue::wire::now_ms();
         let mut evals = Vec::with_capacity(results.len());
         for r in results {
             self.state.cursor += 1;
@@ -269,6 +271,8 @@ impl Run {
                 worker: r.worker.clone(),
                 finished_ms: r.finished_ms,
                 elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
+                queued_ms: pending.proposed_ms,
+                consumed_ms,
             };
             match e.val_acc() {
                 Some(acc) => {

@@ -20,10 +20,16 @@ pub struct SchedulerConfig {
     /// Leader-lock lifetime; renewed every tick, so a crashed leader is
     /// replaced within it.
     pub lead_ttl: Duration,
-    /// Pause between rounds while nothing happens (rounds with progress
-    /// follow each other at once).
+    /// Longest pause between rounds while nothing happens. Rounds with
+    /// progress follow each other at once; after one without, the pause
+    /// starts at [`MIN_IDLE_PAUSE`] and doubles up to this.
     pub idle_tick: Duration,
 }
+
+/// The first pause after a round without progress. Results that land just
+/// after an empty round wait about this long, not a whole `idle_tick`;
+/// a search waiting on long jobs still costs only a few rounds per tick.
+pub const MIN_IDLE_PAUSE: Duration = Duration::from_millis(1);
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
@@ -46,29 +52,53 @@ pub async fn run(
 ) {
     let mut runs: BTreeMap<String, Run> = BTreeMap::new();
     let mut leading = false;
-    let mut backoff = config.idle_tick;
+    // The pause before the next round: none after progress; after a round
+    // without, from MIN_IDLE_PAUSE doubling up to idle_tick; after Redis
+    // trouble, from 100 ms doubling up to 5 s.
+    let min_idle = MIN_IDLE_PAUSE.min(config.idle_tick);
+    let mut idle = min_idle;
+    let mut trouble = Duration::ZERO;
+    let backoff = |d: Duration| (d * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
     tokio::pin!(shutdown);
     tracing::info!(results = %config.results_dir.display(), "scheduler started");
     loop {
-        let progressed = match round(&config, &*queue, &*store, &mut runs, &mut leading).await {
-            Ok((progressed, false)) => {
-                backoff = config.idle_tick;
-                progressed
+        let pause = match round(&config, &*queue, &*store, &mut runs, &mut leading).await {
+            Ok((true, false)) => {
+                (idle, trouble) = (min_idle, Duration::ZERO);
+                Duration::ZERO
+            }
+            Ok((false, false)) => {
+                let pause = idle;
+                (idle, trouble) = ((idle * 2).min(config.idle_tick), Duration::ZERO);
+                pause
             }
             Ok((progressed, true)) => {
-                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-                progressed
+                trouble = backoff(trouble);
+                if progressed {
+                    Duration::ZERO
+                } else {
+                    trouble
+                }
             }
             Err(e) => {
-                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler round failed; retrying");
-                false
+                trouble = backoff(trouble);
+                tracing::warn!(error = %e, retry_in_ms = trouble.as_millis() as u64, "scheduler round failed; retrying");
+                trouble
             }
         };
-        let pause = if progressed { Duration::ZERO } else { backoff };
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(pause) => {}
+        if pause.is_zero() {
+            // Straight on, but not past a shutdown; not through the timer,
+            // whose 1 ms resolution would pace every busy round.
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = tokio::task::yield_now() => {}
+            }
+        } else {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(pause) => {}
+            }
         }
     }
     tracing::info!(searches = runs.len(), "scheduler stopped");

@@ -127,6 +127,16 @@ impl SearchSpec {
                     )));
                 }
             }
+            EvaluatorSpec::Torch { data, settings, .. } => {
+                if data.trim().is_empty() {
+                    return Err(invalid(
+                        "evaluator torch: data: the dataset path is empty".into(),
+                    ));
+                }
+                settings
+                    .validate()
+                    .map_err(|e| invalid(format!("evaluator torch: settings: {e}")))?;
+            }
         }
         if let Some(name) = &self.name {
             if name.len() > 60 {

@@ -76,6 +76,15 @@ pub struct Evaluation {
     pub finished_ms: u64,
     /// Milliseconds since the search was submitted.
     pub elapsed_ms: u64,
+    /// When the strategy proposed the candidate, just before it was
+    /// enqueued (ms since the epoch; 0 in records older than the field).
+    #[serde(default)]
+    pub queued_ms: u64,
+    /// When the scheduler consumed the result (ms since the epoch; 0 in
+    /// records older than the field). `consumed_ms - queued_ms` is the
+    /// candidate's time in the system, which `nas bench queue` reports.
+    #[serde(default)]
+    pub consumed_ms: u64,
 }
 
 impl Evaluation {

@@ -1,6 +1,6 @@
-//! `nas arch validate | show`: one architecture, given on the command line.
+//! `nas arch validate | show | params`: one architecture, given on the command line.
 
-use crate::cli::{ArchCommand, SpaceArgs};
+use crate::cli::{ArchCommand, ParamsArgs, SpaceArgs};
 use anyhow::Context;
 use space::{Genotype, Space};
 use std::io::Read;
@@ -32,8 +32,48 @@ pub fn run(cmd: ArchCommand) -> anyhow::Result<ExitCode> {
                 println!("hash {}", g.hash());
             }
         }
+        ArchCommand::Params(args) => params(&args)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Build the network on the CPU and print its parameter count.
+fn params(args: &ParamsArgs) -> anyhow::Result<()> {
+    use space::SpaceKind;
+    use trainer::model::{self, NetConfig};
+    let space_args = SpaceArgs {
+        space: args.space,
+        blocks: None,
+        layers: None,
+    };
+    let (_, g) = read_genotype(&space_args, &args.genotype)?;
+    if args.space == SpaceKind::Macro {
+        for (flag, set) in [("--channels", args.channels), ("--layers", args.layers)] {
+            anyhow::ensure!(
+                set.is_none(),
+                "{flag} does not apply to the macro space: the genotype fixes every layer"
+            );
+        }
+    }
+    let base = if args.imagenet && args.space == SpaceKind::Darts {
+        NetConfig::darts_imagenet()
+    } else {
+        NetConfig::for_space(args.space)
+    };
+    let cfg = NetConfig {
+        channels: args.channels.unwrap_or(base.channels),
+        layers: args.layers.unwrap_or(base.layers),
+        classes: args.classes.unwrap_or(base.classes),
+        in_channels: args.in_channels,
+        input_size: args.input_size.unwrap_or(base.input_size),
+        auxiliary: args.auxiliary,
+        imagenet: args.imagenet,
+        ..base
+    };
+    let n = model::params_of(&g, &cfg, args.auxiliary)
+        .with_context(|| format!("cannot build the {} network", args.space))?;
+    println!("{n}");
+    Ok(())
 }
 
 /// The space the flags name and the genotype `arg` (text, JSON, or `-` for

@@ -71,28 +71,43 @@ pub async fn scheduler(queue: QueueArgs, results_dir: PathBuf) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// The trainer's evaluator flags.
+pub struct EvaluatorArgs {
+    pub nb201_dir: Option<PathBuf>,
+    pub device: String,
+    pub checkpoint_dir: Option<PathBuf>,
+    pub cpu_threads: Option<i32>,
+    pub fail_all: Option<String>,
+}
+
 pub async fn trainer(
     queue: QueueArgs,
     slots: usize,
     grace_secs: f64,
     worker_id: Option<String>,
-    nb201_dir: Option<PathBuf>,
-    fail_all: Option<String>,
+    ev: EvaluatorArgs,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(slots >= 1, "--slots must be at least 1");
     anyhow::ensure!(
         grace_secs.is_finite() && grace_secs >= 0.0,
         "--grace-secs must be >= 0"
     );
-    let q = queue.connect().await?;
-    tracing::info!(redis = %q.url(), "trainer connected");
     let mut evaluators = trainer::EvaluatorConfig {
-        fail_all,
+        fail_all: ev.fail_all,
+        device: ev.device,
+        checkpoint_dir: ev.checkpoint_dir,
+        cpu_threads: ev.cpu_threads,
+        slots,
         ..Default::default()
     };
-    if let Some(dir) = nb201_dir {
+    evaluators
+        .devices()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    if let Some(dir) = ev.nb201_dir {
         evaluators.nb201_dir = dir;
     }
+    let q = queue.connect().await?;
+    tracing::info!(redis = %q.url(), "trainer connected");
     let config = trainer::TrainerConfig {
         worker_id: worker_id.unwrap_or_else(trainer::default_worker_id),
         slots,

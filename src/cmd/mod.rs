@@ -1,9 +1,12 @@
 //! Dispatch from parsed flags to the subcommands.
 
 mod arch;
+mod bench;
 mod client;
 mod daemon;
+mod data;
 mod space;
+pub mod train;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
@@ -13,6 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Space(c) => space::run(c),
         Command::Arch(c) => arch::run(c),
+        Command::Data(c) => data::run(c),
+        Command::Train(args) => train::run(*args),
         Command::Scheduler { queue, results_dir } => {
             block_on(daemon::scheduler(queue, results_dir))
         }
@@ -22,15 +27,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             grace_secs,
             worker_id,
             nb201_dir,
+            device,
+            checkpoint_dir,
+            cpu_threads,
             fail_all,
         } => block_on(daemon::trainer(
-            queue, slots, grace_secs, worker_id, nb201_dir, fail_all,
+            queue,
+            slots,
+            grace_secs,
+            worker_id,
+            daemon::EvaluatorArgs {
+                nb201_dir,
+                device,
+                checkpoint_dir,
+                cpu_threads,
+                fail_all,
+            },
         )),
         Command::Submit { queue, spec } => block_on(client::submit(queue, &spec)),
         Command::Status { queue, id, json } => block_on(client::status(queue, id, json)),
         Command::Results { queue, id, format } => block_on(client::results(queue, &id, &format)),
         Command::Cancel { queue, id } => block_on(client::cancel(queue, &id)),
         Command::Dlq { queue, command } => block_on(client::dlq(queue, command)),
+        Command::Bench(c) => block_on(bench::run(c)),
     }
 }
 

@@ -53,6 +53,34 @@ impl Cancel {
     }
 }
 
+/// The longest `sleep_ms` a no-op job may ask for: one hour.
+pub const MAX_NOOP_SLEEP_MS: u64 = 3_600_000;
+
+/// A no-op job: success at once, or after `sleep_ms` milliseconds when the
+/// payload asks for it (`{"sleep_ms": 50}`), which benchmarks use to stand
+/// in for training of a fixed length. Other payload fields are ignored.
+fn noop(payload: &serde_json::Value, cancel: &Cancel) -> Result<Outcome, EvalError> {
+    let sleep_ms = match payload.get("sleep_ms") {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .filter(|ms| *ms <= MAX_NOOP_SLEEP_MS)
+            .ok_or_else(|| {
+                EvalError::Permanent(format!(
+                    "noop payload: sleep_ms {v} must be a whole number of milliseconds from 0 to {MAX_NOOP_SLEEP_MS}"
+                ))
+            })?,
+    };
+    if sleep_ms > 0 && !cancel.sleep(Duration::from_millis(sleep_ms)) {
+        return Err(EvalError::Cancelled);
+    }
+    Ok(Outcome::Ok(Metrics {
+        train_seconds: sleep_ms as f64 / 1000.0,
+        device: Some("none".into()),
+        ..Metrics::default()
+    }))
+}
+
 /// Settings for the evaluators a trainer offers.
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
@@ -61,6 +89,17 @@ pub struct EvaluatorConfig {
     /// Fail every evaluation with this message (for poison-job tests and
     /// drills); `None` in normal operation.
     pub fail_all: Option<String>,
+    /// Where torch jobs train: `auto` (every GPU, else the CPU), `cpu`,
+    /// `cuda`, `cuda:N`, or a comma-separated list.
+    pub device: String,
+    /// Each torch job checkpoints every epoch to `<dir>/<job id>/`, and a
+    /// redelivered job resumes from there. `None`: no checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// libtorch threads per job on the CPU (`None`: the cores divided by
+    /// the slots, so that slots do not oversubscribe the machine).
+    pub cpu_threads: Option<i32>,
+    /// Concurrent jobs of this trainer, for the CPU thread share.
+    pub slots: usize,
 }
 
 impl Default for EvaluatorConfig {
@@ -68,7 +107,53 @@ impl Default for EvaluatorConfig {
         Self {
             nb201_dir: nb201::default_dir(),
             fail_all: None,
+            device: "auto".into(),
+            checkpoint_dir: None,
+            cpu_threads: None,
+            slots: 1,
         }
+    }
+}
+
+impl EvaluatorConfig {
+    /// The devices torch jobs may use; `auto` is every CUDA device, or the
+    /// CPU when there is none.
+    pub fn devices(&self) -> Result<Vec<tch::Device>, String> {
+        if self.device == "auto" {
+            let n = tch::Cuda::device_count();
+            return Ok(if n > 0 {
+                (0..n as usize).map(tch::Device::Cuda).collect()
+            } else {
+                vec![tch::Device::Cpu]
+            });
+        }
+        self.device
+            .split(',')
+            .map(|d| crate::train::parse_device(d.trim()))
+            .collect()
+    }
+}
+
+/// What a torch job asks for.
+struct TorchJob<'a> {
+    data: &'a str,
+    format: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    settings: &'a queue::wire::TrainSettings,
+    seed: u64,
+}
+
+/// Datasets as loaded, keyed by (path, format). A tensor is not `Sync`, so
+/// each dataset sits behind a mutex, held only to take a shallow copy
+/// (shared storage) for one job.
+type DatasetCache = HashMap<(String, Option<String>), Arc<Mutex<data::Dataset>>>;
+
+/// A second handle on the same tensors.
+fn shallow(ds: &data::Dataset) -> data::Dataset {
+    data::Dataset {
+        meta: ds.meta.clone(),
+        train: ds.train.shallow_clone(),
+        test: ds.test.shallow_clone(),
     }
 }
 
@@ -77,20 +162,30 @@ impl Default for EvaluatorConfig {
 pub struct Evaluators {
     config: EvaluatorConfig,
     tables: Mutex<HashMap<nb201::Dataset, Arc<nb201::Table>>>,
+    datasets: Mutex<DatasetCache>,
+    /// Jobs running on each device, to place a new job on the least busy.
+    device_load: Mutex<Vec<(tch::Device, usize)>>,
 }
 
 impl Evaluators {
-    /// Evaluators with `config`; tables load on first use.
+    /// Evaluators with `config`; tables and datasets load on first use.
     pub fn new(config: EvaluatorConfig) -> Self {
+        let devices = config.devices().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "bad device setting; training on the CPU");
+            vec![tch::Device::Cpu]
+        });
         Self {
             config,
             tables: Mutex::default(),
+            datasets: Mutex::default(),
+            device_load: Mutex::new(devices.into_iter().map(|d| (d, 0)).collect()),
         }
     }
 
-    /// Evaluate one job (blocking: call from a dedicated thread).
+    /// Evaluate job `job_id` (blocking: call from a dedicated thread).
     pub fn evaluate(
         &self,
+        job_id: &str,
         kind: JobKind,
         payload: &serde_json::Value,
         cancel: &Cancel,
@@ -99,10 +194,7 @@ impl Evaluators {
             return Err(EvalError::Retryable(msg.clone()));
         }
         match kind {
-            JobKind::Noop => Ok(Outcome::Ok(Metrics {
-                device: Some("none".into()),
-                ..Metrics::default()
-            })),
+            JobKind::Noop => noop(payload, cancel),
             JobKind::Evaluate => {
                 let job: EvalJob = serde_json::from_value(payload.clone()).map_err(|e| {
                     EvalError::Permanent(format!("malformed evaluate payload: {e}"))
@@ -115,9 +207,130 @@ impl Evaluators {
                         dataset,
                         time_scale,
                     } => self.nb201(&genotype, dataset, *time_scale, job.seed, cancel),
+                    EvaluatorSpec::Torch {
+                        data,
+                        format,
+                        fingerprint,
+                        settings,
+                    } => self.torch(
+                        job_id,
+                        &genotype,
+                        TorchJob {
+                            data,
+                            format: format.as_deref(),
+                            fingerprint: fingerprint.as_deref(),
+                            settings,
+                            seed: job.seed,
+                        },
+                        cancel,
+                    ),
                 }
             }
         }
+    }
+
+    /// The dataset at `path`, loaded once per trainer and checked against
+    /// the job's fingerprint.
+    fn dataset(
+        &self,
+        path: &str,
+        format: Option<&str>,
+        fingerprint: Option<&str>,
+    ) -> Result<data::Dataset, EvalError> {
+        let key = (path.to_string(), format.map(str::to_string));
+        let mut cache = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = match cache.get(&key) {
+            Some(ds) => shallow(&ds.lock().unwrap_or_else(|e| e.into_inner())),
+            None => {
+                let ds = crate::train::load_dataset(std::path::Path::new(path), format, None)
+                    .map_err(|e| EvalError::Retryable(format!("loading dataset {path}: {e}")))?;
+                let copy = shallow(&ds);
+                cache.insert(key, Arc::new(Mutex::new(ds)));
+                copy
+            }
+        };
+        if let Some(want) = fingerprint {
+            if ds.meta.fingerprint != want {
+                return Err(EvalError::Permanent(format!(
+                    "dataset fingerprint mismatch: the job expects {want}, this trainer's copy of {path} is {}",
+                    ds.meta.fingerprint
+                )));
+            }
+        }
+        Ok(ds)
+    }
+
+    /// Train the candidate with libtorch on the least busy device.
+    fn torch(
+        &self,
+        job_id: &str,
+        genotype: &space::Genotype,
+        job: TorchJob<'_>,
+        cancel: &Cancel,
+    ) -> Result<Outcome, EvalError> {
+        job.settings
+            .validate()
+            .map_err(|e| EvalError::Permanent(format!("torch evaluator: settings: {e}")))?;
+        let ds = self.dataset(job.data, job.format, job.fingerprint)?;
+        let device = {
+            let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = load
+                .iter_mut()
+                .min_by_key(|(_, n)| *n)
+                .expect("at least one device");
+            slot.1 += 1;
+            slot.0
+        };
+        if device == tch::Device::Cpu {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let threads = self
+                .config
+                .cpu_threads
+                .unwrap_or((cores / self.config.slots.max(1)).max(1) as i32);
+            tch::set_num_threads(threads);
+        }
+        let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
+        let run = crate::train::TrainRun {
+            genotype,
+            dataset: &ds,
+            settings: job.settings,
+            seed: job.seed,
+            device,
+            checkpoint_dir: checkpoint.as_deref(),
+        };
+        let result = crate::train::train(&run, cancel, &mut |_| {});
+        {
+            let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = load.iter_mut().find(|(d, _)| *d == device) {
+                slot.1 = slot.1.saturating_sub(1);
+            }
+        }
+        use crate::train::TrainError;
+        let report = match result {
+            Ok(r) => r,
+            Err(TrainError::Cancelled) => return Err(EvalError::Cancelled),
+            Err(e @ (TrainError::Model(_) | TrainError::Settings(_) | TrainError::Data(_))) => {
+                return Err(EvalError::Permanent(e.to_string()))
+            }
+            Err(e @ (TrainError::Torch(_) | TrainError::Checkpoint { .. })) => {
+                return Err(EvalError::Retryable(e.to_string()))
+            }
+        };
+        if let Some(reason) = report.diverged {
+            return Ok(Outcome::Diverged { reason });
+        }
+        Ok(Outcome::Ok(Metrics {
+            val_acc: report.val_acc,
+            val_loss: Some(report.val_loss),
+            test_acc: report.test_acc,
+            params: Some(report.params as u64),
+            train_seconds: report.train_seconds,
+            images_per_s: Some(report.images_per_s),
+            epochs: Some(report.epochs),
+            device: Some(report.device),
+        }))
     }
 
     fn table(&self, dataset: nb201::Dataset) -> Result<Arc<nb201::Table>, EvalError> {
@@ -170,5 +383,76 @@ impl Evaluators {
             device: Some("table".into()),
             ..Metrics::default()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn evaluators() -> Evaluators {
+        Evaluators::new(EvaluatorConfig::default())
+    }
+
+    #[test]
+    fn noop_jobs_sleep_as_long_as_their_payload_asks() {
+        let ev = evaluators();
+        let start = Instant::now();
+        let out = ev
+            .evaluate(
+                "test-job",
+                JobKind::Noop,
+                &json!({ "sleep_ms": 30 }),
+                &Cancel::default(),
+            )
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        let Outcome::Ok(m) = out else {
+            panic!("a noop job succeeds: {out:?}")
+        };
+        assert_eq!(m.train_seconds, 0.03);
+        // No sleep_ms, or a payload that is not an object: done at once.
+        for payload in [json!({ "key": "a" }), json!(null), json!([1, 2])] {
+            let start = Instant::now();
+            ev.evaluate("test-job", JobKind::Noop, &payload, &Cancel::default())
+                .unwrap();
+            assert!(start.elapsed() < Duration::from_millis(20), "{payload}");
+        }
+    }
+
+    #[test]
+    fn noop_jobs_refuse_bad_sleeps_and_stop_when_cancelled() {
+        let ev = evaluators();
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!("50"),
+            json!(MAX_NOOP_SLEEP_MS + 1),
+        ] {
+            let err = ev
+                .evaluate(
+                    "test-job",
+                    JobKind::Noop,
+                    &json!({ "sleep_ms": bad }),
+                    &Cancel::default(),
+                )
+                .unwrap_err();
+            assert!(
+                matches!(&err, EvalError::Permanent(m) if m.contains("sleep_ms")),
+                "{bad}: {err:?}"
+            );
+        }
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let err = ev
+            .evaluate(
+                "test-job",
+                JobKind::Noop,
+                &json!({ "sleep_ms": 60_000 }),
+                &cancel,
+            )
+            .unwrap_err();
+        assert_eq!(err, EvalError::Cancelled);
     }
 }

@@ -1,5 +1,6 @@
 //! The trainer daemon: N job slots that claim candidates from the queue,
-//! evaluate each on its own thread, renew the lease from the async side
+//! evaluate each on a thread of its own (threads are reused from job to
+//! job, see [`threads`]), renew the lease from the async side
 //! every third of its length, and report the outcome. Shutdown (SIGTERM,
 //! SIGINT, or the caller's future) stops claiming, lets running jobs finish
 //! within a grace period and hands the rest back at once.
@@ -9,6 +10,9 @@
 //! error in one evaluation fails that job only.
 
 pub mod evaluator;
+pub mod model;
+pub mod threads;
+pub mod train;
 
 pub use evaluator::{Cancel, EvalError, EvaluatorConfig, Evaluators};
 
@@ -34,7 +38,8 @@ pub struct TrainerConfig {
     pub reap_interval: Duration,
     /// How often to announce this worker is alive.
     pub heartbeat_interval: Duration,
-    /// Longest wait between claims while the queue is empty.
+    /// Longest wait between claims while the queue is empty; the waits
+    /// start at [`MIN_IDLE_POLL`] and double up to this.
     pub max_idle_poll: Duration,
     /// The evaluators offered.
     pub evaluators: EvaluatorConfig,
@@ -53,6 +58,12 @@ impl Default for TrainerConfig {
         }
     }
 }
+
+/// The first wait after a claim found the queue empty. Work that arrives
+/// just after (the scheduler's next candidate, a moment after the last
+/// result) waits about this long, not the longest wait; an idle trainer
+/// still polls only a few times before it reaches `max_idle_poll`.
+pub const MIN_IDLE_POLL: Duration = Duration::from_millis(1);
 
 /// `<hostname>-<pid>`.
 pub fn default_worker_id() -> String {
@@ -93,12 +104,13 @@ pub async fn run(
 ) -> TrainerReport {
     let slots = Arc::new(Semaphore::new(config.slots.max(1)));
     let evaluators = Arc::new(Evaluators::new(config.evaluators.clone()));
+    let threads = threads::JobThreads::new(Duration::from_secs(10));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut jobs: JoinSet<JobEnd> = JoinSet::new();
     let mut report = TrainerReport::default();
     let mut reap = tokio::time::interval(config.reap_interval);
     let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
-    let min_poll = Duration::from_millis(5);
+    let min_poll = MIN_IDLE_POLL.min(config.max_idle_poll);
     let mut idle = min_poll;
     let mut next_claim = Instant::now();
     let mut queue_down = false;
@@ -106,7 +118,18 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         let free = slots.available_permits();
+        // A claim that is due now must not wait for the timer, whose 1 ms
+        // resolution would otherwise pace every claim of a busy trainer.
+        let due = next_claim;
+        let claim_due = async move {
+            if due > Instant::now() {
+                sleep_until(due.into()).await;
+            }
+        };
         tokio::select! {
+            // In order: jobs that ended are counted (and their slots freed)
+            // before claiming, so that one claim fills every free slot.
+            biased;
             _ = &mut shutdown => break,
             Some(end) = jobs.join_next() => {
                 tally(&mut report, end);
@@ -122,11 +145,11 @@ pub async fn run(
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
             }
-            _ = sleep_until(next_claim.into()), if free > 0 => {
+            _ = claim_due, if free > 0 => {
                 match queue.claim(&config.worker_id, free).await {
                     Ok(leases) if leases.is_empty() => {
-                        idle = (idle * 2).min(config.max_idle_poll);
                         next_claim = Instant::now() + idle;
+                        idle = (idle * 2).min(config.max_idle_poll);
                     }
                     Ok(leases) => {
                         if queue_down {
@@ -136,10 +159,10 @@ pub async fn run(
                         idle = min_poll;
                         for lease in leases {
                             let permit = slots.clone().try_acquire_owned().expect("claimed no more than the free slots");
-                            let (q, ev, stop) = (queue.clone(), evaluators.clone(), stop_rx.clone());
+                            let (q, ev, th, stop) = (queue.clone(), evaluators.clone(), threads.clone(), stop_rx.clone());
                             let grace = config.grace;
                             jobs.spawn(async move {
-                                let end = run_job(q, lease, ev, stop, grace).await;
+                                let end = run_job(q, lease, ev, th, stop, grace).await;
                                 drop(permit);
                                 end
                             });
@@ -186,6 +209,7 @@ async fn run_job(
     queue: Arc<dyn Queue>,
     lease: Lease,
     evaluators: Arc<Evaluators>,
+    threads: threads::JobThreads,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> JobEnd {
@@ -195,14 +219,13 @@ async fn run_job(
     let (tx, mut rx) = oneshot::channel::<Evaluation>();
     {
         let (cancel, kind, payload) = (cancel.clone(), lease.job.kind, lease.job.payload.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("job-{job_id}"))
-            .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    evaluators.evaluate(kind, &payload, &cancel)
-                }));
-                let _ = tx.send(r);
-            });
+        let id = job_id.clone();
+        let spawned = threads.spawn(Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                evaluators.evaluate(&id, kind, &payload, &cancel)
+            }));
+            let _ = tx.send(r);
+        }));
         if let Err(e) = spawned {
             return finish(
                 &*queue,

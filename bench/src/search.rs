@@ -1,0 +1,351 @@
+//! `nas bench search`: how good an architecture each strategy finds on the
+//! NAS-Bench-201 table at a fixed budget, through the real queue path
+//! (in-process scheduler and trainer, candidates evaluated by table lookup
+//! with no simulated training).
+//!
+//! Each strategy runs once per seed `0..seeds`, all searches at once. A
+//! search's answer is the candidate with the highest observed validation
+//! accuracy (one training seed's figure, as a real search would see); its
+//! quality is that architecture's validation accuracy averaged over the
+//! table's training seeds ([`nb201::Table::mean_val_acc`]), so a lucky seed
+//! does not flatter it. Reported per strategy: mean and standard deviation
+//! of the quality over seeds, beside the table's optimum, and each
+//! strategy's lead over random search, the baseline.
+//!
+//! Strategies are named as in a search spec (`random`, `evolution`), with
+//! their default settings; any strategy the scheduler learns is available
+//! here by its name.
+
+use crate::services::{ServiceConfig, Services};
+use crate::stats::mean_std;
+use crate::throughput::check_table;
+use crate::{BenchError, Result, Target, Workspace};
+use queue::wire::EvaluatorSpec;
+use scheduler::strategy::StrategySpec;
+use scheduler::SearchSpec;
+use space::{Genotype, Space, SpaceKind};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The strategy the others are compared with.
+pub const BASELINE: &str = "random";
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct SearchBenchConfig {
+    /// The space; the table evaluator needs nb201.
+    pub space: SpaceKind,
+    /// Whose table evaluates the candidates.
+    pub dataset: nb201::Dataset,
+    /// Candidates per search.
+    pub budget: usize,
+    /// Seeds `0..seeds` per strategy.
+    pub seeds: u64,
+    /// Strategy names, as in a search spec.
+    pub strategies: Vec<String>,
+    /// Candidates each search keeps queued or running.
+    pub parallel: usize,
+    /// The trainer's job slots.
+    pub slots: usize,
+    /// Where the converted NAS-Bench-201 tables are.
+    pub nb201_dir: PathBuf,
+    /// The whole run must end within this.
+    pub limit: Duration,
+}
+
+/// A strategy by its spec name, with its default settings.
+pub fn strategy(name: &str) -> Result<StrategySpec> {
+    serde_json::from_value(serde_json::json!({ "strategy": name }))
+        .map_err(|e| BenchError::Config(format!("strategy {name:?}: {e}")))
+}
+
+/// One strategy's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyResult {
+    /// Its name.
+    pub name: String,
+    /// The quality of its answer, per seed in order.
+    pub quality: Vec<f64>,
+    /// Mean quality over seeds.
+    pub mean: f64,
+    /// Sample standard deviation of the quality over seeds.
+    pub std: f64,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchReport {
+    /// The run's key prefix (deleted at the end).
+    pub prefix: String,
+    /// The table's dataset.
+    pub dataset: nb201::Dataset,
+    /// Candidates per search.
+    pub budget: usize,
+    /// Seeds per strategy.
+    pub seeds: u64,
+    /// Candidates in flight per search.
+    pub parallel: usize,
+    /// The best seed-averaged validation accuracy in the table.
+    pub optimum: f64,
+    /// Per strategy, in the order asked.
+    pub results: Vec<StrategyResult>,
+}
+
+impl SearchReport {
+    /// Each strategy's lead over the baseline in mean quality (percentage
+    /// points), when the baseline ran.
+    pub fn leads(&self) -> Vec<(&str, f64, f64)> {
+        let Some(base) = self.results.iter().find(|r| r.name == BASELINE) else {
+            return Vec::new();
+        };
+        self.results
+            .iter()
+            .filter(|r| r.name != BASELINE)
+            .map(|r| (r.name.as_str(), r.mean - base.mean, r.mean / base.mean))
+            .collect()
+    }
+}
+
+impl fmt::Display for SearchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "search benchmark: nb201 on {}, budget {}, seeds 0..{}, {} candidates in flight per search",
+            self.dataset,
+            self.budget,
+            self.seeds.saturating_sub(1),
+            self.parallel
+        )?;
+        writeln!(
+            f,
+            "  driven by: scheduler::run and trainer::run in this process, candidates looked up in the table (time_scale 0), key prefix {}",
+            self.prefix
+        )?;
+        writeln!(
+            f,
+            "  quality: seed-averaged val_acc of the candidate with the best observed val_acc"
+        )?;
+        writeln!(
+            f,
+            "  {:<12} {:>8} {:>7} {:>10} {:>8}",
+            "strategy", "mean", "std", "/optimum", "regret"
+        )?;
+        for r in &self.results {
+            writeln!(
+                f,
+                "  {:<12} {:>8.3} {:>7.3} {:>10.4} {:>8.3}",
+                r.name,
+                r.mean,
+                r.std,
+                r.mean / self.optimum,
+                self.optimum - r.mean
+            )?;
+        }
+        writeln!(f, "  {:<12} {:>8.3}", "optimum", self.optimum)?;
+        let leads = self.leads();
+        if leads.is_empty() {
+            let last = self.results.last().map(|r| (r.name.as_str(), r.mean));
+            return match last {
+                Some((name, mean)) => write!(
+                    f,
+                    "{name} quality / optimum: {:.4} (no {BASELINE} baseline in this run)",
+                    mean / self.optimum
+                ),
+                None => write!(f, "no strategies ran"),
+            };
+        }
+        for (i, (name, lead, ratio)) in leads.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{name} lead over {BASELINE}: {lead:+.3} pp (ratio {ratio:.4})"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl SearchBenchConfig {
+    /// Check the settings; returns the strategies' specs.
+    pub fn specs(&self) -> Result<Vec<StrategySpec>> {
+        if self.space != SpaceKind::Nb201 {
+            return Err(BenchError::Config(format!(
+                "--space {}: the search benchmark evaluates candidates in the NAS-Bench-201 table, so the space must be nb201",
+                self.space
+            )));
+        }
+        if self.seeds == 0 {
+            return Err(BenchError::Config("--seeds must be at least 1".into()));
+        }
+        if self.strategies.is_empty() {
+            return Err(BenchError::Config("--strategies names none".into()));
+        }
+        let specs = self
+            .strategies
+            .iter()
+            .map(|s| strategy(s))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, s) in self.strategies.iter().enumerate() {
+            if self.strategies[..i].contains(s) {
+                return Err(BenchError::Config(format!("--strategies names {s} twice")));
+            }
+        }
+        for spec in &specs {
+            self.spec(*spec, 0)
+                .validate()
+                .map_err(|e| BenchError::Config(e.to_string()))?;
+        }
+        Ok(specs)
+    }
+
+    fn spec(&self, strategy: StrategySpec, seed: u64) -> SearchSpec {
+        SearchSpec {
+            name: None,
+            space: Space::Nb201,
+            strategy,
+            evaluator: EvaluatorSpec::Nb201 {
+                dataset: self.dataset.name().into(),
+                time_scale: 0.0,
+            },
+            budget: self.budget,
+            seed,
+            parallel: self.parallel,
+        }
+    }
+}
+
+/// Run the benchmark under a fresh prefix on `target`.
+pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchReport> {
+    let specs = config.specs()?;
+    check_table(&config.nb201_dir, config.dataset)?;
+    let table = nb201::Table::load_dataset(&config.nb201_dir, config.dataset)?;
+    let ws = Workspace::open(target, "search").await?;
+    let body = async {
+        let services = Services::start(
+            &ws,
+            &ServiceConfig {
+                slots: config.slots,
+                nb201_dir: config.nb201_dir.clone(),
+            },
+        )
+        .await?;
+        let mut all = Vec::new();
+        for (name, spec) in config.strategies.iter().zip(&specs) {
+            for seed in 0..config.seeds {
+                let mut s = config.spec(*spec, seed);
+                s.name = Some(format!("bench {name} seed {seed}"));
+                all.push(s);
+            }
+        }
+        let states = services.search_all(all).await?;
+        services.stop().await?;
+        let mut results = Vec::new();
+        for (name, states) in config
+            .strategies
+            .iter()
+            .zip(states.chunks(config.seeds as usize))
+        {
+            let quality = states
+                .iter()
+                .map(|s| {
+                    let best = s.best.as_ref().ok_or_else(|| {
+                        BenchError::Incomplete(format!("search {} observed no accuracy", s.id))
+                    })?;
+                    match Space::Nb201.parse(&best.genotype) {
+                        Ok(Genotype::Nb201(cell)) => Ok(table.mean_val_acc(&cell)),
+                        _ => Err(BenchError::Incomplete(format!(
+                            "search {}: best candidate {:?} is not an nb201 cell",
+                            s.id, best.genotype
+                        ))),
+                    }
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            let (mean, std) = mean_std(&quality).unwrap_or((f64::NAN, f64::NAN));
+            results.push(StrategyResult {
+                name: name.clone(),
+                quality,
+                mean,
+                std,
+            });
+        }
+        Ok(SearchReport {
+            prefix: ws.prefix().into(),
+            dataset: config.dataset,
+            budget: config.budget,
+            seeds: config.seeds,
+            parallel: config.parallel,
+            optimum: table.optimum().1,
+            results,
+        })
+    };
+    ws.run("the search benchmark", config.limit, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(strategies: &[&str]) -> SearchBenchConfig {
+        SearchBenchConfig {
+            space: SpaceKind::Nb201,
+            dataset: nb201::Dataset::Cifar10,
+            budget: 100,
+            seeds: 20,
+            strategies: strategies.iter().map(|s| s.to_string()).collect(),
+            parallel: 8,
+            slots: 8,
+            nb201_dir: PathBuf::from("/nonexistent"),
+            limit: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn strategies_are_named_as_in_a_spec() {
+        assert_eq!(strategy("random").unwrap(), StrategySpec::Random);
+        assert_eq!(strategy("evolution").unwrap(), StrategySpec::evolution());
+        let err = strategy("rl").unwrap_err().to_string();
+        assert!(err.contains("\"rl\""), "{err}");
+        assert_eq!(config(&["random", "evolution"]).specs().unwrap().len(), 2);
+        assert!(config(&["random", "random"]).specs().is_err());
+        let mut darts = config(&["random"]);
+        darts.space = SpaceKind::Darts;
+        let err = darts.specs().unwrap_err().to_string();
+        assert!(err.contains("--space darts"), "{err}");
+    }
+
+    #[test]
+    fn leads_are_over_random_and_end_the_report() {
+        let result = |name: &str, mean: f64| StrategyResult {
+            name: name.into(),
+            quality: vec![mean; 2],
+            mean,
+            std: 0.0,
+        };
+        let mut report = SearchReport {
+            prefix: "p".into(),
+            dataset: nb201::Dataset::Cifar10,
+            budget: 100,
+            seeds: 2,
+            parallel: 8,
+            optimum: 91.61,
+            results: vec![result("random", 90.0), result("evolution", 90.9)],
+        };
+        let text = report.to_string();
+        assert_eq!(
+            text.lines().last().unwrap(),
+            "evolution lead over random: +0.900 pp (ratio 1.0100)"
+        );
+        report.results.remove(0);
+        let text = report.to_string();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .starts_with("evolution quality / optimum: 0.9922"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The NAS-Bench-201 network (Dong & Yang 2020), as xautodl's `TinyNetwork`
+//! with `InferCell`s: a 3x3 conv stem to C channels, three stages of N cells
+//! at C, 2C and 4C channels joined by stride-2 ResNet basic blocks, then
+//! batch norm, ReLU, global average pooling and a linear classifier.
+//!
+//! Paths: `stem.{conv,bn}`; `cells.<k>` for the 3N + 2 cells and blocks in
+//! order, a cell's edges at `cells.<k>.node<j>.from<i>`, a block's layers at
+//! `cells.<k>.{conv_a,conv_b,downsample}`; `lastact.bn`; `classifier`.
+
+use super::ops::{avg_pool_3x3, bn, conv, conv_bn, halve, relu_conv_bn, ConvSpec, Op};
+use super::{global_pool, Body, ModelError, NetConfig, Output};
+use space::{Nb201Cell, Nb201Op};
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// Nodes of a cell after the input node 0; node 3 is the output.
+const NODES: usize = 3;
+
+/// A cell: node j sums one op on every earlier node i.
+#[derive(Debug)]
+struct InferCell {
+    /// For node j = 1..=3, its edges (from node i, op).
+    nodes: Vec<Vec<(usize, Op)>>,
+}
+
+impl InferCell {
+    fn new(vs: &nn::Path, cell: &Nb201Cell, c: i64) -> Self {
+        let nodes = (1..=NODES)
+            .map(|j| {
+                (0..j)
+                    .map(|i| {
+                        let op = cell.op(j, i).expect("every i < j is an edge");
+                        let path = vs.sub(format!("node{j}")).sub(format!("from{i}"));
+                        (i, nb201_op(&path, op, c))
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { nodes }
+    }
+
+    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut states = vec![xs.shallow_clone()];
+        for edges in &self.nodes {
+            let sum = edges
+                .iter()
+                .map(|(i, op)| op.forward_t(&states[*i], train))
+                .reduce(|a, b| a + b)
+                .expect("a node has at least one edge");
+            states.push(sum);
+        }
+        states.pop().expect("the output node")
+    }
+}
+
+/// One NAS-Bench-201 op at `c` channels and stride 1 (the only stride a
+/// cell uses): ReLU-Conv-BN for the convolutions.
+fn nb201_op(vs: &nn::Path, op: Nb201Op, c: i64) -> Op {
+    match op {
+        Nb201Op::None => Op::Zero { stride: 1 },
+        Nb201Op::SkipConnect => Op::Identity,
+        Nb201Op::NorConv1x1 => Op::Layers(relu_conv_bn(vs, c, c, ConvSpec::default())),
+        Nb201Op::NorConv3x3 => Op::Layers(relu_conv_bn(vs, c, c, ConvSpec::square(3, 1, 1))),
+        Nb201Op::AvgPool3x3 => Op::Layers(avg_pool_3x3(1)),
+    }
+}
+
+/// `ResNetBasicblock` at stride 2: ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN,
+/// plus a shortcut of 2x2 average pooling and a 1x1 conv.
+#[derive(Debug)]
+struct ResBlock {
+    conv_a: nn::SequentialT,
+    conv_b: nn::SequentialT,
+    downsample: nn::SequentialT,
+}
+
+impl ResBlock {
+    fn new(vs: &nn::Path, c_in: i64, c_out: i64) -> Self {
+        Self {
+            conv_a: relu_conv_bn(&vs.sub("conv_a"), c_in, c_out, ConvSpec::square(3, 2, 1)),
+            conv_b: relu_conv_bn(&vs.sub("conv_b"), c_out, c_out, ConvSpec::square(3, 1, 1)),
+            downsample: nn::seq_t()
+                .add_fn(|xs| xs.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None))
+                .add(conv(
+                    &vs.sub("downsample").sub("conv"),
+                    c_in,
+                    c_out,
+                    ConvSpec::default(),
+                )),
+        }
+    }
+
+    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        xs.apply_t(&self.downsample, train)
+            + xs.apply_t(&self.conv_a, train).apply_t(&self.conv_b, train)
+    }
+}
+
+/// A cell or a reduction block.
+#[derive(Debug)]
+enum Layer {
+    Cell(InferCell),
+    Block(ResBlock),
+}
+
+/// The NAS-Bench-201 network of one cell.
+#[derive(Debug)]
+pub(super) struct TinyNetwork {
+    stem: nn::SequentialT,
+    layers: Vec<Layer>,
+    lastact: nn::BatchNorm,
+    classifier: nn::Linear,
+}
+
+impl TinyNetwork {
+    /// Build the network of `cell` with C = `cfg.channels`, N = `cfg.layers`.
+    pub(super) fn new(
+        vs: &nn::Path,
+        cell: &Nb201Cell,
+        cfg: &NetConfig,
+    ) -> Result<Self, ModelError> {
+        let (c, n) = (cfg.channels, cfg.layers);
+        let stem = conv_bn(
+            &vs.sub("stem"),
+            cfg.in_channels,
+            c,
+            ConvSpec::square(3, 1, 1),
+        );
+        let cells = vs.sub("cells");
+        let mut layers = Vec::new();
+        let (mut c_prev, mut size) = (c, cfg.input_size);
+        for stage in 0..3 {
+            let c_cur = c << stage;
+            if stage > 0 {
+                let k = layers.len();
+                size = halve(size, cfg.input_size, &format!("residual block cells.{k}"))?;
+                layers.push(Layer::Block(ResBlock::new(&cells.sub(k), c_prev, c_cur)));
+            }
+            for _ in 0..n {
+                let k = layers.len();
+                layers.push(Layer::Cell(InferCell::new(&cells.sub(k), cell, c_cur)));
+            }
+            c_prev = c_cur;
+        }
+        Ok(Self {
+            stem,
+            layers,
+            lastact: bn(&vs.sub("lastact").sub("bn"), c_prev),
+            classifier: nn::linear(
+                vs.sub("classifier"),
+                c_prev,
+                cfg.classes,
+                Default::default(),
+            ),
+        })
+    }
+}
+
+impl Body for TinyNetwork {
+    fn forward(&self, xs: &Tensor, train: bool) -> Output {
+        let mut h = xs.apply_t(&self.stem, train);
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Cell(cell) => cell.forward(&h, train),
+                Layer::Block(block) => block.forward(&h, train),
+            };
+        }
+        let h = h.apply_t(&self.lastact, train).relu();
+        Output {
+            logits: global_pool(&h).apply(&self.classifier),
+            aux_logits: None,
+        }
+    }
+}
