@@ -213,6 +213,7 @@ impl SearchBenchConfig {
             budget: self.budget,
             seed,
             parallel: self.parallel,
+            final_stage: None,
         }
     }
 }

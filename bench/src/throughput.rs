@@ -79,6 +79,12 @@ pub struct QueueReport {
     /// The same for one candidate at a time (one search with `parallel`
     /// 1), if it ran.
     pub latency: Option<Overhead>,
+    /// CPU seconds redis-server spent during the timed searches (all its
+    /// clients), from its `INFO cpu`.
+    pub redis_cpu_s: f64,
+    /// CPU seconds this process (scheduler and trainer) spent during the
+    /// timed searches, if the platform tells (Linux `/proc/self/stat`).
+    pub process_cpu_s: Option<f64>,
     /// Jobs per second of the same trainer without the scheduler: as many
     /// no-op jobs enqueued at once, straight onto the queue.
     pub direct_jobs_per_s: f64,
@@ -145,6 +151,20 @@ impl fmt::Display for QueueReport {
             self.searches * self.parallel,
             self.slots
         )?;
+        let per_job = |s: f64| s * 1e6 / self.jobs as f64;
+        write!(
+            f,
+            "  CPU per job while timed: redis-server {:.0} us",
+            per_job(self.redis_cpu_s)
+        )?;
+        match self.process_cpu_s {
+            Some(p) => writeln!(
+                f,
+                ", this process (scheduler + trainer) {:.0} us",
+                per_job(p)
+            )?,
+            None => writeln!(f)?,
+        }
         if let Some(l) = &self.latency {
             writeln!(
                 f,
@@ -215,6 +235,7 @@ pub(crate) fn random_search(name: String, budget: usize, seed: u64, parallel: us
         budget,
         seed,
         parallel,
+        final_stage: None,
     }
 }
 
@@ -272,7 +293,11 @@ async fn measure(
         .enumerate()
         .map(|(i, &b)| random_search(format!("bench queue {i}"), b, i as u64, config.parallel))
         .collect();
+    let mut con = ws.queue().connection();
+    let (redis_cpu0, process_cpu0) = (redis_cpu_seconds(&mut con).await?, process_cpu_seconds());
     let states = services.search_all(specs).await?;
+    let redis_cpu_s = redis_cpu_seconds(&mut con).await? - redis_cpu0;
+    let process_cpu_s = process_cpu_seconds().zip(process_cpu0).map(|(b, a)| b - a);
     let seconds = span_seconds(&states);
     let overheads = overheads_of(&services, &states).await?;
     let jobs = overheads.len();
@@ -308,6 +333,8 @@ async fn measure(
         overhead: Overhead::of(&overheads),
         latency_jobs: config.latency_jobs,
         latency,
+        redis_cpu_s,
+        process_cpu_s,
         direct_jobs_per_s: jobs as f64 / direct_seconds,
         lpush_requests: config.lpush_requests,
         lpush_ops_per_s,
@@ -334,6 +361,44 @@ async fn overheads_of(services: &Services, states: &[SearchState]) -> Result<Vec
         );
     }
     Ok(out)
+}
+
+/// CPU time redis-server has used since it started (user + system), from
+/// `INFO cpu`.
+async fn redis_cpu_seconds(con: &mut redis::aio::ConnectionManager) -> Result<f64> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(con).await?;
+    parse_redis_cpu(&info).ok_or_else(|| {
+        BenchError::Incomplete("redis INFO cpu has no used_cpu_user and used_cpu_sys".into())
+    })
+}
+
+fn parse_redis_cpu(info: &str) -> Option<f64> {
+    let field = |name: &str| {
+        info.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(name)?
+                .strip_prefix(':')?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
+}
+
+/// CPU time this process has used (user + system, all threads), from
+/// `/proc/self/stat` in Linux's fixed 100 ticks per second; `None` where
+/// there is no such file.
+fn process_cpu_seconds() -> Option<f64> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+fn parse_proc_stat(stat: &str) -> Option<f64> {
+    // Fields 14 and 15 (utime, stime); the command name before them, in
+    // parentheses, may hold spaces, so count from its closing one.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Seconds from the first search's submission to the last one's end (at
@@ -391,6 +456,8 @@ mod tests {
                 p99_ms: 9.0,
             },
             latency_jobs: 100,
+            redis_cpu_s: 0.06,
+            process_cpu_s: Some(0.12),
             latency: Some(Overhead {
                 p50_ms: 2.0,
                 p99_ms: 4.0,
@@ -409,6 +476,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1 in flight): p50 2 ms, p99 4 ms"), "{text}");
+        assert!(
+            text.contains("redis-server 60 us, this process (scheduler + trainer) 120 us"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cpu_times_are_read_from_redis_and_proc() {
+        let info = "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:0.0\r\n";
+        assert_eq!(parse_redis_cpu(info), Some(3.75));
+        assert_eq!(parse_redis_cpu("# CPU\r\n"), None);
+        let stat = "4242 (nas (bench) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9";
+        assert_eq!(parse_proc_stat(stat), Some(3.0));
+        assert!(process_cpu_seconds().is_some_and(|s| s > 0.0));
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! same jobs back; results are consumed by a cursor persisted together with
 //! the strategy state, so none is observed twice.
 
-use crate::state::{Evaluation, Pending, SearchState, Status};
+use crate::state::{Evaluation, Pending, SearchState, Stage, Status};
 use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
-use queue::wire::EvalJob;
+use queue::wire::{EvalJob, EvaluatorSpec};
 use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -200,6 +200,7 @@ impl Run {
             self.state.pending.insert(
                 p.genotype.hash().to_string(),
                 Pending {
+                    stage: Stage::Search,
                     genotype: p.genotype.canonical_text(),
                     priority: p.priority,
                     job_id: None,
@@ -219,10 +220,61 @@ impl Run {
         // (see above), so they need no write-ahead, and a second write of
         // the whole state per step would double the cost of a step.
         report.enqueued += self.enqueue_pending(queue).await?;
-        if self.state.strategy.is_done() && self.state.pending.is_empty() {
-            self.finish(store, Status::Done).await?;
+        let searching = self
+            .state
+            .pending
+            .values()
+            .any(|p| p.stage == Stage::Search);
+        if self.state.strategy.is_done() && !searching {
+            if self.begin_final_stage() {
+                store.checkpoint(&self.state, &[]).await?;
+                report.enqueued += self.enqueue_pending(queue).await?;
+            } else if self.state.pending.is_empty() {
+                self.finish(store, Status::Done).await?;
+            }
         }
         Ok(report)
+    }
+
+    /// Queue the leaders for retraining with the final settings, once,
+    /// when the spec has a final stage; true if it began now.
+    fn begin_final_stage(&mut self) -> bool {
+        if self.state.final_started || self.state.spec.final_stage.is_none() {
+            return false;
+        }
+        self.state.final_started = true;
+        let now = queue::wire::now_ms();
+        for (rank, e) in self.state.leaders.iter().enumerate() {
+            self.state.pending.insert(
+                Stage::Final.key(&e.hash),
+                Pending {
+                    stage: Stage::Final,
+                    genotype: e.genotype.clone(),
+                    // Train the best first.
+                    priority: 1e9 - rank as f64,
+                    job_id: None,
+                    proposed_ms: now,
+                },
+            );
+        }
+        tracing::info!(search = %self.state.id, candidates = self.state.leaders.len(), "final stage: retraining the best candidates");
+        true
+    }
+
+    /// Keep the `top_k` best search evaluations, best first.
+    fn update_leaders(&mut self, e: &Evaluation) {
+        let k = self.state.spec.final_stage.as_ref().map_or(0, |f| f.top_k);
+        if k == 0 || e.val_acc().is_none() {
+            return;
+        }
+        let leaders = &mut self.state.leaders;
+        leaders.push(e.clone());
+        leaders.sort_by(|a, b| {
+            b.val_acc()
+                .partial_cmp(&a.val_acc())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        leaders.truncate(k);
     }
 
     /// Read new results, tell the strategy, and build their evaluations.
@@ -256,15 +308,11 @@ impl Run {
                     id: self.state.id.clone(),
                     reason: format!("pending genotype {}: {e}", pending.genotype),
                 })?;
-            let observed = match &r.outcome {
-                Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
-                Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
-            };
-            self.state.strategy.observe(&genotype, observed);
             let e = Evaluation {
-                index: self.state.finished(),
+                index: self.state.finished() + self.state.finals.len() as u64,
+                stage: pending.stage,
                 job_id: r.job_id.clone(),
-                hash,
+                hash: Stage::hash_of(&hash).to_string(),
                 genotype: pending.genotype,
                 outcome: r.outcome.clone(),
                 attempt: r.attempt,
@@ -274,6 +322,17 @@ impl Run {
                 queued_ms: pending.proposed_ms,
                 consumed_ms,
             };
+            if pending.stage == Stage::Final {
+                self.state.finals.push(e.clone());
+                evals.push(e);
+                continue;
+            }
+            let observed = match &r.outcome {
+                Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
+                Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
+            };
+            self.state.strategy.observe(&genotype, observed);
+            self.update_leaders(&e);
             match e.val_acc() {
                 Some(acc) => {
                     self.state.evaluated += 1;
@@ -311,11 +370,32 @@ impl Run {
                     id: self.state.id.clone(),
                     reason: format!("pending genotype {}: {e}", p.genotype),
                 })?;
+            let evaluator = match (p.stage, &spec.evaluator, &spec.final_stage) {
+                (
+                    Stage::Final,
+                    EvaluatorSpec::Torch {
+                        data,
+                        format,
+                        fingerprint,
+                        ..
+                    },
+                    Some(f),
+                ) => EvaluatorSpec::Torch {
+                    data: data.clone(),
+                    format: format.clone(),
+                    fingerprint: fingerprint.clone(),
+                    settings: Box::new(queue::wire::TrainSettings {
+                        test: true,
+                        ..f.settings.clone()
+                    }),
+                },
+                _ => spec.evaluator.clone(),
+            };
             let payload = EvalJob::new(
                 spec.space,
                 &genotype,
-                spec.evaluator.clone(),
-                job_seed(spec.seed, hash),
+                evaluator,
+                job_seed(spec.seed, Stage::hash_of(hash)),
             );
             jobs.push(NewJob {
                 search_id: self.state.id.clone(),

@@ -44,6 +44,33 @@ pub struct SearchSpec {
     /// Most candidates queued or training at once.
     #[serde(default = "default_parallel")]
     pub parallel: usize,
+    /// Retrain the best candidates with final settings at the end and
+    /// score them on the test set (torch evaluator only).
+    #[serde(default, rename = "final", skip_serializing_if = "Option::is_none")]
+    pub final_stage: Option<FinalSpec>,
+}
+
+/// The final stage of a search: `[final]` in a spec.
+///
+/// ```toml
+/// [final]
+/// top_k = 2            # retrain the 2 best candidates
+/// [final.settings]     # training settings, as for the evaluator
+/// epochs = 10
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalSpec {
+    /// How many of the best candidates to retrain.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Their training settings; the test set is always scored.
+    #[serde(default)]
+    pub settings: queue::wire::TrainSettings,
+}
+
+fn default_top_k() -> usize {
+    1
 }
 
 fn default_parallel() -> usize {
@@ -137,6 +164,17 @@ impl SearchSpec {
                     .validate()
                     .map_err(|e| invalid(format!("evaluator torch: settings: {e}")))?;
             }
+        }
+        if let Some(f) = &self.final_stage {
+            if !matches!(self.evaluator, EvaluatorSpec::Torch { .. }) {
+                return Err(invalid("final: a final stage retrains with the torch evaluator; this search uses another".into()));
+            }
+            if f.top_k == 0 {
+                return Err(invalid("final: top_k must be at least 1".into()));
+            }
+            f.settings
+                .validate()
+                .map_err(|e| invalid(format!("final: settings: {e}")))?;
         }
         if let Some(name) = &self.name {
             if name.len() > 60 {

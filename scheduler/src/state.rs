@@ -41,9 +41,41 @@ impl Status {
     }
 }
 
+/// Which part of a search a job belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Evaluating candidates for the strategy (proxy settings).
+    #[default]
+    Search,
+    /// Retraining the best candidates with the final settings and scoring
+    /// them on the test set.
+    Final,
+}
+
+impl Stage {
+    /// The key of a genotype's job of this stage, in the pending map and
+    /// as the queue's dedupe key: the hash for search jobs, `final:<hash>`
+    /// for final ones.
+    pub fn key(self, hash: &str) -> String {
+        match self {
+            Stage::Search => hash.to_string(),
+            Stage::Final => format!("final:{hash}"),
+        }
+    }
+
+    /// The hash inside a key made by [`Stage::key`].
+    pub fn hash_of(key: &str) -> &str {
+        key.strip_prefix("final:").unwrap_or(key)
+    }
+}
+
 /// A candidate proposed and not yet evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
+    /// Search or final retraining.
+    #[serde(default)]
+    pub stage: Stage,
     /// Canonical text.
     pub genotype: String,
     /// Queue priority.
@@ -60,6 +92,9 @@ pub struct Pending {
 pub struct Evaluation {
     /// Position in the search, from 0.
     pub index: u64,
+    /// Search or final retraining.
+    #[serde(default)]
+    pub stage: Stage,
     /// The job.
     pub job_id: String,
     /// Canonical genotype hash.
@@ -118,6 +153,16 @@ pub struct SearchState {
     pub failed: u64,
     /// The best evaluation so far.
     pub best: Option<Evaluation>,
+    /// The best search evaluations, best first, as many as the final stage
+    /// retrains.
+    #[serde(default)]
+    pub leaders: Vec<Evaluation>,
+    /// Whether the final stage has begun.
+    #[serde(default)]
+    pub final_started: bool,
+    /// Final retraining results.
+    #[serde(default)]
+    pub finals: Vec<Evaluation>,
     /// Submission time.
     pub created_ms: u64,
     /// Last step that changed something.
@@ -142,6 +187,9 @@ impl SearchState {
             evaluated: 0,
             failed: 0,
             best: None,
+            leaders: Vec::new(),
+            final_started: false,
+            finals: Vec::new(),
             created_ms: now,
             updated_ms: now,
             finished_ms: None,
@@ -151,5 +199,21 @@ impl SearchState {
     /// Results seen, of either kind.
     pub fn finished(&self) -> u64 {
         self.evaluated + self.failed
+    }
+
+    /// The search's answer: the final retraining with the best validation
+    /// accuracy if the search has a final stage, else the best search
+    /// evaluation.
+    pub fn winner(&self) -> Option<&Evaluation> {
+        let best_final = self
+            .finals
+            .iter()
+            .filter(|e| e.val_acc().is_some())
+            .max_by(|a, b| {
+                a.val_acc()
+                    .partial_cmp(&b.val_acc())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        best_final.or(self.best.as_ref())
     }
 }

@@ -16,11 +16,41 @@ async fn connect(args: &QueueArgs) -> anyhow::Result<(queue::RedisQueue, RedisSt
 }
 
 pub async fn submit(args: QueueArgs, spec: &Path) -> anyhow::Result<ExitCode> {
-    let spec = SearchSpec::from_file(spec)?;
+    let mut spec = SearchSpec::from_file(spec)?;
+    pin_dataset(&mut spec)?;
     let (_, store) = connect(&args).await?;
     let id = client::submit(&store, spec).await?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Record the fingerprint of a torch search's dataset, as this machine
+/// reads it, so that every trainer can check its own copy against it.
+pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
+    if let queue::wire::EvaluatorSpec::Torch {
+        data,
+        format,
+        fingerprint,
+        ..
+    } = &mut spec.evaluator
+    {
+        let format = format
+            .as_deref()
+            .map(|f| f.parse::<data::Format>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("evaluator torch: format: {e}"))?;
+        let ds = data::Dataset::load(Path::new(data.as_str()), format)
+            .with_context(|| format!("evaluator torch: reading the dataset {data}"))?;
+        if let Some(want) = fingerprint.as_deref() {
+            anyhow::ensure!(
+                want == ds.meta.fingerprint,
+                "evaluator torch: the spec pins fingerprint {want}, but {data} here is {}",
+                ds.meta.fingerprint
+            );
+        }
+        *fingerprint = Some(ds.meta.fingerprint);
+    }
+    Ok(())
 }
 
 pub async fn status(args: QueueArgs, id: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
@@ -72,6 +102,18 @@ pub async fn status(args: QueueArgs, id: Option<String>, json: bool) -> anyhow::
         if let Some(b) = &s.best {
             writeln!(out, "  best {}", b.genotype)?;
         }
+        for f in &s.finals {
+            match &f.outcome {
+                queue::Outcome::Ok(m) => writeln!(
+                    out,
+                    "  final {}: val {:.2}%, test {}",
+                    f.genotype,
+                    m.val_acc,
+                    m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
+                )?,
+                other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
+            }
+        }
         if let scheduler::Status::Failed { reason } = &s.status {
             writeln!(out, "  failed: {reason}")?;
         }
@@ -93,7 +135,7 @@ pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<
     let evals = client::results(&store, id).await?;
     let mut out = std::io::stdout().lock();
     if format == "csv" {
-        writeln!(out, "index,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype")?;
+        writeln!(out, "index,stage,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype")?;
         for e in &evals {
             let (kind, m) = match &e.outcome {
                 queue::Outcome::Ok(m) => ("ok", Some(m)),
@@ -103,8 +145,12 @@ pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<
             let opt = |v: Option<String>| v.unwrap_or_default();
             writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
+                "{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
                 e.index,
+                match e.stage {
+                    scheduler::state::Stage::Search => "search",
+                    scheduler::state::Stage::Final => "final",
+                },
                 e.job_id,
                 e.hash,
                 kind,

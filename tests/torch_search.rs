@@ -1,0 +1,138 @@
+//! A real search that trains its candidates: `nas submit` of a torch search
+//! (random strategy, NAS-Bench-201 cells, a small IDX dataset written here)
+//! run by a `nas scheduler` and a `nas trainer` process over Redis, ending
+//! with the final stage that retrains the best candidate and scores it on
+//! the test set.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Procs(Vec<Child>);
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// 4 classes told apart by brightness, 12x12 grey images, as IDX files.
+fn write_dataset(dir: &std::path::Path) {
+    let mut state = 12345u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut write = |name: &str, n: u32| {
+        let mut img = vec![0, 0, 8, 3];
+        let mut lab = vec![0, 0, 8, 1];
+        for d in [n, 12, 12] {
+            img.extend(d.to_be_bytes());
+        }
+        lab.extend(n.to_be_bytes());
+        for _ in 0..n {
+            let class = (rand() % 4) as u8;
+            lab.push(class);
+            for _ in 0..144 {
+                let noise = (rand() % 41) as i32 - 20;
+                img.push((class as i32 * 60 + 20 + noise).clamp(0, 255) as u8);
+            }
+        }
+        std::fs::write(dir.join(format!("{name}-images-idx3-ubyte")), img).unwrap();
+        std::fs::write(dir.join(format!("{name}-labels-idx1-ubyte")), lab).unwrap();
+    };
+    write("train", 400);
+    write("t10k", 100);
+}
+
+#[test]
+fn a_torch_search_trains_candidates_and_retrains_the_winner() {
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL: run through scripts/test.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data);
+    let settings = "epochs = 1\nbatch_size = 32\nchannels = 4\nlayers = 1\nlr = 0.05\n";
+    let spec = format!(
+        "name = \"torch search\"\nbudget = 3\nseed = 1\nparallel = 2\n[space]\nkind = \"nb201\"\n[strategy]\nstrategy = \"random\"\n\
+         [evaluator.torch]\ndata = \"{}\"\n[evaluator.torch.settings]\n{settings}[final]\ntop_k = 1\n[final.settings]\n{settings}",
+        data.display()
+    );
+    let spec_path = dir.path().join("spec.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let prefix = format!("torchsearch-{}", std::process::id());
+    let nas = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
+        c.args(args)
+            .env("REDIS_URL", &url)
+            .env("NAS_PREFIX", &prefix)
+            .stdin(Stdio::null());
+        c
+    };
+    let results = dir.path().join("results");
+    let mut procs = Procs(Vec::new());
+    procs.0.push(
+        nas(&["scheduler", "--results-dir", results.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    procs.0.push(
+        nas(&["trainer", "--cpu-threads", "1", "--device", "cpu"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = nas(&["submit", spec_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let end = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        let out = nas(&["status", &id, "--json"]).output().unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let state = doc["searches"][0]["state"].clone();
+        if state["status"] != "running" {
+            break state;
+        }
+        assert!(Instant::now() < end, "the search did not finish: {state}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["evaluated"], 3);
+    // The spec was pinned to the dataset's fingerprint at submit.
+    let fp = status["spec"]["evaluator"]["torch"]["fingerprint"]
+        .as_str()
+        .unwrap();
+    assert_eq!(fp.len(), 64);
+    let finals = status["finals"].as_array().unwrap();
+    assert_eq!(finals.len(), 1);
+    let m = &finals[0]["outcome"]["ok"];
+    assert!(m["test_acc"].as_f64().unwrap() > 40.0, "{m}");
+    assert_eq!(
+        finals[0]["hash"], status["leaders"][0]["hash"],
+        "the best candidate is the one retrained"
+    );
+
+    let out = nas(&["results", &id, "--format", "csv"]).output().unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.contains(",final,")).count(), 1);
+    let jsonl = std::fs::read_to_string(results.join(&id).join("evaluations.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 4);
+    let out = nas(&["status", &id]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("final |"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
