@@ -176,10 +176,11 @@ impl ScalingConfig {
 pub async fn run(target: &Target, config: &ScalingConfig) -> Result<ScalingReport> {
     config.check()?;
     let ws = Workspace::open(target, "scaling").await?;
+    let deadline = tokio::time::Instant::now() + config.limit;
     let body = async {
         let mut levels = Vec::with_capacity(config.levels.len());
         for &slots in &config.levels {
-            levels.push(level(&ws, config, slots).await?);
+            levels.push(level(&ws, config, slots, deadline).await?);
         }
         Ok(ScalingReport {
             prefix: ws.prefix().into(),
@@ -188,18 +189,32 @@ pub async fn run(target: &Target, config: &ScalingConfig) -> Result<ScalingRepor
             levels,
         })
     };
-    ws.run("the scaling benchmark", config.limit, body).await
+    ws.run(body).await
 }
 
-/// One level: start the processes, warm up, time, stop them.
-async fn level(ws: &Workspace, config: &ScalingConfig, slots: usize) -> Result<Level> {
+/// One level: start the processes, warm up, time, stop them (also when
+/// the level failed or ran past `deadline`, so that none outlives it).
+async fn level(
+    ws: &Workspace,
+    config: &ScalingConfig,
+    slots: usize,
+    deadline: tokio::time::Instant,
+) -> Result<Level> {
     let processes = spread(slots, config.trainers);
     let mut trainers = Vec::with_capacity(processes.len());
+    let mut spawned = Ok(());
     for (i, &k) in processes.iter().enumerate() {
         let worker = format!("{}-s{slots}-t{i}", ws.prefix());
-        trainers.push(TrainerProcess::spawn(ws, &config.trainer_exe, &worker, k)?);
+        match TrainerProcess::spawn(ws, &config.trainer_exe, &worker, k) {
+            Ok(t) => trainers.push(t),
+            Err(e) => {
+                spawned = Err(e);
+                break;
+            }
+        }
     }
     let timed = async {
+        spawned?;
         wait_ready(ws.queue(), &mut trainers).await?;
         let q = ws.queue();
         let warm = format!("warmup-{slots}");
@@ -220,7 +235,14 @@ async fn level(ws: &Workspace, config: &ScalingConfig, slots: usize) -> Result<L
             ideal_per_s: slots as f64 * 1000.0 / config.job_ms as f64,
         })
     };
-    let out: Result<Level> = timed.await;
+    let out = tokio::time::timeout_at(deadline, timed)
+        .await
+        .unwrap_or_else(|_| {
+            Err(BenchError::Timeout {
+                what: "the scaling benchmark".into(),
+                limit: config.limit,
+            })
+        });
     let mut stopped = Ok(());
     for t in trainers {
         let r = t.stop().await;

@@ -19,6 +19,7 @@
 use crate::services::{ServiceConfig, Services};
 use crate::stats::mean_std;
 use crate::throughput::check_table;
+use crate::workspace::within;
 use crate::{BenchError, Result, Target, Workspace};
 use queue::wire::EvaluatorSpec;
 use scheduler::strategy::StrategySpec;
@@ -241,8 +242,17 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
                 all.push(s);
             }
         }
-        let states = services.search_all(all).await?;
-        services.stop().await?;
+        let states = within(
+            "the search benchmark",
+            config.limit,
+            services.search_all(all),
+        )
+        .await;
+        // Stopped before the cleanup even when the searches failed, so
+        // that nothing writes afterwards.
+        let stopped = services.stop().await;
+        let states = states?;
+        stopped?;
         let mut results = Vec::new();
         for (name, states) in config
             .strategies
@@ -282,7 +292,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
             results,
         })
     };
-    ws.run("the search benchmark", config.limit, body).await
+    ws.run(body).await
 }
 
 #[cfg(test)]

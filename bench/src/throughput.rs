@@ -18,6 +18,7 @@
 use crate::noop::{collect, enqueue_noops};
 use crate::services::{ServiceConfig, Services};
 use crate::stats::percentile;
+use crate::workspace::within;
 use crate::{lpush, BenchError, Result, Target, Workspace};
 use queue::wire::EvaluatorSpec;
 use scheduler::strategy::StrategySpec;
@@ -258,27 +259,44 @@ pub async fn run(target: &Target, config: &QueueBenchConfig) -> Result<QueueRepo
     let budgets = config.budgets()?;
     check_table(&config.nb201_dir, nb201::Dataset::Cifar10)?;
     let ws = Workspace::open(target, "queue").await?;
-    ws.run(
-        "the queue benchmark",
-        config.limit,
-        measure(&ws, config, budgets),
-    )
+    ws.run(async {
+        let services = Services::start(
+            &ws,
+            &ServiceConfig {
+                slots: config.slots,
+                nb201_dir: config.nb201_dir.clone(),
+            },
+        )
+        .await?;
+        let measured = within(
+            "the queue benchmark",
+            config.limit,
+            measure(&ws, &services, config, budgets),
+        )
+        .await;
+        // Stopped before the reference runs, and before the cleanup even
+        // when the measurement failed, so that nothing writes afterwards.
+        let stopped = services.stop().await;
+        let mut report = measured?;
+        stopped?;
+        report.lpush_ops_per_s = lpush::ops_per_s(
+            ws.url(),
+            &mut ws.queue().connection(),
+            config.lpush_requests,
+        )
+        .await?;
+        Ok(report)
+    })
     .await
 }
 
+/// Everything but the reference, whose figure is left at 0.
 async fn measure(
     ws: &Workspace,
+    services: &Services,
     config: &QueueBenchConfig,
     budgets: Vec<usize>,
 ) -> Result<QueueReport> {
-    let services = Services::start(
-        ws,
-        &ServiceConfig {
-            slots: config.slots,
-            nb201_dir: config.nb201_dir.clone(),
-        },
-    )
-    .await?;
     services
         .search_all(vec![random_search(
             "bench queue warmup".into(),
@@ -299,13 +317,13 @@ async fn measure(
     let redis_cpu_s = redis_cpu_seconds(&mut con).await? - redis_cpu0;
     let process_cpu_s = process_cpu_seconds().zip(process_cpu0).map(|(b, a)| b - a);
     let seconds = span_seconds(&states);
-    let overheads = overheads_of(&services, &states).await?;
+    let overheads = overheads_of(services, &states).await?;
     let jobs = overheads.len();
 
     let latency = if config.latency_jobs > 0 {
         let spec = random_search("bench queue latency".into(), config.latency_jobs, 1, 1);
         let states = services.search_all(vec![spec]).await?;
-        Some(Overhead::of(&overheads_of(&services, &states).await?))
+        Some(Overhead::of(&overheads_of(services, &states).await?))
     } else {
         None
     };
@@ -314,14 +332,6 @@ async fn measure(
     enqueue_noops(ws.queue(), "direct", jobs, 0).await?;
     let end_ms = collect(ws.queue(), "direct", jobs).await?;
     let direct_seconds = end_ms.saturating_sub(start_ms).max(1) as f64 / 1000.0;
-    services.stop().await?;
-
-    let lpush_ops_per_s = lpush::ops_per_s(
-        ws.url(),
-        &mut ws.queue().connection(),
-        config.lpush_requests,
-    )
-    .await?;
     Ok(QueueReport {
         prefix: ws.prefix().into(),
         jobs,
@@ -337,7 +347,7 @@ async fn measure(
         process_cpu_s,
         direct_jobs_per_s: jobs as f64 / direct_seconds,
         lpush_requests: config.lpush_requests,
-        lpush_ops_per_s,
+        lpush_ops_per_s: 0.0,
     })
 }
 

@@ -117,22 +117,13 @@ impl Workspace {
         }
     }
 
-    /// Run `body` within `limit`, then delete the run's keys whatever came
-    /// of it. A body that fails or times out is the error reported; a
-    /// failed cleanup is reported only after a body that succeeded.
-    pub async fn run<T>(
-        &self,
-        what: &str,
-        limit: Duration,
-        body: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let out = match tokio::time::timeout(limit, body).await {
-            Ok(r) => r,
-            Err(_) => Err(BenchError::Timeout {
-                what: what.into(),
-                limit,
-            }),
-        };
+    /// Run `body`, then delete the run's keys whatever came of it. A body
+    /// that fails is the error reported; a failed cleanup is reported only
+    /// after a body that succeeded. The body bounds its own time ([`within`])
+    /// and stops what it started before it returns, so that nothing writes
+    /// under the prefix after the cleanup.
+    pub async fn run<T>(&self, body: impl Future<Output = Result<T>>) -> Result<T> {
+        let out = body.await;
         let cleaned = self.clean().await;
         match (out, cleaned) {
             (Ok(v), Ok(n)) => {
@@ -147,6 +138,21 @@ impl Workspace {
             }
         }
     }
+}
+
+/// `body`, or a [`BenchError::Timeout`] naming `what` if it has not ended
+/// within `limit`.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, body).await.unwrap_or_else(|_| {
+        Err(BenchError::Timeout {
+            what: what.into(),
+            limit,
+        })
+    })
 }
 
 /// `s` with Redis glob characters escaped, to match it literally in SCAN.

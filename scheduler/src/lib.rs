@@ -8,8 +8,10 @@
 //! - [`run`]: driving one search step by step, crash-safely.
 //! - [`service`]: the daemon, `run(config, queue, store, shutdown)`.
 //! - [`client`]: what `nas submit`, `status`, `results` and `cancel` call.
+//! - [`rank`]: the [`rank::Ranker`] surrogate-driven strategies ask.
 
 pub mod client;
+pub mod rank;
 pub mod run;
 pub mod service;
 pub mod spec;

@@ -7,6 +7,7 @@
 //! same jobs back; results are consumed by a cursor persisted together with
 //! the strategy state, so none is observed twice.
 
+use crate::rank::Ranker;
 use crate::state::{Evaluation, Pending, SearchState, Stage, Status};
 use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
@@ -26,6 +27,9 @@ pub enum StepError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The surrogate could not rank (service down, timed out); retried.
+    #[error("surrogate: {0}")]
+    Rank(String),
     /// The evaluation log could not be written.
     #[error("evaluation log {path}: {source}")]
     Log {
@@ -53,6 +57,7 @@ impl StepError {
             StepError::Store(StoreError::Redis(_)) => true,
             StepError::Store(StoreError::NotLeader) => true,
             StepError::Log { .. } => true,
+            StepError::Rank(_) => true,
             _ => false,
         }
     }
@@ -161,6 +166,7 @@ impl Run {
         &mut self,
         queue: &dyn Queue,
         store: &dyn Store,
+        ranker: Option<&dyn Ranker>,
     ) -> Result<StepReport, StepError> {
         let mut report = StepReport::default();
         if self.state.status.is_terminal() {
@@ -185,6 +191,32 @@ impl Run {
 
         let evals = self.consume(queue).await?;
         report.results = evals.len();
+        if let Some(request) = self.state.strategy.ranking_request() {
+            let Some(ranker) = ranker else {
+                return Err(StepError::Invalid {
+                    id: self.state.id.clone(),
+                    reason: "its strategy ranks candidates with the surrogate, and this scheduler has none (run `nas surrogate` and give the scheduler --surrogate redis, or search embedded)".into(),
+                });
+            };
+            let t = std::time::Instant::now();
+            let scores = ranker
+                .rank(
+                    &self.state.id,
+                    self.state.spec.space,
+                    &request.training,
+                    &request.candidates,
+                )
+                .await
+                .map_err(StepError::Rank)?;
+            tracing::info!(
+                search = %self.state.id,
+                candidates = request.candidates.len(),
+                fitted_on = request.training.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "surrogate ranked candidates"
+            );
+            self.state.strategy.ranked(&scores);
+        }
         let room = self
             .state
             .spec

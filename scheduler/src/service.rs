@@ -13,8 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of one scheduler process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SchedulerConfig {
+    /// The surrogate that strategies like PNAS rank candidates with; a
+    /// search whose strategy needs one fails without it.
+    pub ranker: Option<Arc<dyn crate::rank::Ranker>>,
     /// Folder with one subfolder per search (`evaluations.jsonl`).
     pub results_dir: PathBuf,
     /// Leader-lock lifetime; renewed every tick, so a crashed leader is
@@ -31,9 +34,21 @@ pub struct SchedulerConfig {
 /// a search waiting on long jobs still costs only a few rounds per tick.
 pub const MIN_IDLE_PAUSE: Duration = Duration::from_millis(1);
 
+impl std::fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("ranker", &self.ranker.is_some())
+            .field("results_dir", &self.results_dir)
+            .field("lead_ttl", &self.lead_ttl)
+            .field("idle_tick", &self.idle_tick)
+            .finish()
+    }
+}
+
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
+            ranker: None,
             results_dir: PathBuf::from("results"),
             lead_ttl: Duration::from_secs(3),
             idle_tick: Duration::from_millis(50),
@@ -147,7 +162,7 @@ async fn round(
     let (mut progressed, mut trouble) = (false, false);
     let mut finished = Vec::new();
     for (id, run) in runs.iter_mut() {
-        match run.step(queue, store).await {
+        match run.step(queue, store, config.ranker.as_deref()).await {
             Ok(r) => progressed |= r.results > 0 || r.enqueued > 0,
             Err(e) if e.is_transient() => {
                 tracing::warn!(search = %id, error = %e, "step failed; retrying");

@@ -14,12 +14,16 @@
 
 mod evolution;
 mod ledger;
+mod progressive;
 mod random;
 mod rng;
+mod surrogate_local;
 
 pub use evolution::RegularizedEvolution;
 pub use ledger::{Ledger, Member};
+pub use progressive::Progressive;
 pub use random::RandomSearch;
+pub use surrogate_local::SurrogateLocal;
 
 use serde::{Deserialize, Serialize};
 use space::{Genotype, Space, SpaceError};
@@ -68,6 +72,26 @@ pub trait Strategy {
     fn is_done(&self) -> bool {
         self.ledger().is_done()
     }
+
+    /// Candidates the strategy needs scored by the surrogate before it can
+    /// propose more, with the results to fit it on; `None` when it needs
+    /// nothing. Asked before every [`Strategy::propose`]; the same request
+    /// comes back until [`Strategy::ranked`] answers it.
+    fn ranking_request(&mut self) -> Option<RankRequest> {
+        None
+    }
+
+    /// The surrogate's scores for the last request's candidates, in order.
+    fn ranked(&mut self, _scores: &[f64]) {}
+}
+
+/// What a strategy asks the surrogate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankRequest {
+    /// The candidates to score.
+    pub candidates: Vec<Genotype>,
+    /// Every result so far: (architecture, validation accuracy in percent).
+    pub training: Vec<(Genotype, f64)>,
 }
 
 /// Every strategy's state, persisted as JSON by the scheduler.
@@ -78,6 +102,10 @@ pub enum StrategyState {
     Random(RandomSearch),
     /// Regularized evolution.
     Evolution(RegularizedEvolution),
+    /// Progressive NAS with a surrogate.
+    Pnas(Progressive),
+    /// Surrogate-ranked local search.
+    Surrogate(SurrogateLocal),
 }
 
 impl StrategyState {
@@ -99,6 +127,8 @@ impl StrategyState {
         match self {
             Self::Random(s) => s.space(),
             Self::Evolution(s) => s.space(),
+            Self::Pnas(s) => s.space(),
+            Self::Surrogate(s) => s.space(),
         }
     }
 }
@@ -108,6 +138,8 @@ impl Strategy for StrategyState {
         match self {
             Self::Random(s) => s.propose(max),
             Self::Evolution(s) => s.propose(max),
+            Self::Pnas(s) => s.propose(max),
+            Self::Surrogate(s) => s.propose(max),
         }
     }
 
@@ -115,6 +147,8 @@ impl Strategy for StrategyState {
         match self {
             Self::Random(s) => s.observe(genotype, outcome),
             Self::Evolution(s) => s.observe(genotype, outcome),
+            Self::Pnas(s) => s.observe(genotype, outcome),
+            Self::Surrogate(s) => s.observe(genotype, outcome),
         }
     }
 
@@ -122,6 +156,24 @@ impl Strategy for StrategyState {
         match self {
             Self::Random(s) => s.ledger(),
             Self::Evolution(s) => s.ledger(),
+            Self::Pnas(s) => s.ledger(),
+            Self::Surrogate(s) => s.ledger(),
+        }
+    }
+
+    fn ranking_request(&mut self) -> Option<RankRequest> {
+        match self {
+            Self::Pnas(s) => s.ranking_request(),
+            Self::Surrogate(s) => s.ranking_request(),
+            Self::Random(_) | Self::Evolution(_) => None,
+        }
+    }
+
+    fn ranked(&mut self, scores: &[f64]) {
+        match self {
+            Self::Pnas(s) => s.ranked(scores),
+            Self::Surrogate(s) => s.ranked(scores),
+            Self::Random(_) | Self::Evolution(_) => {}
         }
     }
 }
@@ -160,6 +212,45 @@ pub enum StrategySpec {
         #[serde(default = "default_sample")]
         sample: usize,
     },
+    /// Progressive NAS (Liu et al. 2018) over PNAS cells: all 1-block cells,
+    /// then per level the surrogate's top K children of the cells trained.
+    /// The paper uses K = 256 and B = 5 (the space's `blocks`); the default
+    /// K = 16 suits a CPU.
+    Pnas {
+        /// K: children trained per level.
+        #[serde(default = "default_beam")]
+        beam: usize,
+    },
+    /// Surrogate-ranked local search for spaces without blocks: `init`
+    /// random cells, then rounds of the surrogate's top `beam` among the
+    /// neighbours of the best `parents` cells.
+    Surrogate {
+        /// Random cells before the first round.
+        #[serde(default = "default_init")]
+        init: usize,
+        /// Candidates trained per round.
+        #[serde(default = "default_round")]
+        beam: usize,
+        /// Cells whose neighbours each round ranks.
+        #[serde(default = "default_parents")]
+        parents: usize,
+    },
+}
+
+fn default_beam() -> usize {
+    16
+}
+
+fn default_init() -> usize {
+    10
+}
+
+fn default_round() -> usize {
+    5
+}
+
+fn default_parents() -> usize {
+    3
 }
 
 fn default_population() -> usize {
@@ -200,6 +291,9 @@ pub enum StrategyError {
         /// The population size given.
         population: usize,
     },
+    /// A setting out of range.
+    #[error("{0}")]
+    Setting(String),
     /// A persisted state that is not valid JSON of a strategy.
     #[error("strategy state: bad json: {0}")]
     State(serde_json::Error),
@@ -228,6 +322,31 @@ pub fn build(
             }
             StrategyState::Evolution(RegularizedEvolution::new(
                 space, budget, population, sample, seed,
+            ))
+        }
+        StrategySpec::Pnas { beam } => {
+            if !matches!(space, Space::Pnas { .. }) {
+                return Err(StrategyError::Setting(format!(
+                    "strategy pnas grows PNAS cells block by block; the space is {space} (use strategy \"surrogate\" there)"
+                )));
+            }
+            if beam == 0 {
+                return Err(StrategyError::Setting("beam: must be at least 1".into()));
+            }
+            StrategyState::Pnas(Progressive::new(space, beam, budget))
+        }
+        StrategySpec::Surrogate {
+            init,
+            beam,
+            parents,
+        } => {
+            if init == 0 || beam == 0 || parents == 0 {
+                return Err(StrategyError::Setting(
+                    "init, beam and parents must be at least 1".into(),
+                ));
+            }
+            StrategyState::Surrogate(SurrogateLocal::new(
+                space, budget, init, beam, parents, seed,
             ))
         }
     })
