@@ -28,8 +28,14 @@ pub enum Command {
     /// Datasets: inspect what a folder holds.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Run a whole search on this machine, without Redis: in-process queue,
+    /// trainer slots and surrogate; state and results in --results.
+    Search(Box<crate::cmd::search::SearchArgs>),
     /// Train one architecture on a dataset outside any search and print its scores.
     Train(Box<crate::cmd::train::TrainArgs>),
+    /// Run a surrogate replica: ranks candidates for surrogate-driven
+    /// strategies over Redis (`nas surrogate bench`: its ranking quality).
+    Surrogate(Box<crate::cmd::surrogate::SurrogateArgs>),
     /// Run the scheduler daemon: drives submitted searches over the queue.
     Scheduler {
         /// Redis and queue settings.
@@ -65,6 +71,11 @@ pub enum Command {
         /// job resumes from its checkpoint.
         #[arg(long)]
         checkpoint_dir: Option<std::path::PathBuf>,
+        /// Save the weights of final evaluations under this folder
+        /// (`<dir>/<search>/<hash>.safetensors`; share it with the scheduler
+        /// host for `nas export`).
+        #[arg(long, env = "NAS_ARTIFACTS_DIR")]
+        artifacts_dir: Option<std::path::PathBuf>,
         /// libtorch threads per job on the CPU (default: cores / slots).
         #[arg(long)]
         cpu_threads: Option<i32>,

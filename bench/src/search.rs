@@ -317,8 +317,8 @@ mod tests {
     fn strategies_are_named_as_in_a_spec() {
         assert_eq!(strategy("random").unwrap(), StrategySpec::Random);
         assert_eq!(strategy("evolution").unwrap(), StrategySpec::evolution());
-        let err = strategy("rl").unwrap_err().to_string();
-        assert!(err.contains("\"rl\""), "{err}");
+        let err = strategy("no_such_strategy").unwrap_err().to_string();
+        assert!(err.contains("\"no_such_strategy\""), "{err}");
         assert_eq!(config(&["random", "evolution"]).specs().unwrap().len(), 2);
         assert!(config(&["random", "random"]).specs().is_err());
         let mut darts = config(&["random"]);

@@ -106,6 +106,14 @@ impl Keys {
     pub fn scheduler_lock(&self) -> String {
         format!("{}:scheduler", self.prefix)
     }
+    /// List of ranking requests (JSON) for the surrogate service's replicas.
+    pub fn surrogate_requests(&self) -> String {
+        format!("{}:surrogate:requests", self.prefix)
+    }
+    /// List holding the reply (JSON) to one ranking request; it expires.
+    pub fn surrogate_reply(&self, request_id: &str) -> String {
+        format!("{}:surrogate:reply:{request_id}", self.prefix)
+    }
 }
 
 impl Default for Keys {

@@ -399,6 +399,10 @@ pub struct Metrics {
     /// Where it ran (cpu, cuda:0, table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Where the trained weights were saved (safetensors), for final
+    /// evaluations on trainers with an artifacts folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
 }
 
 /// How a job ended.

@@ -4,13 +4,15 @@
 //! - [`strategy`]: search strategies as pure ask/tell state machines.
 //! - [`spec`]: the search spec users submit.
 //! - [`state`]: a search's persisted state and evaluations.
-//! - [`store`]: where that state lives ([`RedisStore`]).
+//! - [`store`]: where that state lives ([`RedisStore`]; [`FileStore`] for
+//!   the embedded mode).
 //! - [`run`]: driving one search step by step, crash-safely.
 //! - [`service`]: the daemon, `run(config, queue, store, shutdown)`.
 //! - [`client`]: what `nas submit`, `status`, `results` and `cancel` call.
 //! - [`rank`]: the [`rank::Ranker`] surrogate-driven strategies ask.
 
 pub mod client;
+pub mod file_store;
 pub mod rank;
 pub mod run;
 pub mod service;
@@ -19,6 +21,7 @@ pub mod state;
 pub mod store;
 pub mod strategy;
 
+pub use file_store::FileStore;
 pub use service::{run, SchedulerConfig};
 pub use spec::SearchSpec;
 pub use state::{Evaluation, SearchState, Status};

@@ -76,6 +76,7 @@ pub struct EvaluatorArgs {
     pub nb201_dir: Option<PathBuf>,
     pub device: String,
     pub checkpoint_dir: Option<PathBuf>,
+    pub artifacts_dir: Option<PathBuf>,
     pub cpu_threads: Option<i32>,
     pub fail_all: Option<String>,
 }
@@ -96,6 +97,7 @@ pub async fn trainer(
         fail_all: ev.fail_all,
         device: ev.device,
         checkpoint_dir: ev.checkpoint_dir,
+        artifacts_dir: ev.artifacts_dir,
         cpu_threads: ev.cpu_threads,
         slots,
         ..Default::default()

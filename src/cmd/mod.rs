@@ -5,7 +5,10 @@ mod bench;
 mod client;
 mod daemon;
 mod data;
+mod ranker;
+pub mod search;
 mod space;
+pub mod surrogate;
 pub mod train;
 
 use crate::cli::{Cli, Command};
@@ -18,6 +21,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Arch(c) => arch::run(c),
         Command::Data(c) => data::run(c),
         Command::Train(args) => train::run(*args),
+        Command::Search(args) => search::run(*args),
+        Command::Surrogate(args) => surrogate::run(*args),
         Command::Scheduler { queue, results_dir } => {
             block_on(daemon::scheduler(queue, results_dir))
         }
@@ -29,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             nb201_dir,
             device,
             checkpoint_dir,
+            artifacts_dir,
             cpu_threads,
             fail_all,
         } => block_on(daemon::trainer(
@@ -40,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nb201_dir,
                 device,
                 checkpoint_dir,
+                artifacts_dir,
                 cpu_threads,
                 fail_all,
             },

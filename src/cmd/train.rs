@@ -85,6 +85,9 @@ pub struct TrainArgs {
     /// Checkpoint each epoch here and resume from it.
     #[arg(long)]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Save the trained weights here (safetensors).
+    #[arg(long)]
+    pub save_weights: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -180,6 +183,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         device,
         checkpoint_dir: args.checkpoint_dir.as_deref(),
+        weights_out: args.save_weights.as_deref(),
     };
     let report = trainer::train::train(&run, &cancel, &mut progress)?;
     bar.finish_and_clear();

@@ -95,6 +95,9 @@ pub struct EvaluatorConfig {
     /// Each torch job checkpoints every epoch to `<dir>/<job id>/`, and a
     /// redelivered job resumes from there. `None`: no checkpoints.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Final evaluations (those that score the test set) save their trained
+    /// weights as `<dir>/<search>/<genotype hash>.safetensors`.
+    pub artifacts_dir: Option<PathBuf>,
     /// libtorch threads per job on the CPU (`None`: the cores divided by
     /// the slots, so that slots do not oversubscribe the machine).
     pub cpu_threads: Option<i32>,
@@ -109,6 +112,7 @@ impl Default for EvaluatorConfig {
             fail_all: None,
             device: "auto".into(),
             checkpoint_dir: None,
+            artifacts_dir: None,
             cpu_threads: None,
             slots: 1,
         }
@@ -136,6 +140,7 @@ impl EvaluatorConfig {
 
 /// What a torch job asks for.
 struct TorchJob<'a> {
+    search: &'a str,
     data: &'a str,
     format: Option<&'a str>,
     fingerprint: Option<&'a str>,
@@ -182,10 +187,12 @@ impl Evaluators {
         }
     }
 
-    /// Evaluate job `job_id` (blocking: call from a dedicated thread).
+    /// Evaluate job `job_id` of search `search_id` (blocking: call from a
+    /// dedicated thread).
     pub fn evaluate(
         &self,
         job_id: &str,
+        search_id: &str,
         kind: JobKind,
         payload: &serde_json::Value,
         cancel: &Cancel,
@@ -216,6 +223,7 @@ impl Evaluators {
                         job_id,
                         &genotype,
                         TorchJob {
+                            search: search_id,
                             data,
                             format: format.as_deref(),
                             fingerprint: fingerprint.as_deref(),
@@ -292,6 +300,13 @@ impl Evaluators {
             tch::set_num_threads(threads);
         }
         let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
+        let weights = match (&self.config.artifacts_dir, job.settings.test) {
+            (Some(dir), true) => Some(
+                dir.join(job.search)
+                    .join(format!("{}.safetensors", genotype.hash())),
+            ),
+            _ => None,
+        };
         let run = crate::train::TrainRun {
             genotype,
             dataset: &ds,
@@ -299,6 +314,7 @@ impl Evaluators {
             seed: job.seed,
             device,
             checkpoint_dir: checkpoint.as_deref(),
+            weights_out: weights.as_deref(),
         };
         let result = crate::train::train(&run, cancel, &mut |_| {});
         {
@@ -330,6 +346,7 @@ impl Evaluators {
             images_per_s: Some(report.images_per_s),
             epochs: Some(report.epochs),
             device: Some(report.device),
+            weights: weights.map(|p| p.display().to_string()),
         }))
     }
 
@@ -402,6 +419,7 @@ mod tests {
         let out = ev
             .evaluate(
                 "test-job",
+                "test-search",
                 JobKind::Noop,
                 &json!({ "sleep_ms": 30 }),
                 &Cancel::default(),
@@ -415,8 +433,14 @@ mod tests {
         // No sleep_ms, or a payload that is not an object: done at once.
         for payload in [json!({ "key": "a" }), json!(null), json!([1, 2])] {
             let start = Instant::now();
-            ev.evaluate("test-job", JobKind::Noop, &payload, &Cancel::default())
-                .unwrap();
+            ev.evaluate(
+                "test-job",
+                "test-search",
+                JobKind::Noop,
+                &payload,
+                &Cancel::default(),
+            )
+            .unwrap();
             assert!(start.elapsed() < Duration::from_millis(20), "{payload}");
         }
     }
@@ -433,6 +457,7 @@ mod tests {
             let err = ev
                 .evaluate(
                     "test-job",
+                    "test-search",
                     JobKind::Noop,
                     &json!({ "sleep_ms": bad }),
                     &Cancel::default(),
@@ -448,6 +473,7 @@ mod tests {
         let err = ev
             .evaluate(
                 "test-job",
+                "test-search",
                 JobKind::Noop,
                 &json!({ "sleep_ms": 60_000 }),
                 &cancel,

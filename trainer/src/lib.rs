@@ -220,9 +220,10 @@ async fn run_job(
     {
         let (cancel, kind, payload) = (cancel.clone(), lease.job.kind, lease.job.payload.clone());
         let id = job_id.clone();
+        let search = lease.job.search_id.clone();
         let spawned = threads.spawn(Box::new(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                evaluators.evaluate(&id, kind, &payload, &cancel)
+                evaluators.evaluate(&id, &search, kind, &payload, &cancel)
             }));
             let _ = tx.send(r);
         }));

@@ -143,6 +143,8 @@ pub struct TrainRun<'a> {
     pub device: Device,
     /// Receives a checkpoint each epoch, and is resumed from.
     pub checkpoint_dir: Option<&'a Path>,
+    /// Where to save the trained weights (safetensors), if anywhere.
+    pub weights_out: Option<&'a Path>,
 }
 
 /// Train as `run` says. Initialization draws from libtorch's global
@@ -160,6 +162,7 @@ pub fn train(
         seed,
         device,
         checkpoint_dir,
+        weights_out,
     } = *run;
     settings.validate().map_err(TrainError::Settings)?;
     let setup = Instant::now();
@@ -345,6 +348,9 @@ pub fn train(
         let test = dataset.test.to_device(device);
         report.test_acc = Some(evaluate(&net, &test, &normalize, settings)?.0);
     }
+    if let Some(path) = weights_out {
+        save_weights(&vs, path)?;
+    }
     if let Some(dir) = checkpoint_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -393,6 +399,20 @@ pub fn evaluate(
 pub fn cosine(lr: f64, lr_min: f64, step: u64, total: u64) -> f64 {
     let t = step as f64 / total.max(1) as f64;
     lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// Save the weights as safetensors at `path`, atomically.
+fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
+    let err = |e: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    let tmp = path.with_extension("tmp.safetensors");
+    vs.save(&tmp).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
 
 fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf) {

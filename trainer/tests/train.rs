@@ -84,6 +84,7 @@ fn train(
         seed,
         device,
         checkpoint_dir: ck,
+        weights_out: None,
     };
     trainer::train::train(&run, cancel, progress)
 }

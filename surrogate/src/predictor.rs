@@ -1,0 +1,487 @@
+//! [`Surrogate`]: a fitted accuracy predictor, LSTM or MLP ensemble, with
+//! its fitting loop (Adam on the MSE of the scaled accuracy, shuffled
+//! minibatches, a fixed epoch budget cut short when the training loss stops
+//! improving) and batched prediction.
+//!
+//! Every random choice (initial weights, minibatch order, bootstrap
+//! samples) comes from `space::rng`, seeded by the caller: the same pairs,
+//! config and seed give the same model and the same scores. All of it is
+//! blocking CPU work; async callers run it on a blocking thread.
+
+use crate::encode::{encode, Vocabulary};
+use crate::model::{Batch, Dims, Net};
+use crate::SurrogateError;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use space::{Genotype, SpaceKind};
+use std::fmt;
+use std::str::FromStr;
+use tch::nn::{OptimizerConfig, VarStore};
+use tch::{Device, Reduction, Tensor};
+
+/// Which predictor.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictorKind {
+    /// The PNAS LSTM: embedding 100, hidden 100, final hidden state, linear,
+    /// sigmoid. One network, so its spread is 0.
+    #[default]
+    Lstm,
+    /// An ensemble of MLPs over the mean of group embeddings, each with its
+    /// own embedding, initial weights and bootstrap sample; the spread is
+    /// the standard deviation across members.
+    Mlp,
+}
+
+impl PredictorKind {
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lstm => "lstm",
+            Self::Mlp => "mlp",
+        }
+    }
+}
+
+impl fmt::Display for PredictorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PredictorKind {
+    type Err = SurrogateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lstm" => Ok(Self::Lstm),
+            "mlp" => Ok(Self::Mlp),
+            _ => Err(SurrogateError::Config(format!(
+                "unknown predictor {s:?}; expected lstm or mlp"
+            ))),
+        }
+    }
+}
+
+/// How a predictor is trained.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FitConfig {
+    /// Token embedding width (100 in the paper).
+    pub embedding: i64,
+    /// LSTM hidden size, or each MLP hidden layer's width (100).
+    pub hidden: i64,
+    /// MLPs in the ensemble (5).
+    pub members: usize,
+    /// The most passes over the training pairs.
+    pub epochs: usize,
+    /// Pairs per Adam step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Adam's L2 weight decay.
+    pub weight_decay: f64,
+    /// Stop once the epoch's training loss has not improved on the best by
+    /// `min_improvement` (relative) for this many epochs.
+    pub patience: usize,
+    /// The relative improvement that counts for `patience`.
+    pub min_improvement: f64,
+    /// The most passes when warm-starting from a previous model
+    /// ([`Surrogate::refit`]).
+    pub refit_epochs: usize,
+    /// libtorch intra-op threads, set on the calling thread by every fit and
+    /// prediction. 1 by default: these networks are too small to gain from
+    /// more, and on a busy machine idle-spinning worker threads made fits
+    /// eight times slower.
+    pub threads: i32,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            embedding: 100,
+            hidden: 100,
+            members: 5,
+            epochs: 200,
+            batch_size: 32,
+            learning_rate: 0.003,
+            weight_decay: 0.0,
+            patience: 20,
+            min_improvement: 0.01,
+            refit_epochs: 60,
+            threads: 1,
+        }
+    }
+}
+
+impl FitConfig {
+    /// Check the settings, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), SurrogateError> {
+        let bad = |what: &str| Err(SurrogateError::Config(what.to_string()));
+        if !(1..=4096).contains(&self.embedding) || !(1..=4096).contains(&self.hidden) {
+            return bad("embedding and hidden must be between 1 and 4096");
+        }
+        if !(1..=64).contains(&self.members) {
+            return bad("members must be between 1 and 64");
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be at least 1");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate must be a positive number");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay must be a number >= 0");
+        }
+        if !(self.min_improvement.is_finite() && self.min_improvement >= 0.0) {
+            return bad("min_improvement must be a number >= 0");
+        }
+        if !(1..=256).contains(&self.threads) {
+            return bad("threads must be between 1 and 256");
+        }
+        Ok(())
+    }
+}
+
+/// One prediction.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Score {
+    /// Predicted accuracy in percent (the ensemble mean for the MLPs).
+    pub mean: f64,
+    /// Standard deviation across ensemble members, in points; 0 for the LSTM.
+    pub spread: f64,
+}
+
+/// One trained network with its variables.
+struct Member {
+    vs: VarStore,
+    net: Net,
+}
+
+/// A fitted predictor for one space.
+///
+/// Holds libtorch tensors, so it is `Send` but not `Sync`: share it behind
+/// a mutex.
+pub struct Surrogate {
+    kind: PredictorKind,
+    space: SpaceKind,
+    vocab: Vocabulary,
+    config: FitConfig,
+    seed: u64,
+    members: Vec<Member>,
+    version: usize,
+    epochs_run: Vec<usize>,
+}
+
+impl fmt::Debug for Surrogate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Surrogate")
+            .field("kind", &self.kind)
+            .field("space", &self.space)
+            .field("version", &self.version)
+            .field("seed", &self.seed)
+            .field("epochs_run", &self.epochs_run)
+            .finish()
+    }
+}
+
+/// Accuracy in percent to the training target in [0, 1], and back.
+fn to_target(accuracy: f64) -> f64 {
+    (accuracy / 100.0).clamp(0.0, 1.0)
+}
+
+fn to_accuracy(target: f64) -> f64 {
+    target * 100.0
+}
+
+/// The training pairs, checked and encoded.
+struct Data {
+    tokens: Vec<Vec<i64>>,
+    targets: Vec<f32>,
+}
+
+fn prepare(space: SpaceKind, pairs: &[(Genotype, f64)]) -> Result<Data, SurrogateError> {
+    if pairs.is_empty() {
+        return Err(SurrogateError::NoTrainingData);
+    }
+    let mut data = Data {
+        tokens: Vec::with_capacity(pairs.len()),
+        targets: Vec::with_capacity(pairs.len()),
+    };
+    for (index, (g, accuracy)) in pairs.iter().enumerate() {
+        if g.kind() != space {
+            return Err(SurrogateError::Training {
+                index,
+                reason: format!("a {} genotype in a {space} fit", g.kind()),
+            });
+        }
+        if !(accuracy.is_finite() && (0.0..=100.0).contains(accuracy)) {
+            return Err(SurrogateError::Training {
+                index,
+                reason: format!("accuracy {accuracy} is not a percentage between 0 and 100"),
+            });
+        }
+        data.tokens.push(encode(g));
+        data.targets.push(to_target(*accuracy) as f32);
+    }
+    Ok(data)
+}
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
+}
+
+impl Surrogate {
+    /// Fit a `kind` predictor for `space` on `pairs` (genotype, accuracy in
+    /// percent), reproducibly for `seed`.
+    pub fn fit(
+        kind: PredictorKind,
+        space: SpaceKind,
+        pairs: &[(Genotype, f64)],
+        config: &FitConfig,
+        seed: u64,
+    ) -> Result<Self, SurrogateError> {
+        Self::train(kind, space, pairs, config, seed, None)
+    }
+
+    /// Fit on `pairs` (typically the previous pairs and new results),
+    /// starting from this model's weights: at most `refit_epochs` passes
+    /// instead of `epochs`. Deterministic given this model and `pairs`.
+    pub fn refit(
+        &self,
+        pairs: &[(Genotype, f64)],
+        config: &FitConfig,
+    ) -> Result<Self, SurrogateError> {
+        let warm = FitConfig {
+            embedding: self.config.embedding,
+            hidden: self.config.hidden,
+            members: self.config.members,
+            ..config.clone()
+        };
+        let seed = self.seed.wrapping_add(self.version as u64);
+        Self::train(self.kind, self.space, pairs, &warm, seed, Some(self))
+    }
+
+    fn train(
+        kind: PredictorKind,
+        space: SpaceKind,
+        pairs: &[(Genotype, f64)],
+        config: &FitConfig,
+        seed: u64,
+        warm: Option<&Surrogate>,
+    ) -> Result<Self, SurrogateError> {
+        config.validate()?;
+        tch::set_num_threads(config.threads);
+        let data = prepare(space, pairs)?;
+        let vocab = Vocabulary::of(space);
+        let dims = dims(vocab, config);
+        let mean_target =
+            data.targets.iter().map(|&t| t as f64).sum::<f64>() / data.targets.len() as f64;
+        let mut rng = space::rng(seed);
+        let count = match kind {
+            PredictorKind::Lstm => 1,
+            PredictorKind::Mlp => config.members,
+        };
+        let epochs = if warm.is_some() {
+            config.refit_epochs.max(1)
+        } else {
+            config.epochs
+        };
+        let mut members = Vec::with_capacity(count);
+        let mut epochs_run = Vec::with_capacity(count);
+        for m in 0..count {
+            let mut member_rng = space::rng(rng.random());
+            let mut vs = VarStore::new(Device::Cpu);
+            let net = match kind {
+                PredictorKind::Lstm => Net::lstm(&vs, dims, &mut member_rng, logit(mean_target))?,
+                PredictorKind::Mlp => Net::mlp(&vs, dims, &mut member_rng, logit(mean_target))?,
+            };
+            if let Some(previous) = warm {
+                vs.copy(&previous.members[m].vs)?;
+            }
+            // The LSTM trains on every pair; each MLP on its own bootstrap
+            // sample, which is what makes the ensemble's spread meaningful.
+            let sample: Vec<usize> = match kind {
+                PredictorKind::Lstm => (0..data.targets.len()).collect(),
+                PredictorKind::Mlp => (0..data.targets.len())
+                    .map(|_| member_rng.random_range(0..data.targets.len()))
+                    .collect(),
+            };
+            let member = Member { vs, net };
+            epochs_run.push(train_member(
+                &member,
+                &data,
+                &sample,
+                dims,
+                config,
+                epochs,
+                &mut member_rng,
+            )?);
+            members.push(member);
+        }
+        Ok(Self {
+            kind,
+            space,
+            vocab,
+            config: config.clone(),
+            seed,
+            members,
+            version: pairs.len(),
+            epochs_run,
+        })
+    }
+
+    /// Scores for `genotypes`, in order: predicted accuracy in percent and
+    /// the ensemble's spread. Padding never changes a score, so the result
+    /// does not depend on how candidates are batched.
+    pub fn predict(&self, genotypes: &[Genotype]) -> Result<Vec<Score>, SurrogateError> {
+        let mut tokens = Vec::with_capacity(genotypes.len());
+        for (index, g) in genotypes.iter().enumerate() {
+            if g.kind() != self.space {
+                return Err(SurrogateError::Candidate {
+                    index,
+                    reason: format!("a {} genotype for a {} surrogate", g.kind(), self.space),
+                });
+            }
+            tokens.push(encode(g));
+        }
+        let dims = dims(self.vocab, &self.config);
+        tch::set_num_threads(self.config.threads);
+        // Shortest first, so each chunk pads little; chunks bounded in
+        // tokens so that long macro chains cannot exhaust memory.
+        let mut order: Vec<usize> = (0..tokens.len()).collect();
+        order.sort_by_key(|&i| tokens[i].len());
+        let mut sums = vec![0f64; tokens.len()];
+        let mut squares = vec![0f64; tokens.len()];
+        tch::no_grad(|| -> Result<(), SurrogateError> {
+            for chunk in chunks(&order, &tokens) {
+                let seqs: Vec<&[i64]> = chunk.iter().map(|&i| tokens[i].as_slice()).collect();
+                let batch = Batch::new(&seqs, self.vocab.group)?;
+                for member in &self.members {
+                    let p = member.net.forward(&batch, dims)?.f_sigmoid()?;
+                    let p = Vec::<f32>::try_from(&p)?;
+                    for (&i, &v) in chunk.iter().zip(&p) {
+                        let acc = to_accuracy(v as f64);
+                        sums[i] += acc;
+                        squares[i] += acc * acc;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let n = self.members.len() as f64;
+        Ok(sums
+            .iter()
+            .zip(&squares)
+            .map(|(&s, &q)| {
+                let mean = s / n;
+                Score {
+                    mean,
+                    spread: (q / n - mean * mean).max(0.0).sqrt(),
+                }
+            })
+            .collect())
+    }
+
+    /// The number of results it was fitted on.
+    pub fn version(&self) -> usize {
+        self.version
+    }
+
+    /// Which predictor.
+    pub fn kind(&self) -> PredictorKind {
+        self.kind
+    }
+
+    /// The space it predicts for.
+    pub fn space(&self) -> SpaceKind {
+        self.space
+    }
+
+    /// Epochs each member trained before its loss stopped improving.
+    pub fn epochs_run(&self) -> &[usize] {
+        &self.epochs_run
+    }
+}
+
+fn dims(vocab: Vocabulary, config: &FitConfig) -> Dims {
+    Dims {
+        vocab: vocab.size as i64,
+        group: vocab.group as i64,
+        embedding: config.embedding,
+        hidden: config.hidden,
+    }
+}
+
+/// Most tokens (batch x padded length) in one forward pass of `predict`.
+const CHUNK_TOKENS: usize = 1 << 18;
+/// Most genotypes in one forward pass of `predict`.
+const CHUNK_GENOTYPES: usize = 4096;
+
+/// Split `order` (sorted by length) into chunks within both bounds.
+fn chunks<'a>(order: &'a [usize], tokens: &[Vec<i64>]) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len()
+            && end - start < CHUNK_GENOTYPES
+            && (end + 1 - start) * tokens[order[end]].len() <= CHUNK_TOKENS
+        {
+            end += 1;
+        }
+        out.push(&order[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Train one member on `sample` (indices into `data`); returns the epochs run.
+fn train_member(
+    member: &Member,
+    data: &Data,
+    sample: &[usize],
+    dims: Dims,
+    config: &FitConfig,
+    epochs: usize,
+    rng: &mut space::SpaceRng,
+) -> Result<usize, SurrogateError> {
+    let mut opt = tch::nn::Adam::default()
+        .wd(config.weight_decay)
+        .build(&member.vs, config.learning_rate)?;
+    let mut order = sample.to_vec();
+    let mut best = f64::INFINITY;
+    let mut since_best = 0;
+    for epoch in 1..=epochs {
+        order.shuffle(rng);
+        let mut total = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let seqs: Vec<&[i64]> = chunk.iter().map(|&i| data.tokens[i].as_slice()).collect();
+            let targets: Vec<f32> = chunk.iter().map(|&i| data.targets[i]).collect();
+            let batch = Batch::new(&seqs, dims.group as usize)?;
+            let y = Tensor::f_from_slice(&targets)?;
+            let p = member.net.forward(&batch, dims)?.f_sigmoid()?;
+            let loss = p.f_mse_loss(&y, Reduction::Mean)?;
+            opt.zero_grad();
+            loss.f_backward()?;
+            opt.step();
+            total += loss.f_double_value(&[])? * chunk.len() as f64;
+        }
+        let loss = total / order.len() as f64;
+        if !loss.is_finite() {
+            return Err(SurrogateError::Diverged { epoch });
+        }
+        if loss < best * (1.0 - config.min_improvement) {
+            best = loss;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience.max(1) {
+                return Ok(epoch);
+            }
+        }
+    }
+    Ok(epochs)
+}
