@@ -44,6 +44,14 @@ pub enum Command {
         /// Folder for each search's evaluations.jsonl.
         #[arg(long, default_value = "results")]
         results_dir: std::path::PathBuf,
+        /// Where strategies that rank candidates (pnas, surrogate) get their
+        /// surrogate: `redis` (the `nas surrogate` service), `embedded` (in
+        /// this process) or `none`.
+        #[arg(long, default_value = "redis", value_parser = ["redis", "embedded", "none"])]
+        surrogate: String,
+        /// Seconds to wait for a surrogate reply before asking again.
+        #[arg(long, default_value_t = 60.0)]
+        surrogate_timeout_secs: f64,
     },
     /// Run a trainer daemon: N job slots that evaluate candidates.
     Trainer {

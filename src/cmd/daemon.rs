@@ -55,18 +55,43 @@ pub async fn shutdown_signal() {
     }
 }
 
-pub async fn scheduler(queue: QueueArgs, results_dir: PathBuf) -> anyhow::Result<ExitCode> {
+pub async fn scheduler(
+    queue: QueueArgs,
+    results_dir: PathBuf,
+    surrogate: &str,
+    surrogate_timeout_secs: f64,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        surrogate_timeout_secs.is_finite() && surrogate_timeout_secs > 0.0,
+        "--surrogate-timeout-secs must be positive"
+    );
     let q = queue.connect().await?;
     let instance = trainer::default_worker_id();
     let store = Arc::new(scheduler::RedisStore::new(
         &q,
         format!("scheduler-{instance}"),
     ));
+    let ranker = match surrogate {
+        "redis" => {
+            let url = queue.redis.clone().with_ca_file(queue.redis_ca.clone());
+            Some(
+                super::ranker::redis(
+                    &url,
+                    &queue.prefix,
+                    Duration::from_secs_f64(surrogate_timeout_secs),
+                )
+                .await?,
+            )
+        }
+        "embedded" => Some(super::ranker::embedded()?),
+        _ => None,
+    };
     let config = scheduler::SchedulerConfig {
+        ranker,
         results_dir,
         ..Default::default()
     };
-    tracing::info!(redis = %q.url(), "scheduler connected");
+    tracing::info!(redis = %q.url(), surrogate, "scheduler connected");
     scheduler::run(config, Arc::new(q), store, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }

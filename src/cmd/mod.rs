@@ -23,9 +23,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(*args),
         Command::Search(args) => search::run(*args),
         Command::Surrogate(args) => surrogate::run(*args),
-        Command::Scheduler { queue, results_dir } => {
-            block_on(daemon::scheduler(queue, results_dir))
-        }
+        Command::Scheduler {
+            queue,
+            results_dir,
+            surrogate,
+            surrogate_timeout_secs,
+        } => block_on(daemon::scheduler(
+            queue,
+            results_dir,
+            &surrogate,
+            surrogate_timeout_secs,
+        )),
         Command::Trainer {
             queue,
             slots,

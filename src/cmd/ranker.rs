@@ -35,3 +35,18 @@ pub fn embedded() -> anyhow::Result<Arc<dyn scheduler::rank::Ranker>> {
     .map_err(|e| anyhow::anyhow!("starting the in-process surrogate: {e}"))?;
     Ok(Arc::new(Adapter(Arc::new(ranker))))
 }
+
+/// The `nas surrogate` service over Redis: requests carry the search's
+/// results, so any replica can answer; a request that times out is sent
+/// once more.
+pub async fn redis(
+    url: &queue::RedisUrl,
+    prefix: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Arc<dyn scheduler::rank::Ranker>> {
+    let ranker =
+        surrogate::RedisRanker::connect(url, prefix, surrogate::RankOptions::default(), timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting the surrogate client to {url}: {e}"))?;
+    Ok(Arc::new(Adapter(Arc::new(ranker))))
+}
