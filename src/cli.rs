@@ -244,8 +244,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         seeds: u64,
         /// Strategies by spec name; random is the baseline.
-        #[arg(long, value_delimiter = ',', default_value = "random,evolution")]
+        #[arg(long, value_delimiter = ',', default_value = "random,evolution,surrogate,rl")]
         strategies: Vec<String>,
+        /// Count the evaluations each search needs to come within this many
+        /// points of the table's optimum.
+        #[arg(long, default_value_t = 0.3)]
+        regret: f64,
         /// Candidates each search keeps queued or running.
         #[arg(long, default_value_t = 8)]
         parallel: usize,
@@ -256,9 +260,12 @@ pub enum BenchCommand {
         #[arg(long, env = "NAS_NB201_DIR")]
         nb201_dir: Option<std::path::PathBuf>,
         /// Give up after this many seconds.
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 1800)]
         timeout_secs: u64,
     },
+    /// The surrogate's ranking quality on NAS-Bench-201 (Kendall tau,
+    /// Spearman rho) and its ranking speed; the same as `nas surrogate bench`.
+    Surrogate(crate::cmd::surrogate::BenchArgs),
 }
 
 /// Where the queue is and how it behaves.

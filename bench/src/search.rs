@@ -53,6 +53,31 @@ pub struct SearchBenchConfig {
     pub nb201_dir: PathBuf,
     /// The whole run must end within this.
     pub limit: Duration,
+    /// The surrogate ranking strategies (surrogate, pnas) ask.
+    pub ranker: Option<std::sync::Arc<dyn scheduler::rank::Ranker>>,
+    /// A search has found a good architecture once it is within this many
+    /// points of the optimum; the report counts the evaluations it took.
+    pub regret: f64,
+}
+
+/// Evaluations until the best candidate so far (by observed accuracy) is
+/// within `regret` points of the optimum by its seed-averaged accuracy;
+/// `None` if the search never got there.
+pub fn evaluations_to_regret(evals: &[scheduler::Evaluation], table: &nb201::Table, regret: f64) -> Option<usize> {
+    let optimum = table.optimum().1;
+    let mut best: Option<(f64, f64)> = None;
+    for (i, e) in evals.iter().enumerate() {
+        let (Some(observed), Ok(Genotype::Nb201(cell))) = (e.val_acc(), Space::Nb201.parse(&e.genotype)) else {
+            continue;
+        };
+        if best.is_none_or(|(b, _)| observed > b) {
+            best = Some((observed, table.mean_val_acc(&cell)));
+        }
+        if best.is_some_and(|(_, q)| optimum - q <= regret + 1e-9) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// A strategy by its spec name, with its default settings.
@@ -72,6 +97,32 @@ pub struct StrategyResult {
     pub mean: f64,
     /// Sample standard deviation of the quality over seeds.
     pub std: f64,
+    /// Per seed, the evaluations it took to come within the regret of the
+    /// optimum (`None`: not within the budget).
+    pub to_regret: Vec<Option<usize>>,
+}
+
+impl StrategyResult {
+    /// Median evaluations to the regret, counting searches that never got
+    /// there as budget + 1 (so the median is exact while half succeed).
+    pub fn median_to_regret(&self, budget: usize) -> f64 {
+        let mut v: Vec<usize> = self.to_regret.iter().map(|n| n.unwrap_or(budget + 1)).collect();
+        v.sort_unstable();
+        let n = v.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 {
+            v[n / 2] as f64
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+        }
+    }
+
+    /// How many searches came within the regret.
+    pub fn reached(&self) -> usize {
+        self.to_regret.iter().filter(|n| n.is_some()).count()
+    }
 }
 
 /// What one run measured.
@@ -91,6 +142,8 @@ pub struct SearchReport {
     pub optimum: f64,
     /// Per strategy, in the order asked.
     pub results: Vec<StrategyResult>,
+    /// The regret the evaluation counts refer to.
+    pub regret: f64,
 }
 
 impl SearchReport {
@@ -129,18 +182,21 @@ impl fmt::Display for SearchReport {
         )?;
         writeln!(
             f,
-            "  {:<12} {:>8} {:>7} {:>10} {:>8}",
-            "strategy", "mean", "std", "/optimum", "regret"
+            "  {:<12} {:>8} {:>7} {:>10} {:>8} {:>22}",
+            "strategy", "mean", "std", "/optimum", "regret", format!("evals to {:.1} (reached)", self.regret)
         )?;
         for r in &self.results {
             writeln!(
                 f,
-                "  {:<12} {:>8.3} {:>7.3} {:>10.4} {:>8.3}",
+                "  {:<12} {:>8.3} {:>7.3} {:>10.4} {:>8.3} {:>14} ({:>2}/{:<2})",
                 r.name,
                 r.mean,
                 r.std,
                 r.mean / self.optimum,
-                self.optimum - r.mean
+                self.optimum - r.mean,
+                format!("{:.1}", r.median_to_regret(self.budget)),
+                r.reached(),
+                r.to_regret.len()
             )?;
         }
         writeln!(f, "  {:<12} {:>8.3}", "optimum", self.optimum)?;
@@ -231,6 +287,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
             &ServiceConfig {
                 slots: config.slots,
                 nb201_dir: config.nb201_dir.clone(),
+                ranker: config.ranker.clone(),
             },
         )
         .await?;
@@ -248,11 +305,23 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
             services.search_all(all),
         )
         .await;
-        // Stopped before the cleanup even when the searches failed, so
+        // The evaluations are read while the services still run; then
+        // they stop before the cleanup, even when the searches failed, so
         // that nothing writes afterwards.
+        let read = async {
+            let states = states?;
+            let mut to_regret_all = Vec::with_capacity(states.len());
+            for s in &states {
+                let evals = services.evaluations(&s.id).await?;
+                to_regret_all.push(evaluations_to_regret(&evals, &table, config.regret));
+            }
+            Ok::<_, BenchError>((states, to_regret_all))
+        }
+        .await;
         let stopped = services.stop().await;
-        let states = states?;
+        let (states, to_regret_all) = read?;
         stopped?;
+        let mut to_regret_chunks = to_regret_all.chunks(config.seeds as usize);
         let mut results = Vec::new();
         for (name, states) in config
             .strategies
@@ -280,6 +349,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
                 quality,
                 mean,
                 std,
+                to_regret: to_regret_chunks.next().map(<[_]>::to_vec).unwrap_or_default(),
             });
         }
         Ok(SearchReport {
@@ -290,6 +360,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
             parallel: config.parallel,
             optimum: table.optimum().1,
             results,
+            regret: config.regret,
         })
     };
     ws.run(body).await

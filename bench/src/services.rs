@@ -26,6 +26,8 @@ pub struct ServiceConfig {
     pub slots: usize,
     /// Where the converted NAS-Bench-201 tables are.
     pub nb201_dir: PathBuf,
+    /// The surrogate that ranking strategies (pnas, surrogate) ask.
+    pub ranker: Option<Arc<dyn scheduler::rank::Ranker>>,
 }
 
 /// A running scheduler and trainer.
@@ -73,6 +75,7 @@ impl Services {
             format!("{}-scheduler", ws.prefix()),
         ));
         let sched_config = scheduler::SchedulerConfig {
+            ranker: config.ranker.clone(),
             results_dir: results_dir.path().to_path_buf(),
             ..Default::default()
         };
@@ -107,6 +110,14 @@ impl Services {
             _results_dir: results_dir,
             store: RedisStore::new(ws.queue(), format!("{}-client", ws.prefix())),
         })
+    }
+
+    /// Every evaluation of search `id`, in the order the scheduler
+    /// consumed them.
+    pub async fn evaluations(&self, id: &str) -> Result<Vec<scheduler::Evaluation>> {
+        scheduler::client::results(&self.store, id)
+            .await
+            .map_err(|e| BenchError::Incomplete(format!("reading the evaluations of {id}: {e}")))
     }
 
     /// Submit `specs` and wait until every one of them has finished;

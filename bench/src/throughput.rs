@@ -265,6 +265,7 @@ pub async fn run(target: &Target, config: &QueueBenchConfig) -> Result<QueueRepo
             &ServiceConfig {
                 slots: config.slots,
                 nb201_dir: config.nb201_dir.clone(),
+                ranker: None,
             },
         )
         .await?;

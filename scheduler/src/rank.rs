@@ -8,7 +8,7 @@ use space::{Genotype, Space};
 
 /// Scores candidates with a surrogate fitted on a search's results.
 #[async_trait]
-pub trait Ranker: Send + Sync {
+pub trait Ranker: Send + Sync + std::fmt::Debug {
     /// Predicted validation accuracy (percent) of each candidate, in order,
     /// from a surrogate fitted on `training` (architecture, accuracy).
     async fn rank(

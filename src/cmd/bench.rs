@@ -21,6 +21,7 @@ impl QueueArgs {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let report = match command {
+        BenchCommand::Surrogate(args) => return super::surrogate::bench(args),
         BenchCommand::Queue {
             queue,
             jobs,
@@ -77,8 +78,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             slots,
             nb201_dir,
             timeout_secs,
+            regret,
         } => {
             let config = bench::search::SearchBenchConfig {
+                ranker: Some(super::ranker::embedded()?),
+                regret,
                 space,
                 dataset: dataset
                     .parse()

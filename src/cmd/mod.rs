@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Results { queue, id, format } => block_on(client::results(queue, &id, &format)),
         Command::Cancel { queue, id } => block_on(client::cancel(queue, &id)),
         Command::Dlq { queue, command } => block_on(client::dlq(queue, command)),
+        Command::Bench(crate::cli::BenchCommand::Surrogate(args)) => surrogate::bench(args),
         Command::Bench(c) => block_on(bench::run(c)),
     }
 }

@@ -8,6 +8,12 @@ use std::sync::Arc;
 /// A surrogate ranker as the scheduler asks for one.
 struct Adapter(Arc<dyn surrogate::Ranker>);
 
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SurrogateRanker")
+    }
+}
+
 #[async_trait]
 impl scheduler::rank::Ranker for Adapter {
     async fn rank(

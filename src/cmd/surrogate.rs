@@ -150,7 +150,7 @@ async fn serve(args: SurrogateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     surrogate::bench::check_space(args.space)?;
     let defaults = BenchConfig::default();
     let config = BenchConfig {
