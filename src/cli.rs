@@ -31,8 +31,16 @@ pub enum Command {
     /// Run a whole search on this machine, without Redis: in-process queue,
     /// trainer slots and surrogate; state and results in --results.
     Search(Box<crate::cmd::search::SearchArgs>),
+    /// Export a search's best architecture: genotype (text, JSON), weights,
+    /// a standalone PyTorch model.py, all results as CSV, a picture of the
+    /// cell and plots of the search's progress.
+    Export(Box<crate::cmd::export::ExportArgs>),
     /// Train one architecture on a dataset outside any search and print its scores.
     Train(Box<crate::cmd::train::TrainArgs>),
+    /// Run one DARTS search on this machine (a supernet over the darts or
+    /// nb201 cell space, bilevel optimization of weights and α): α and the
+    /// derived genotype every epoch, then the result.
+    Darts(Box<crate::cmd::darts::DartsArgs>),
     /// Run a surrogate replica: ranks candidates for surrogate-driven
     /// strategies over Redis (`nas surrogate bench`: its ranking quality).
     Surrogate(Box<crate::cmd::surrogate::SurrogateArgs>),
@@ -52,6 +60,10 @@ pub enum Command {
         /// Seconds to wait for a surrogate reply before asking again.
         #[arg(long, default_value_t = 60.0)]
         surrogate_timeout_secs: f64,
+        /// Serve Prometheus metrics (/metrics) and a health check
+        /// (/healthz) on this address, e.g. 0.0.0.0:9100 (default: off).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Run a trainer daemon: N job slots that evaluate candidates.
     Trainer {
@@ -90,6 +102,10 @@ pub enum Command {
         /// Fail every job with this message (drills and poison-job tests).
         #[arg(long, hide = true)]
         fail_all: Option<String>,
+        /// Serve Prometheus metrics (/metrics) and a health check
+        /// (/healthz) on this address, e.g. 0.0.0.0:9100 (default: off).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Submit a search spec (TOML, or JSON for *.json); prints the search id.
     Submit {
@@ -110,6 +126,13 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Redraw in place every --interval seconds until Ctrl-C, or until
+        /// every search shown is done, cancelled or failed.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+        /// Seconds between redraws with --watch.
+        #[arg(long, default_value_t = 2.0, requires = "watch")]
+        interval: f64,
     },
     /// Print a search's evaluations.
     Results {
@@ -244,7 +267,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         seeds: u64,
         /// Strategies by spec name; random is the baseline.
-        #[arg(long, value_delimiter = ',', default_value = "random,evolution,surrogate,rl")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "random,evolution,surrogate,rl"
+        )]
         strategies: Vec<String>,
         /// Count the evaluations each search needs to come within this many
         /// points of the table's optimum.
@@ -262,6 +289,44 @@ pub enum BenchCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 1800)]
         timeout_secs: u64,
+    },
+    /// Training images/s of a genotype's network in tch against the same
+    /// network and settings in PyTorch, measured in the same run; the last
+    /// line prints the ratio tch/PyTorch.
+    Train {
+        /// nb201 or darts.
+        #[arg(long, value_parser = parse_space_kind, default_value = "nb201")]
+        space: SpaceKind,
+        /// The genotype (default: the best NAS-Bench-201 CIFAR-10 cell).
+        #[arg(
+            long,
+            default_value = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+        )]
+        genotype: String,
+        /// An IDX dataset folder.
+        #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+        data: std::path::PathBuf,
+        /// Initial channels C.
+        #[arg(long, default_value_t = 16)]
+        channels: i64,
+        /// Cells (per stage for nb201).
+        #[arg(long, default_value_t = 1)]
+        layers: i64,
+        /// Images per step.
+        #[arg(long, default_value_t = 128)]
+        batch_size: i64,
+        /// Timed steps.
+        #[arg(long, default_value_t = 50)]
+        steps: u64,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 5)]
+        warmup: u64,
+        /// libtorch threads on both sides.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// scripts/bench_train.py.
+        #[arg(long, default_value = "scripts/bench_train.py")]
+        script: std::path::PathBuf,
     },
     /// The surrogate's ranking quality on NAS-Bench-201 (Kendall tau,
     /// Spearman rho) and its ranking speed; the same as `nas surrogate bench`.
@@ -364,8 +429,15 @@ pub struct ParamsArgs {
     /// The search space: macro, pnas, darts or nb201.
     #[arg(long, value_parser = parse_space_kind)]
     pub space: SpaceKind,
-    /// The genotype's text form (JSON also accepted), or - to read stdin.
-    pub genotype: String,
+    /// The genotype's text form (JSON also accepted), or - to read stdin;
+    /// none with --supernet.
+    #[arg(required_unless_present = "supernet", conflicts_with = "supernet")]
+    pub genotype: Option<String>,
+    /// darts, nb201: count the DARTS search supernet (every op on every
+    /// edge) as the DARTS reference does (weights only: not α, not running
+    /// statistics); defaults darts C=16 L=8, nb201 C=16 N=5.
+    #[arg(long, conflicts_with_all = ["auxiliary", "imagenet"])]
+    pub supernet: bool,
     /// darts: initial channels C; nb201: C; pnas: filters F (not for macro).
     #[arg(long)]
     pub channels: Option<i64>,

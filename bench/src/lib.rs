@@ -25,6 +25,7 @@ pub mod search;
 pub mod services;
 pub mod stats;
 pub mod throughput;
+pub mod train;
 pub mod workspace;
 
 pub use error::BenchError;

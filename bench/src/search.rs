@@ -63,11 +63,17 @@ pub struct SearchBenchConfig {
 /// Evaluations until the best candidate so far (by observed accuracy) is
 /// within `regret` points of the optimum by its seed-averaged accuracy;
 /// `None` if the search never got there.
-pub fn evaluations_to_regret(evals: &[scheduler::Evaluation], table: &nb201::Table, regret: f64) -> Option<usize> {
+pub fn evaluations_to_regret(
+    evals: &[scheduler::Evaluation],
+    table: &nb201::Table,
+    regret: f64,
+) -> Option<usize> {
     let optimum = table.optimum().1;
     let mut best: Option<(f64, f64)> = None;
     for (i, e) in evals.iter().enumerate() {
-        let (Some(observed), Ok(Genotype::Nb201(cell))) = (e.val_acc(), Space::Nb201.parse(&e.genotype)) else {
+        let (Some(observed), Ok(Genotype::Nb201(cell))) =
+            (e.val_acc(), Space::Nb201.parse(&e.genotype))
+        else {
             continue;
         };
         if best.is_none_or(|(b, _)| observed > b) {
@@ -106,7 +112,11 @@ impl StrategyResult {
     /// Median evaluations to the regret, counting searches that never got
     /// there as budget + 1 (so the median is exact while half succeed).
     pub fn median_to_regret(&self, budget: usize) -> f64 {
-        let mut v: Vec<usize> = self.to_regret.iter().map(|n| n.unwrap_or(budget + 1)).collect();
+        let mut v: Vec<usize> = self
+            .to_regret
+            .iter()
+            .map(|n| n.unwrap_or(budget + 1))
+            .collect();
         v.sort_unstable();
         let n = v.len();
         if n == 0 {
@@ -183,7 +193,12 @@ impl fmt::Display for SearchReport {
         writeln!(
             f,
             "  {:<12} {:>8} {:>7} {:>10} {:>8} {:>22}",
-            "strategy", "mean", "std", "/optimum", "regret", format!("evals to {:.1} (reached)", self.regret)
+            "strategy",
+            "mean",
+            "std",
+            "/optimum",
+            "regret",
+            format!("evals to {:.1} (reached)", self.regret)
         )?;
         for r in &self.results {
             writeln!(
@@ -349,7 +364,10 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
                 quality,
                 mean,
                 std,
-                to_regret: to_regret_chunks.next().map(<[_]>::to_vec).unwrap_or_default(),
+                to_regret: to_regret_chunks
+                    .next()
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default(),
             });
         }
         Ok(SearchReport {
@@ -381,6 +399,8 @@ mod tests {
             slots: 8,
             nb201_dir: PathBuf::from("/nonexistent"),
             limit: Duration::from_secs(60),
+            ranker: None,
+            regret: 0.3,
         }
     }
 
@@ -405,6 +425,7 @@ mod tests {
             quality: vec![mean; 2],
             mean,
             std: 0.0,
+            to_regret: vec![Some(10), None],
         };
         let mut report = SearchReport {
             prefix: "p".into(),
@@ -414,7 +435,14 @@ mod tests {
             parallel: 8,
             optimum: 91.61,
             results: vec![result("random", 90.0), result("evolution", 90.9)],
+            regret: 0.3,
         };
+        assert_eq!(
+            report.results[0].median_to_regret(100),
+            55.5,
+            "one at 10, one never (101)"
+        );
+        assert_eq!(report.results[0].reached(), 1);
         let text = report.to_string();
         assert_eq!(
             text.lines().last().unwrap(),

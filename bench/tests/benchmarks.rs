@@ -86,11 +86,15 @@ async fn the_search_benchmark_compares_strategies_with_random_search() {
         slots: 4,
         nb201_dir: nb201::default_dir(),
         limit: Duration::from_secs(120),
+        ranker: None,
+        regret: 0.3,
     };
     let report = bench::search::run(&target, &config).await.unwrap();
     assert_eq!(report.results.len(), 2);
     for r in &report.results {
         assert_eq!(r.quality.len(), 3);
+        assert_eq!(r.to_regret.len(), 3);
+        assert!(r.to_regret.iter().flatten().all(|n| *n >= 1 && *n <= 30));
         // Every answer is a cell of the table, at most as good as its best.
         assert!(r.quality.iter().all(|q| *q > 0.0 && *q <= report.optimum));
     }

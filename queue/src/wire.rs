@@ -77,6 +77,9 @@ pub enum JobKind {
     Evaluate,
     /// Do nothing and report success; measures the queue itself.
     Noop,
+    /// Run one DARTS search: train a supernet and derive a genotype
+    /// ([`DartsJob`] payload).
+    Darts,
 }
 
 /// Every job on the wire.
@@ -373,6 +376,229 @@ impl EvalJob {
     }
 }
 
+/// A setting that is out of range, named.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[error("{field}: {reason}")]
+pub struct SettingError {
+    /// The setting (`arch_lr`, `space`, ...).
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl SettingError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How DARTS computes the gradient of the validation loss with respect to α.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DartsOrder {
+    /// At the current weights, ignoring how a weight step would respond to
+    /// α (the paper's ξ = 0; the reference `train_search.py`'s default).
+    #[default]
+    First,
+    /// Through one unrolled weight step w' = w - ξ ∇w L_train, with the
+    /// Hessian-vector product taken by finite differences (the paper's ξ > 0).
+    Second,
+}
+
+impl DartsOrder {
+    /// The name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Second => "second",
+        }
+    }
+}
+
+impl std::fmt::Display for DartsOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DartsOrder {
+    type Err = SettingError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "first" | "1" => Ok(Self::First),
+            "second" | "2" => Ok(Self::Second),
+            _ => Err(SettingError::new(
+                "order",
+                format!("{s:?} is not first or second"),
+            )),
+        }
+    }
+}
+
+/// How a DARTS search runs. The defaults are the paper's CIFAR-10 search
+/// (Liu, Simonyan & Yang 2019, section 3.1.1 and the reference
+/// `train_search.py`), with the first-order α step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DartsSettings {
+    /// Epochs over the weights' half of the training data.
+    pub epochs: u32,
+    /// Images per step, in each half.
+    pub batch_size: i64,
+    /// Initial channels C of the supernet.
+    pub channels: i64,
+    /// DARTS: cells L; NAS-Bench-201: cells per stage N. None: the space's
+    /// search default (DARTS 8, NAS-Bench-201 5).
+    pub layers: Option<i64>,
+    /// Initial learning rate of the weights' SGD (cosine schedule by epoch).
+    pub lr: f64,
+    /// Learning rate of the weights at the end of the cosine schedule.
+    pub lr_min: f64,
+    /// SGD momentum of the weights.
+    pub momentum: f64,
+    /// L2 weight decay of the weights.
+    pub weight_decay: f64,
+    /// Adam learning rate of α.
+    pub arch_lr: f64,
+    /// Adam L2 weight decay of α.
+    pub arch_weight_decay: f64,
+    /// First or second order α gradient.
+    pub order: DartsOrder,
+    /// Clip the weights' gradient norm to this (none: no clipping).
+    pub grad_clip: Option<f64>,
+    /// Search on a seeded subset of this many training images, split in
+    /// halves like the whole set (CPU-sized searches).
+    pub train_subset: Option<usize>,
+    /// Random-crop padding in pixels of both halves' batches (0: none).
+    pub crop_padding: i64,
+    /// Random horizontal flips of both halves' batches.
+    pub flip: bool,
+    /// Seed of the halves, the initialization (weights and α) and the batches.
+    pub seed: u64,
+}
+
+impl Default for DartsSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 50,
+            batch_size: 64,
+            channels: 16,
+            layers: None,
+            lr: 0.025,
+            lr_min: 0.001,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            arch_lr: 3e-4,
+            arch_weight_decay: 1e-3,
+            order: DartsOrder::First,
+            grad_clip: Some(5.0),
+            train_subset: None,
+            crop_padding: 0,
+            flip: false,
+            seed: 0,
+        }
+    }
+}
+
+/// The largest number of epochs a DARTS job may ask for.
+pub const MAX_DARTS_EPOCHS: u32 = 10_000;
+
+impl DartsSettings {
+    /// Check every setting; the error names the first one out of range.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let bad = |field, reason: String| Err(SettingError::new(field, reason));
+        if !(1..=MAX_DARTS_EPOCHS).contains(&self.epochs) {
+            return bad(
+                "epochs",
+                format!("{} is not between 1 and {MAX_DARTS_EPOCHS}", self.epochs),
+            );
+        }
+        for (field, v, max) in [
+            ("batch_size", self.batch_size, 65_536),
+            ("channels", self.channels, 4096),
+            ("layers", self.layers.unwrap_or(1), 1024),
+            ("crop_padding", self.crop_padding, 1024),
+        ] {
+            let min = i64::from(field != "crop_padding");
+            if !(min..=max).contains(&v) {
+                return bad(field, format!("{v} is not between {min} and {max}"));
+            }
+        }
+        for (field, v) in [
+            ("lr", self.lr),
+            ("lr_min", self.lr_min),
+            ("weight_decay", self.weight_decay),
+            ("arch_lr", self.arch_lr),
+            ("arch_weight_decay", self.arch_weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(field, format!("{v} must be a finite number >= 0"));
+            }
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return bad("momentum", format!("{} must be in [0, 1)", self.momentum));
+        }
+        if let Some(c) = self.grad_clip {
+            if !(c.is_finite() && c > 0.0) {
+                return bad("grad_clip", format!("{c} must be a positive number"));
+            }
+        }
+        if let Some(n) = self.train_subset {
+            if n < 2 {
+                return bad(
+                    "train_subset",
+                    format!("{n} images cannot be split into two halves; ask for at least 2"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Payload of a [`JobKind::Darts`] job: one DARTS search on a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DartsJob {
+    /// The cell space searched: `darts` or `nb201`.
+    pub space: space::Space,
+    /// The dataset's path, as trainers see it; its training split is what
+    /// the search divides into halves.
+    pub data: String,
+    /// idx, cifar10, cifar100 or folder; detected when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The dataset's fingerprint; a trainer whose copy differs refuses the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// How to search.
+    #[serde(default)]
+    pub settings: DartsSettings,
+}
+
+impl DartsJob {
+    /// Check the space (DARTS searches cover the `darts` and `nb201` cell
+    /// spaces) and the settings.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        match self.space {
+            space::Space::Darts | space::Space::Nb201 => {}
+            other => {
+                return Err(SettingError::new(
+                    "space",
+                    format!(
+                        "a DARTS search covers the darts and nb201 cell spaces, not {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        }
+        self.settings.validate()
+    }
+}
+
 /// Scores of an evaluated candidate.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
@@ -403,6 +629,10 @@ pub struct Metrics {
     /// evaluations on trainers with an artifacts folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
+    /// The architecture a search derived, as canonical text in its space
+    /// (DARTS jobs: the genotype derived from α at the end of the search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genotype: Option<String>,
 }
 
 /// How a job ended.
@@ -554,5 +784,68 @@ mod tests {
         };
         let back = JobResult::decode(&serde_json::to_string(&ok).unwrap()).unwrap();
         assert_eq!(back, ok);
+    }
+
+    #[test]
+    fn darts_jobs_round_trip_with_defaults_and_name_bad_settings() {
+        let job: DartsJob =
+            serde_json::from_str(r#"{"space":{"kind":"darts"},"data":"/data/cifar10"}"#).unwrap();
+        assert_eq!(job.settings, DartsSettings::default());
+        assert_eq!(job.settings.order, DartsOrder::First);
+        job.validate().unwrap();
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<DartsJob>(&text).unwrap(), job);
+        let second: DartsJob = serde_json::from_str(
+            r#"{"space":{"kind":"nb201"},"data":"d","settings":{"order":"second","epochs":3,"layers":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(second.settings.order, DartsOrder::Second);
+        assert_eq!(second.settings.layers, Some(2));
+        assert_eq!(second.settings.arch_lr, 3e-4);
+        let unknown = serde_json::from_str::<DartsJob>(
+            r#"{"space":{"kind":"darts"},"data":"d","settings":{"arch_learning_rate":1}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("arch_learning_rate"), "{unknown}");
+        let mut bad = job.clone();
+        bad.space = space::Space::Pnas { blocks: 2 };
+        assert_eq!(bad.validate().unwrap_err().field, "space");
+        for (field, edit) in [
+            (
+                "epochs",
+                (|s: &mut DartsSettings| s.epochs = 0) as fn(&mut DartsSettings),
+            ),
+            ("batch_size", |s| s.batch_size = 0),
+            ("layers", |s| s.layers = Some(0)),
+            ("arch_lr", |s| s.arch_lr = f64::NAN),
+            ("arch_weight_decay", |s| s.arch_weight_decay = -1.0),
+            ("momentum", |s| s.momentum = 1.0),
+            ("grad_clip", |s| s.grad_clip = Some(0.0)),
+            ("train_subset", |s| s.train_subset = Some(1)),
+            ("crop_padding", |s| s.crop_padding = -1),
+        ] {
+            let mut s = DartsSettings::default();
+            edit(&mut s);
+            let err = s.validate().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.to_string().starts_with(&format!("{field}: ")));
+        }
+        assert_eq!("second".parse::<DartsOrder>(), Ok(DartsOrder::Second));
+        assert_eq!("third".parse::<DartsOrder>().unwrap_err().field, "order");
+    }
+
+    #[test]
+    fn metrics_carry_a_derived_genotype_only_when_there_is_one() {
+        let old = r#"{"val_acc":50.0,"train_seconds":1.0}"#;
+        let m: Metrics = serde_json::from_str(old).unwrap();
+        assert_eq!(m.genotype, None);
+        assert!(!serde_json::to_string(&m).unwrap().contains("genotype"));
+        let with = Metrics {
+            genotype: Some("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|".into()),
+            ..m
+        };
+        let back: Metrics = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 }

@@ -67,6 +67,26 @@ pub async fn run(
 ) {
     let mut runs: BTreeMap<String, Run> = BTreeMap::new();
     let mut leading = false;
+    // Leadership is renewed by a task of its own, every third of its
+    // lifetime, so that a long round (many searches, a slow surrogate fit)
+    // never lets the lock lapse under a scheduler that is still working.
+    let (lead_tx, lead_rx) = tokio::sync::watch::channel(false);
+    let keeper = {
+        let (store, ttl) = (store.clone(), config.lead_ttl);
+        tokio::spawn(async move {
+            loop {
+                match store.lead(ttl).await {
+                    Ok(leads) => {
+                        let _ = lead_tx.send(leads);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewing the leader lock failed; retrying")
+                    }
+                }
+                tokio::time::sleep(ttl / 3).await;
+            }
+        })
+    };
     // The pause before the next round: none after progress; after a round
     // without, from MIN_IDLE_PAUSE doubling up to idle_tick; after Redis
     // trouble, from 100 ms doubling up to 5 s.
@@ -77,7 +97,8 @@ pub async fn run(
     tokio::pin!(shutdown);
     tracing::info!(results = %config.results_dir.display(), "scheduler started");
     loop {
-        let pause = match round(&config, &*queue, &*store, &mut runs, &mut leading).await {
+        let leads = *lead_rx.borrow();
+        let pause = match round(&config, &*queue, &*store, &mut runs, &mut leading, leads).await {
             Ok((true, false)) => {
                 (idle, trouble) = (min_idle, Duration::ZERO);
                 Duration::ZERO
@@ -116,6 +137,7 @@ pub async fn run(
             }
         }
     }
+    keeper.abort();
     tracing::info!(searches = runs.len(), "scheduler stopped");
 }
 
@@ -126,8 +148,9 @@ async fn round(
     store: &dyn Store,
     runs: &mut BTreeMap<String, Run>,
     leading: &mut bool,
+    leads: bool,
 ) -> Result<(bool, bool), crate::store::StoreError> {
-    if !store.lead(config.lead_ttl).await? {
+    if !leads {
         if *leading {
             tracing::warn!("lost the leader lock; another scheduler drives the searches now");
             runs.clear();
@@ -161,12 +184,18 @@ async fn round(
     }
     let (mut progressed, mut trouble) = (false, false);
     let mut finished = Vec::new();
+    let mut reload = Vec::new();
     for (id, run) in runs.iter_mut() {
         match run.step(queue, store, config.ranker.as_deref()).await {
             Ok(r) => progressed |= r.results > 0 || r.enqueued > 0,
             Err(e) if e.is_transient() => {
-                tracing::warn!(search = %id, error = %e, "step failed; retrying");
+                // The step may have moved the in-memory state past the last
+                // checkpoint (results consumed, proposals made) before it
+                // failed; drop it and take the search up again from what
+                // was persisted, which the resume path makes whole.
+                tracing::warn!(search = %id, error = %e, "step failed; reloading the search from its last checkpoint");
                 trouble = true;
+                reload.push(id.clone());
             }
             Err(e) => {
                 tracing::error!(search = %id, error = %e, "search failed");
@@ -180,6 +209,9 @@ async fn round(
         if run.state.status.is_terminal() {
             finished.push(id.clone());
         }
+    }
+    for id in reload {
+        runs.remove(&id);
     }
     for id in finished {
         if let Some(run) = runs.remove(&id) {

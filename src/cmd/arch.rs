@@ -41,12 +41,19 @@ pub fn run(cmd: ArchCommand) -> anyhow::Result<ExitCode> {
 fn params(args: &ParamsArgs) -> anyhow::Result<()> {
     use space::SpaceKind;
     use trainer::model::{self, NetConfig};
+    if args.supernet {
+        return supernet_params(args);
+    }
     let space_args = SpaceArgs {
         space: args.space,
         blocks: None,
         layers: None,
     };
-    let (_, g) = read_genotype(&space_args, &args.genotype)?;
+    let genotype = args
+        .genotype
+        .as_deref()
+        .context("a genotype is needed (or --supernet)")?;
+    let (_, g) = read_genotype(&space_args, genotype)?;
     if args.space == SpaceKind::Macro {
         for (flag, set) in [("--channels", args.channels), ("--layers", args.layers)] {
             anyhow::ensure!(
@@ -72,6 +79,24 @@ fn params(args: &ParamsArgs) -> anyhow::Result<()> {
     };
     let n = model::params_of(&g, &cfg, args.auxiliary)
         .with_context(|| format!("cannot build the {} network", args.space))?;
+    println!("{n}");
+    Ok(())
+}
+
+/// Build the DARTS search supernet of `--space` on the CPU and print its
+/// weight count.
+fn supernet_params(args: &ParamsArgs) -> anyhow::Result<()> {
+    use trainer::darts_search::{supernet_params as count, SupernetConfig};
+    let base = SupernetConfig::for_space(args.space);
+    let cfg = SupernetConfig {
+        channels: args.channels.unwrap_or(base.channels),
+        layers: args.layers.unwrap_or(base.layers),
+        classes: args.classes.unwrap_or(base.classes),
+        in_channels: args.in_channels,
+        input_size: args.input_size.unwrap_or(base.input_size),
+    };
+    let n = count(args.space, &cfg)
+        .with_context(|| format!("cannot build the {} supernet", args.space))?;
     println!("{n}");
     Ok(())
 }

@@ -22,6 +22,36 @@ impl QueueArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let report = match command {
         BenchCommand::Surrogate(args) => return super::surrogate::bench(args),
+        BenchCommand::Train {
+            space,
+            genotype,
+            data,
+            channels,
+            layers,
+            batch_size,
+            steps,
+            warmup,
+            threads,
+            script,
+        } => {
+            let config = bench::train::TrainBenchConfig {
+                space: space.default_space(),
+                genotype,
+                data,
+                channels,
+                layers,
+                batch_size,
+                steps,
+                warmup,
+                threads,
+                python: bench::train::default_python(),
+                script,
+            };
+            // Training is blocking work: off the async runtime.
+            tokio::task::spawn_blocking(move || bench::train::run(&config))
+                .await??
+                .to_string()
+        }
         BenchCommand::Queue {
             queue,
             jobs,

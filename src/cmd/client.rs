@@ -53,81 +53,134 @@ pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn status(args: QueueArgs, id: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
-    let (q, store) = connect(&args).await?;
-    let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        let doc = serde_json::json!({ "searches": rows, "trainers": workers });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(
-        out,
-        "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
-        "SEARCH",
-        "STATUS",
-        "BUDGET",
-        "EVALUATED",
-        "QUEUED",
-        "LEASED",
-        "FAILED",
-        "BEST",
-        "RATE/S",
-        "ETA"
-    )?;
-    for r in &rows {
-        let s = &r.state;
-        let best = s
-            .best
-            .as_ref()
-            .and_then(|b| b.val_acc())
-            .map(|a| format!("{a:.2}"))
-            .unwrap_or("-".into());
-        let eta = r.eta_s.map(|e| format!("{e:.0}s")).unwrap_or("-".into());
+/// `nas status`: the table (or JSON) once, or with `watch` (seconds between
+/// redraws) redrawn in place until Ctrl-C or every search shown is terminal.
+pub async fn status(
+    args: QueueArgs,
+    id: Option<String>,
+    json: bool,
+    watch: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    fn table(
+        out: &mut impl Write,
+        rows: &[client::SearchStatus],
+        workers: &[String],
+    ) -> std::io::Result<()> {
         writeln!(
             out,
-            "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8.2} {:>7}",
-            s.id,
-            s.status.word(),
-            s.spec.budget,
-            s.evaluated,
-            r.counts.queued + r.counts.delayed,
-            r.counts.leased,
-            s.failed,
-            best,
-            r.rate,
-            eta
+            "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
+            "SEARCH",
+            "STATUS",
+            "BUDGET",
+            "EVALUATED",
+            "QUEUED",
+            "LEASED",
+            "FAILED",
+            "BEST",
+            "RATE/S",
+            "ETA"
         )?;
-        if let Some(b) = &s.best {
-            writeln!(out, "  best {}", b.genotype)?;
-        }
-        for f in &s.finals {
-            match &f.outcome {
-                queue::Outcome::Ok(m) => writeln!(
-                    out,
-                    "  final {}: val {:.2}%, test {}",
-                    f.genotype,
-                    m.val_acc,
-                    m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
-                )?,
-                other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
+        for r in rows {
+            let s = &r.state;
+            let best = s
+                .best
+                .as_ref()
+                .and_then(|b| b.val_acc())
+                .map(|a| format!("{a:.2}"))
+                .unwrap_or("-".into());
+            let eta = r.eta_s.map(|e| format!("{e:.0}s")).unwrap_or("-".into());
+            writeln!(
+                out,
+                "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8.2} {:>7}",
+                s.id,
+                s.status.word(),
+                s.spec.budget,
+                s.evaluated,
+                r.counts.queued + r.counts.delayed,
+                r.counts.leased,
+                s.failed,
+                best,
+                r.rate,
+                eta
+            )?;
+            if let Some(b) = &s.best {
+                writeln!(out, "  best {}", b.genotype)?;
+            }
+            for f in &s.finals {
+                match &f.outcome {
+                    queue::Outcome::Ok(m) => writeln!(
+                        out,
+                        "  final {}: val {:.2}%, test {}",
+                        f.genotype,
+                        m.val_acc,
+                        m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
+                    )?,
+                    other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
+                }
+            }
+            if let scheduler::Status::Failed { reason } = &s.status {
+                writeln!(out, "  failed: {reason}")?;
             }
         }
-        if let scheduler::Status::Failed { reason } = &s.status {
-            writeln!(out, "  failed: {reason}")?;
+        writeln!(
+            out,
+            "trainers alive: {}",
+            if workers.is_empty() {
+                "none".into()
+            } else {
+                workers.join(", ")
+            }
+        )?;
+        Ok(())
+    }
+
+    let (q, store) = connect(&args).await?;
+    let Some(every) = watch else {
+        let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            let doc = serde_json::json!({ "searches": rows, "trainers": workers });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        } else {
+            table(&mut out, &rows, &workers)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    anyhow::ensure!(
+        every.is_finite() && (0.1..=86_400.0).contains(&every),
+        "--interval {every} must be between 0.1 and 86400 seconds"
+    );
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal();
+    let mut first = true;
+    loop {
+        let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
+        // Draw the frame whole, then show it at once: no flicker.
+        let mut frame = Vec::new();
+        table(&mut frame, &rows, &workers)?;
+        let done = !rows.is_empty() && rows.iter().all(|r| r.state.status.is_terminal());
+        let mut out = std::io::stdout().lock();
+        if tty {
+            // Home the cursor, clear the screen below it, draw.
+            write!(out, "{}\x1b[H\x1b[J", if first { "\x1b[2J" } else { "" })?;
+        } else if !first {
+            writeln!(out)?;
+        }
+        out.write_all(&frame)?;
+        if !done {
+            writeln!(out, "every {every}s until all are finished; Ctrl-C to stop")?;
+        }
+        out.flush()?;
+        drop(out);
+        first = false;
+        if done {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = tokio::time::sleep(std::time::Duration::from_secs_f64(every)) => {}
         }
     }
-    writeln!(
-        out,
-        "trainers alive: {}",
-        if workers.is_empty() {
-            "none".into()
-        } else {
-            workers.join(", ")
-        }
-    )?;
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,8 @@
 
 use crate::cli::QueueArgs;
 use anyhow::Context;
-use queue::{QueueConfig, RedisQueue};
+use queue::{Queue, QueueConfig, RedisQueue};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,22 +56,55 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// How often the scheduler samples the queue's global state into its
+/// metrics (a few cheap reads, and one per active search).
+const METRICS_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// Start the metrics endpoint if `--metrics-addr` is given, with `role`'s
+/// families at zero; true if it was. The port is bound before Redis is
+/// reached, so a taken port fails at start-up and `/healthz` answers (503)
+/// while Redis is still out of reach.
+pub async fn start_metrics(addr: Option<SocketAddr>, role: metrics::Role) -> anyhow::Result<bool> {
+    let Some(addr) = addr else {
+        return Ok(false);
+    };
+    metrics::touch(role);
+    let server = metrics::Server::bind(metrics::ServerConfig::new(addr))
+        .await
+        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    tracing::info!(addr = %server.local_addr()?, "metrics endpoint listening on /metrics and /healthz");
+    server.spawn();
+    Ok(true)
+}
+
 pub async fn scheduler(
     queue: QueueArgs,
     results_dir: PathBuf,
     surrogate: &str,
     surrogate_timeout_secs: f64,
+    metrics_addr: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         surrogate_timeout_secs.is_finite() && surrogate_timeout_secs > 0.0,
         "--surrogate-timeout-secs must be positive"
     );
+    let metered = start_metrics(metrics_addr, metrics::Role::Scheduler).await?;
     let q = queue.connect().await?;
     let instance = trainer::default_worker_id();
-    let store = Arc::new(scheduler::RedisStore::new(
+    let mut store: Arc<dyn scheduler::Store> = Arc::new(scheduler::RedisStore::new(
         &q,
         format!("scheduler-{instance}"),
     ));
+    let mut shared: Arc<dyn Queue> = Arc::new(q.clone());
+    if metered {
+        tokio::spawn(metrics::sampler::run(
+            q.clone(),
+            store.clone(),
+            METRICS_SAMPLE_EVERY,
+        ));
+        store = Arc::new(metrics::MeteredStore::new(store));
+        shared = Arc::new(metrics::MeteredQueue::new(shared));
+    }
     let ranker = match surrogate {
         "redis" => {
             let url = queue.redis.clone().with_ca_file(queue.redis_ca.clone());
@@ -92,7 +126,7 @@ pub async fn scheduler(
         ..Default::default()
     };
     tracing::info!(redis = %q.url(), surrogate, "scheduler connected");
-    scheduler::run(config, Arc::new(q), store, shutdown_signal()).await;
+    scheduler::run(config, shared, store, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -112,6 +146,7 @@ pub async fn trainer(
     grace_secs: f64,
     worker_id: Option<String>,
     ev: EvaluatorArgs,
+    metrics_addr: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(slots >= 1, "--slots must be at least 1");
     anyhow::ensure!(
@@ -127,9 +162,16 @@ pub async fn trainer(
         slots,
         ..Default::default()
     };
-    evaluators
+    let devices = evaluators
         .devices()
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    // Where this trainer's torch jobs train, for the slot gauges.
+    let device = if devices.iter().any(|d| d.is_cuda()) {
+        "gpu"
+    } else {
+        "cpu"
+    };
+    let metered = start_metrics(metrics_addr, metrics::Role::Trainer { device, slots }).await?;
     if let Some(dir) = ev.nb201_dir {
         evaluators.nb201_dir = dir;
     }
@@ -142,7 +184,12 @@ pub async fn trainer(
         evaluators,
         ..Default::default()
     };
-    let report = trainer::run(config, Arc::new(q), shutdown_signal()).await;
+    let shared: Arc<dyn Queue> = if metered {
+        Arc::new(metrics::MeteredQueue::trainer(Arc::new(q), device))
+    } else {
+        Arc::new(q)
+    };
+    let report = trainer::run(config, shared, shutdown_signal()).await;
     eprintln!(
         "trainer: completed {} failed {} handed back {} lost {}",
         report.completed, report.failed, report.released, report.stale

@@ -4,7 +4,9 @@ mod arch;
 mod bench;
 mod client;
 mod daemon;
+pub mod darts;
 mod data;
+pub mod export;
 mod ranker;
 pub mod search;
 mod space;
@@ -21,18 +23,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Arch(c) => arch::run(c),
         Command::Data(c) => data::run(c),
         Command::Train(args) => train::run(*args),
+        Command::Darts(args) => darts::run(*args),
         Command::Search(args) => search::run(*args),
+        Command::Export(args) => export::run(*args),
         Command::Surrogate(args) => surrogate::run(*args),
         Command::Scheduler {
             queue,
             results_dir,
             surrogate,
             surrogate_timeout_secs,
+            metrics_addr,
         } => block_on(daemon::scheduler(
             queue,
             results_dir,
             &surrogate,
             surrogate_timeout_secs,
+            metrics_addr,
         )),
         Command::Trainer {
             queue,
@@ -45,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             artifacts_dir,
             cpu_threads,
             fail_all,
+            metrics_addr,
         } => block_on(daemon::trainer(
             queue,
             slots,
@@ -58,9 +65,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cpu_threads,
                 fail_all,
             },
+            metrics_addr,
         )),
         Command::Submit { queue, spec } => block_on(client::submit(queue, &spec)),
-        Command::Status { queue, id, json } => block_on(client::status(queue, id, json)),
+        Command::Status {
+            queue,
+            id,
+            json,
+            watch,
+            interval,
+        } => block_on(client::status(queue, id, json, watch.then_some(interval))),
         Command::Results { queue, id, format } => block_on(client::results(queue, &id, &format)),
         Command::Cancel { queue, id } => block_on(client::cancel(queue, &id)),
         Command::Dlq { queue, command } => block_on(client::dlq(queue, command)),

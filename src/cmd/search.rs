@@ -280,6 +280,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("stopped: {} of {} candidates evaluated; state saved. Resume with: nas search --results {} --resume {id}", s.finished(), s.spec.budget, args.results.display());
         return Ok(ExitCode::from(130));
     }
+    super::export::after_search(&store, &s).await;
     report(&s, &store.search_dir(&id))
 }
 

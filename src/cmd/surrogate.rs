@@ -39,6 +39,10 @@ pub struct SurrogateArgs {
     /// Seconds the requests in hand may finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 30.0)]
     pub drain_secs: f64,
+    /// Serve Prometheus metrics (/metrics) and a health check (/healthz)
+    /// on this address, e.g. 0.0.0.0:9100 (default: off).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Where Redis is: the `--redis`, `--redis-ca` and `--prefix` of every
@@ -140,6 +144,7 @@ async fn serve(args: SurrogateArgs) -> anyhow::Result<ExitCode> {
         connect_timeout: Duration::from_secs_f64(q.connect_timeout_secs.max(0.0)),
         ..ServiceConfig::new(q.redis.clone().with_ca_file(q.redis_ca.clone()))
     };
+    super::daemon::start_metrics(args.metrics_addr, metrics::Role::Surrogate).await?;
     let report = surrogate::run(config, super::daemon::shutdown_signal())
         .await
         .context("surrogate replica")?;

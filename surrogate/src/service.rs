@@ -167,6 +167,9 @@ pub async fn run(
         let popped: redis::RedisResult<Option<(String, Vec<u8>)>> = pop
             .blpop(&requests, config.poll.as_secs_f64().clamp(0.01, 10.0))
             .await;
+        if popped.is_ok() {
+            metrics::health().redis_ok();
+        }
         match popped {
             Ok(Some((_, raw))) => {
                 backoff = Duration::from_millis(100);
@@ -195,6 +198,10 @@ pub async fn run(
         Ok(outcomes) => outcomes.into_iter().for_each(|o| count(&mut report, o)),
         Err(_) => {
             report.abandoned = tasks.len() as u64;
+            let abandoned = metrics::surrogate()
+                .requests
+                .with_label_values(&["abandoned"]);
+            abandoned.inc_by(report.abandoned);
             tracing::warn!(
                 abandoned = tasks.len(),
                 "requests still in hand after the drain period; their clients will retry"
@@ -215,6 +222,16 @@ async fn is_ready(shutdown: &mut (impl Future<Output = ()> + Unpin)) -> bool {
 }
 
 fn count(report: &mut ServiceReport, done: Result<Outcome, tokio::task::JoinError>) {
+    let label = match &done {
+        Ok(Outcome::Ranked) => "ranked",
+        Ok(Outcome::Refused) => "refused",
+        Ok(Outcome::Dropped) => "dropped",
+        Err(_) => "abandoned",
+    };
+    metrics::surrogate()
+        .requests
+        .with_label_values(&[label])
+        .inc();
     match done {
         Ok(Outcome::Ranked) => report.ranked += 1,
         Ok(Outcome::Refused) => report.refused += 1,

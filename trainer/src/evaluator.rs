@@ -1,7 +1,7 @@
 //! Evaluators: what a trainer does with one job's payload. Each runs on its
 //! own thread, off the async runtime, and watches a cancel flag.
 
-use queue::wire::{EvalJob, EvaluatorSpec};
+use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
 use queue::{JobKind, Metrics, Outcome};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -202,6 +202,11 @@ impl Evaluators {
         }
         match kind {
             JobKind::Noop => noop(payload, cancel),
+            JobKind::Darts => {
+                let job: DartsJob = serde_json::from_value(payload.clone())
+                    .map_err(|e| EvalError::Permanent(format!("malformed darts payload: {e}")))?;
+                self.darts(job_id, &job, cancel)
+            }
             JobKind::Evaluate => {
                 let job: EvalJob = serde_json::from_value(payload.clone()).map_err(|e| {
                     EvalError::Permanent(format!("malformed evaluate payload: {e}"))
@@ -280,25 +285,7 @@ impl Evaluators {
             .validate()
             .map_err(|e| EvalError::Permanent(format!("torch evaluator: settings: {e}")))?;
         let ds = self.dataset(job.data, job.format, job.fingerprint)?;
-        let device = {
-            let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
-            let slot = load
-                .iter_mut()
-                .min_by_key(|(_, n)| *n)
-                .expect("at least one device");
-            slot.1 += 1;
-            slot.0
-        };
-        if device == tch::Device::Cpu {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            let threads = self
-                .config
-                .cpu_threads
-                .unwrap_or((cores / self.config.slots.max(1)).max(1) as i32);
-            tch::set_num_threads(threads);
-        }
+        let device = self.take_device();
         let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
         let weights = match (&self.config.artifacts_dir, job.settings.test) {
             (Some(dir), true) => Some(
@@ -317,12 +304,7 @@ impl Evaluators {
             weights_out: weights.as_deref(),
         };
         let result = crate::train::train(&run, cancel, &mut |_| {});
-        {
-            let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(slot) = load.iter_mut().find(|(d, _)| *d == device) {
-                slot.1 = slot.1.saturating_sub(1);
-            }
-        }
+        self.give_back_device(device);
         use crate::train::TrainError;
         let report = match result {
             Ok(r) => r,
@@ -347,7 +329,76 @@ impl Evaluators {
             epochs: Some(report.epochs),
             device: Some(report.device),
             weights: weights.map(|p| p.display().to_string()),
+            genotype: None,
         }))
+    }
+
+    /// The least busy device, counted as busy until [`Self::give_back_device`];
+    /// on the CPU, libtorch's threads are set to this job's share.
+    fn take_device(&self) -> tch::Device {
+        let device = {
+            let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = load
+                .iter_mut()
+                .min_by_key(|(_, n)| *n)
+                .expect("at least one device");
+            slot.1 += 1;
+            slot.0
+        };
+        if device == tch::Device::Cpu {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let threads = self
+                .config
+                .cpu_threads
+                .unwrap_or((cores / self.config.slots.max(1)).max(1) as i32);
+            tch::set_num_threads(threads);
+        }
+        device
+    }
+
+    /// A job on `device` has ended.
+    fn give_back_device(&self, device: tch::Device) {
+        let mut load = self.device_load.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = load.iter_mut().find(|(d, _)| *d == device) {
+            slot.1 = slot.1.saturating_sub(1);
+        }
+    }
+
+    /// Run a DARTS search on the least busy device; α and the derived
+    /// genotype go to `<checkpoint or artifacts dir>/<job id>/darts.json`
+    /// and to the log after every epoch.
+    fn darts(&self, job_id: &str, job: &DartsJob, cancel: &Cancel) -> Result<Outcome, EvalError> {
+        job.validate()
+            .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
+        let ds = self.dataset(&job.data, job.format.as_deref(), job.fingerprint.as_deref())?;
+        let output = (self.config.checkpoint_dir.as_ref())
+            .or(self.config.artifacts_dir.as_ref())
+            .map(|dir| crate::darts_search::job::output_path(dir, job_id));
+        let device = self.take_device();
+        let mut progress = |e: &crate::darts_search::DartsEpoch| {
+            tracing::info!(
+                job = %job_id,
+                epoch = e.epoch,
+                epochs = e.epochs,
+                train_loss = e.train_loss,
+                arch_loss = e.arch_loss,
+                genotype = %e.genotype,
+                alphas = %serde_json::to_string(&e.alphas).unwrap_or_default(),
+                "darts epoch"
+            );
+        };
+        let result = crate::darts_search::job::run_job(
+            job,
+            &ds,
+            device,
+            output.as_deref(),
+            cancel,
+            &mut progress,
+        );
+        self.give_back_device(device);
+        result
     }
 
     fn table(&self, dataset: nb201::Dataset) -> Result<Arc<nb201::Table>, EvalError> {

@@ -9,6 +9,7 @@
 //! busy CPU or GPU never starves lease renewal, and a panic or libtorch
 //! error in one evaluation fails that job only.
 
+pub mod darts_search;
 pub mod evaluator;
 pub mod model;
 pub mod threads;
@@ -64,6 +65,12 @@ impl Default for TrainerConfig {
 /// result) waits about this long, not the longest wait; an idle trainer
 /// still polls only a few times before it reaches `max_idle_poll`.
 pub const MIN_IDLE_POLL: Duration = Duration::from_millis(1);
+
+/// Set libtorch's intra-op CPU threads for this process (for binaries that
+/// do not depend on tch themselves).
+pub fn set_cpu_threads(n: i32) {
+    tch::set_num_threads(n);
+}
 
 /// `<hostname>-<pid>`.
 pub fn default_worker_id() -> String {

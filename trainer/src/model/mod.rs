@@ -18,7 +18,7 @@
 
 pub mod darts;
 mod macro_chain;
-mod nb201;
+pub(crate) mod nb201;
 pub mod ops;
 mod pnas;
 
@@ -352,6 +352,6 @@ pub fn params_of(
 }
 
 /// Global average pooling to `[batch, channels]`.
-fn global_pool(xs: &Tensor) -> Tensor {
+pub(crate) fn global_pool(xs: &Tensor) -> Tensor {
     xs.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
 }

@@ -66,16 +66,19 @@ fn nb201_op(vs: &nn::Path, op: Nb201Op, c: i64) -> Op {
 }
 
 /// `ResNetBasicblock` at stride 2: ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN,
-/// plus a shortcut of 2x2 average pooling and a 1x1 conv.
+/// plus a shortcut of 2x2 average pooling and a 1x1 conv. The DARTS
+/// supernet over NAS-Bench-201 cells reduces with it too.
 #[derive(Debug)]
-struct ResBlock {
+pub(crate) struct ResBlock {
     conv_a: nn::SequentialT,
     conv_b: nn::SequentialT,
     downsample: nn::SequentialT,
 }
 
 impl ResBlock {
-    fn new(vs: &nn::Path, c_in: i64, c_out: i64) -> Self {
+    /// The block from `c_in` to `c_out` channels (paths `conv_a`, `conv_b`,
+    /// `downsample.conv`).
+    pub(crate) fn new(vs: &nn::Path, c_in: i64, c_out: i64) -> Self {
         Self {
             conv_a: relu_conv_bn(&vs.sub("conv_a"), c_in, c_out, ConvSpec::square(3, 2, 1)),
             conv_b: relu_conv_bn(&vs.sub("conv_b"), c_out, c_out, ConvSpec::square(3, 1, 1)),
@@ -90,7 +93,8 @@ impl ResBlock {
         }
     }
 
-    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+    /// The block's output: half the height and width, `c_out` channels.
+    pub(crate) fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
         xs.apply_t(&self.downsample, train)
             + xs.apply_t(&self.conv_a, train).apply_t(&self.conv_b, train)
     }

@@ -15,7 +15,15 @@ use tch::Tensor;
 /// A batch norm as PyTorch initialises it (weight 1, bias 0, momentum 0.1,
 /// eps 1e-5); tch's own default draws the weight uniformly from [0, 1).
 pub fn bn(vs: &nn::Path, channels: i64) -> nn::BatchNorm {
+    bn_with(vs, channels, true)
+}
+
+/// [`bn`], or without the learnable scale and shift when `affine` is false
+/// (PyTorch's `affine=False`), as in the cells of a DARTS supernet, where
+/// an affine batch norm would let each op rescale itself against α.
+pub fn bn_with(vs: &nn::Path, channels: i64, affine: bool) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
+        affine,
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         ..Default::default()
@@ -101,22 +109,56 @@ pub fn conv(vs: &nn::Path, c_in: i64, c_out: i64, spec: ConvSpec) -> nn::Conv2D 
 
 /// Conv then batch norm (paths `conv`, `bn`).
 pub fn conv_bn(vs: &nn::Path, c_in: i64, c_out: i64, spec: ConvSpec) -> nn::SequentialT {
+    conv_bn_with(vs, c_in, c_out, spec, true)
+}
+
+/// [`conv_bn`] with an affine or a plain batch norm (see [`bn_with`]).
+pub fn conv_bn_with(
+    vs: &nn::Path,
+    c_in: i64,
+    c_out: i64,
+    spec: ConvSpec,
+    affine: bool,
+) -> nn::SequentialT {
     nn::seq_t()
         .add(conv(&vs.sub("conv"), c_in, c_out, spec))
-        .add(bn(&vs.sub("bn"), c_out))
+        .add(bn_with(&vs.sub("bn"), c_out, affine))
 }
 
 /// ReLU, conv, batch norm (paths `conv`, `bn`).
 pub fn relu_conv_bn(vs: &nn::Path, c_in: i64, c_out: i64, spec: ConvSpec) -> nn::SequentialT {
+    relu_conv_bn_with(vs, c_in, c_out, spec, true)
+}
+
+/// [`relu_conv_bn`] with an affine or a plain batch norm (see [`bn_with`]).
+pub fn relu_conv_bn_with(
+    vs: &nn::Path,
+    c_in: i64,
+    c_out: i64,
+    spec: ConvSpec,
+    affine: bool,
+) -> nn::SequentialT {
     nn::seq_t()
         .add_fn(|xs| xs.relu())
-        .add(conv_bn(vs, c_in, c_out, spec))
+        .add(conv_bn_with(vs, c_in, c_out, spec, affine))
 }
 
 /// DARTS `SepConv`: twice ReLU, depthwise `k`x`k`, pointwise, batch norm;
 /// only the first depthwise convolution has the stride (paths `dw1`, `pw1`,
 /// `bn1`, `dw2`, `pw2`, `bn2`).
 pub fn sep_conv(vs: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::SequentialT {
+    sep_conv_with(vs, c_in, c_out, k, stride, true)
+}
+
+/// [`sep_conv`] with affine or plain batch norms (see [`bn_with`]).
+pub fn sep_conv_with(
+    vs: &nn::Path,
+    c_in: i64,
+    c_out: i64,
+    k: i64,
+    stride: i64,
+    affine: bool,
+) -> nn::SequentialT {
     let pad = k / 2;
     nn::seq_t()
         .add_fn(|xs| xs.relu())
@@ -127,7 +169,7 @@ pub fn sep_conv(vs: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn
             ConvSpec::square(k, stride, pad).depthwise(c_in),
         ))
         .add(conv(&vs.sub("pw1"), c_in, c_in, ConvSpec::default()))
-        .add(bn(&vs.sub("bn1"), c_in))
+        .add(bn_with(&vs.sub("bn1"), c_in, affine))
         .add_fn(|xs| xs.relu())
         .add(conv(
             &vs.sub("dw2"),
@@ -136,12 +178,24 @@ pub fn sep_conv(vs: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn
             ConvSpec::square(k, 1, pad).depthwise(c_in),
         ))
         .add(conv(&vs.sub("pw2"), c_in, c_out, ConvSpec::default()))
-        .add(bn(&vs.sub("bn2"), c_out))
+        .add(bn_with(&vs.sub("bn2"), c_out, affine))
 }
 
 /// DARTS `DilConv`: ReLU, depthwise `k`x`k` with dilation 2, pointwise,
 /// batch norm (paths `dw`, `pw`, `bn`).
 pub fn dil_conv(vs: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::SequentialT {
+    dil_conv_with(vs, c_in, c_out, k, stride, true)
+}
+
+/// [`dil_conv`] with an affine or a plain batch norm (see [`bn_with`]).
+pub fn dil_conv_with(
+    vs: &nn::Path,
+    c_in: i64,
+    c_out: i64,
+    k: i64,
+    stride: i64,
+    affine: bool,
+) -> nn::SequentialT {
     let spec = ConvSpec::square(k, stride, k - 1)
         .depthwise(c_in)
         .dilated(2);
@@ -149,7 +203,7 @@ pub fn dil_conv(vs: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn
         .add_fn(|xs| xs.relu())
         .add(conv(&vs.sub("dw"), c_in, c_in, spec))
         .add(conv(&vs.sub("pw"), c_in, c_out, ConvSpec::default()))
-        .add(bn(&vs.sub("bn"), c_out))
+        .add(bn_with(&vs.sub("bn"), c_out, affine))
 }
 
 /// ReLU, 1x7 conv, 7x1 conv, batch norm; the stride applies along the
@@ -199,6 +253,18 @@ pub struct FactorizedReduce {
 
 /// A [`FactorizedReduce`] op; `at` names it in the error when `c_out` is odd.
 pub fn factorized_reduce(vs: &nn::Path, c_in: i64, c_out: i64, at: &str) -> Result<Op, ModelError> {
+    factorized_reduce_with(vs, c_in, c_out, at, true)
+}
+
+/// [`factorized_reduce`] with an affine or a plain batch norm (see
+/// [`bn_with`]).
+pub fn factorized_reduce_with(
+    vs: &nn::Path,
+    c_in: i64,
+    c_out: i64,
+    at: &str,
+    affine: bool,
+) -> Result<Op, ModelError> {
     if c_out % 2 != 0 {
         return Err(ModelError::OddChannels {
             at: at.to_string(),
@@ -209,7 +275,7 @@ pub fn factorized_reduce(vs: &nn::Path, c_in: i64, c_out: i64, at: &str) -> Resu
     Ok(Op::Reduce(Box::new(FactorizedReduce {
         conv1: conv(&vs.sub("conv1"), c_in, c_out / 2, half),
         conv2: conv(&vs.sub("conv2"), c_in, c_out / 2, half),
-        bn: bn(&vs.sub("bn"), c_out),
+        bn: bn_with(&vs.sub("bn"), c_out, affine),
     })))
 }
 

@@ -1,0 +1,504 @@
+"""The networks `nas` builds from genotypes, in PyTorch: DARTS NetworkCIFAR /
+NetworkImageNet, NAS-Bench-201's TinyNetwork, PNAS cell stacks and NAS-RL
+macro chains, with the module names of the tch builders in trainer/src/model
+(cells.3.node2.edge0.dw1.weight), so that weights saved by `nas` load one to
+one; a reader of the safetensors files `nas` saves (torch only, no extra
+package); and parsers of the four genotype text forms.
+
+The one Python copy of these structures: scripts/reference_params.py imports
+it for the parity and parameter-count references, and `nas export` embeds it
+in every model.py it writes (export/src/python.rs).
+"""
+import ast
+import json
+import re
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ------------------------------------------------------------- shared ops
+
+
+class ConvBN(nn.Module):
+    """[ReLU,] conv, batch norm: paths conv, bn."""
+
+    def __init__(self, c_in, c_out, k, stride=1, pad=0, relu=True):
+        super().__init__()
+        self.relu = relu
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, pad, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return self.bn(self.conv(F.relu(x) if self.relu else x))
+
+
+class SepConv(nn.Module):
+    """DARTS SepConv, twice ReLU-depthwise-pointwise-BN: dw1 pw1 bn1 dw2 pw2 bn2."""
+
+    def __init__(self, c, k, stride):
+        super().__init__()
+        self.dw1 = nn.Conv2d(c, c, k, stride, k // 2, groups=c, bias=False)
+        self.pw1 = nn.Conv2d(c, c, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.dw2 = nn.Conv2d(c, c, k, 1, k // 2, groups=c, bias=False)
+        self.pw2 = nn.Conv2d(c, c, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        x = self.bn1(self.pw1(self.dw1(F.relu(x))))
+        return self.bn2(self.pw2(self.dw2(F.relu(x))))
+
+
+class DilConv(nn.Module):
+    """DARTS DilConv, ReLU-depthwise (dilation 2)-pointwise-BN: dw pw bn."""
+
+    def __init__(self, c, k, stride):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, k, stride, k - 1, dilation=2, groups=c, bias=False)
+        self.pw = nn.Conv2d(c, c, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return self.bn(self.pw(self.dw(F.relu(x))))
+
+
+class FactorizedReduce(nn.Module):
+    """ReLU, two 1x1 stride-2 convs (the second one pixel in), concat, BN."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        assert c_out % 2 == 0
+        self.conv1 = nn.Conv2d(c_in, c_out // 2, 1, 2, bias=False)
+        self.conv2 = nn.Conv2d(c_in, c_out // 2, 1, 2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        x = F.relu(x)
+        return self.bn(torch.cat([self.conv1(x), self.conv2(x[:, :, 1:, 1:])], dim=1))
+
+
+class Conv1x7x7x1(nn.Module):
+    def __init__(self, c, stride):
+        super().__init__()
+        self.conv1x7 = nn.Conv2d(c, c, (1, 7), (1, stride), (0, 3), bias=False)
+        self.conv7x1 = nn.Conv2d(c, c, (7, 1), (stride, 1), (3, 0), bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return self.bn(self.conv7x1(self.conv1x7(F.relu(x))))
+
+
+class Fn(nn.Module):
+    """A parameter-free op."""
+
+    def __init__(self, f, identity=False):
+        super().__init__()
+        self.f, self.identity = f, identity
+
+    def forward(self, x):
+        return self.f(x)
+
+
+def avg_pool(stride):
+    return Fn(lambda x: F.avg_pool2d(x, 3, stride, 1, count_include_pad=False))
+
+
+def max_pool(stride):
+    return Fn(lambda x: F.max_pool2d(x, 3, stride, 1))
+
+
+def zero(stride):
+    return Fn(lambda x: x[:, :, ::stride, ::stride] * 0.0)
+
+
+def identity():
+    return Fn(lambda x: x, identity=True)
+
+
+class TwoInputCell(nn.Module):
+    """Preprocess h[c-2], h[c-1]; node = op(a) + op(b); concat chosen states."""
+
+    def __init__(self, pre0, pre1, nodes, concat, node_name, edge_name):
+        super().__init__()
+        self.preprocess0, self.preprocess1 = pre0, pre1
+        self.nodes, self.concat, self.names = [], concat, []
+        for n, edges in enumerate(nodes):
+            for k, (inp, op) in enumerate(edges):
+                name = node_name(n) + "." + edge_name(k)
+                holder = self
+                for part in name.split(".")[:-1]:
+                    if not hasattr(holder, part):
+                        holder.add_module(part, nn.Module())
+                    holder = getattr(holder, part)
+                holder.add_module(name.split(".")[-1], op)
+            self.nodes.append([(inp, op) for inp, op in edges])
+
+    def forward(self, s0, s1):
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for edges in self.nodes:
+            states.append(sum(op(states[inp]) for inp, op in edges))
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+# ------------------------------------------------------------------- DARTS
+
+
+def darts_op(name, c, stride):
+    if name == "none":
+        return zero(stride)
+    if name == "avg_pool_3x3":
+        return avg_pool(stride)
+    if name == "max_pool_3x3":
+        return max_pool(stride)
+    if name == "skip_connect":
+        return identity() if stride == 1 else FactorizedReduce(c, c)
+    k = int(name[-1])
+    return SepConv(c, k, stride) if name.startswith("sep_conv") else DilConv(c, k, stride)
+
+
+def darts_cell(edges, c_pp, c_p, c, reduction, reduction_prev):
+    pre0 = FactorizedReduce(c_pp, c) if reduction_prev else ConvBN(c_pp, c, 1)
+    pre1 = ConvBN(c_p, c, 1)
+    nodes = [[(inp, darts_op(name, c, 2 if reduction and inp < 2 else 1)) for name, inp in edges[2 * n:2 * n + 2]]
+             for n in range(4)]
+    return TwoInputCell(pre0, pre1, nodes, [2, 3, 4, 5], lambda n: f"node{n + 2}", lambda k: f"edge{k}")
+
+
+class AuxHead(nn.Module):
+    def __init__(self, c, classes, imagenet):
+        super().__init__()
+        self.stride = 2 if imagenet else 3
+        self.conv1 = nn.Conv2d(c, 128, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(128)
+        self.conv2 = nn.Conv2d(128, 768, 2, bias=False)
+        # The ImageNet head's BatchNorm after conv2 is commented out in the reference.
+        self.bn2 = None if imagenet else nn.BatchNorm2d(768)
+        self.classifier = nn.Linear(768, classes)
+
+    def forward(self, x):
+        x = F.avg_pool2d(F.relu(x), 5, self.stride, 0, count_include_pad=False)
+        x = self.conv2(F.relu(self.bn1(self.conv1(x))))
+        x = F.relu(self.bn2(x) if self.bn2 is not None else x)
+        return self.classifier(x.reshape(x.size(0), -1))
+
+
+class DartsNetwork(nn.Module):
+    def __init__(self, genotype, c, layers, classes, auxiliary, imagenet, in_channels=3):
+        super().__init__()
+        normal, reduce = genotype
+        self.imagenet, self.aux_at = imagenet, 2 * layers // 3
+        if imagenet:
+            self.stem0 = nn.Module()
+            self.stem0.conv1 = nn.Conv2d(in_channels, c // 2, 3, 2, 1, bias=False)
+            self.stem0.bn1 = nn.BatchNorm2d(c // 2)
+            self.stem0.conv2 = nn.Conv2d(c // 2, c, 3, 2, 1, bias=False)
+            self.stem0.bn2 = nn.BatchNorm2d(c)
+            self.stem1 = ConvBN(c, c, 3, 2, 1)
+            c_pp, c_p, c_cur, reduction_prev = c, c, c, True
+        else:
+            self.stem = ConvBN(in_channels, 3 * c, 3, 1, 1, relu=False)
+            c_pp, c_p, c_cur, reduction_prev = 3 * c, 3 * c, c, False
+        self.cells = nn.ModuleList()
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c_cur *= 2
+            self.cells.append(darts_cell(reduce if reduction else normal, c_pp, c_p, c_cur, reduction, reduction_prev))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, 4 * c_cur
+            if i == self.aux_at:
+                c_aux = c_p
+        self.auxiliary_head = AuxHead(c_aux, classes, imagenet) if auxiliary else None
+        self.classifier = nn.Linear(c_p, classes)
+
+    def forward(self, x):
+        if self.imagenet:
+            s = self.stem0
+            s0 = s.bn2(s.conv2(F.relu(s.bn1(s.conv1(x)))))
+            s1 = self.stem1(s0)
+        else:
+            s0 = s1 = self.stem(x)
+        aux = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1)
+            if i == self.aux_at and self.auxiliary_head is not None and self.training:
+                aux = self.auxiliary_head(s1)
+        return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1)), aux
+
+
+def parse_darts(text):
+    """(normal, reduce) edge lists of the published notation
+    Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[...], reduce=[...], reduce_concat=[...])."""
+    call = ast.parse(text.strip(), mode="eval").body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
+        raise ValueError(f"not a DARTS genotype: {text!r}")
+    fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    return ([(op, int(inp)) for op, inp in fields["normal"]],
+            [(op, int(inp)) for op, inp in fields["reduce"]])
+
+
+# ------------------------------------------------------------ NAS-Bench-201
+
+NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+NB201_EDGES = [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
+
+
+def nb201_op(name, c):
+    if name == "nor_conv_1x1":
+        return ConvBN(c, c, 1)
+    if name == "nor_conv_3x3":
+        return ConvBN(c, c, 3, 1, 1)
+    return {"none": zero(1), "skip_connect": identity(), "avg_pool_3x3": avg_pool(1)}[name]
+
+
+class InferCell(nn.Module):
+    def __init__(self, key, c):
+        super().__init__()
+        self.edges = []
+        for (j, i), digit in zip(NB201_EDGES, key):
+            op = nb201_op(NB201_OPS[int(digit)], c)
+            if not hasattr(self, f"node{j}"):
+                self.add_module(f"node{j}", nn.Module())
+            getattr(self, f"node{j}").add_module(f"from{i}", op)
+            self.edges.append((j, i, op))
+
+    def forward(self, x):
+        nodes = [x]
+        for j in (1, 2, 3):
+            nodes.append(sum(op(nodes[i]) for (jj, i, op) in self.edges if jj == j))
+        return nodes[3]
+
+
+class ResNetBasicBlock(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv_a = ConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ConvBN(c_out, c_out, 3, 1, 1)
+        self.downsample = nn.Module()
+        self.downsample.conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x):
+        return self.downsample.conv(F.avg_pool2d(x, 2, 2)) + self.conv_b(self.conv_a(x))
+
+
+class TinyNetwork(nn.Module):
+    def __init__(self, key, c=16, n=5, classes=10, in_channels=3):
+        super().__init__()
+        self.stem = ConvBN(in_channels, c, 3, 1, 1, relu=False)
+        self.cells = nn.ModuleList()
+        c_prev = c
+        for stage in range(3):
+            c_cur = c << stage
+            if stage:
+                self.cells.append(ResNetBasicBlock(c_prev, c_cur))
+            for _ in range(n):
+                self.cells.append(InferCell(key, c_cur))
+            c_prev = c_cur
+        self.lastact = nn.Module()
+        self.lastact.bn = nn.BatchNorm2d(c_prev)
+        self.classifier = nn.Linear(c_prev, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x)
+        x = F.relu(self.lastact.bn(x))
+        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1)), None
+
+# ------------------------------------------------------- PNAS and NAS-RL
+
+
+def pnas_op(name, f, stride):
+    if name.startswith("sep_"):
+        return SepConv(f, int(name[4]), stride)
+    if name == "conv_1x7_7x1":
+        return Conv1x7x7x1(f, stride)
+    if name == "dil_conv_3x3":
+        return DilConv(f, 3, stride)
+    if name == "identity":
+        return FactorizedReduce(f, f) if stride == 2 else identity()
+    return avg_pool(stride) if name == "avg_pool_3x3" else max_pool(stride)
+
+
+class PnasNetwork(nn.Module):
+    def __init__(self, blocks, f, n, classes=10, in_channels=3):
+        super().__init__()
+        used = {i for b in blocks for i in (b[0], b[2])}
+        concat = [s for s in range(2, len(blocks) + 2) if s not in used]
+        self.stem = ConvBN(in_channels, 3 * f, 3, 1, 1, relu=False)
+        self.cells = nn.ModuleList()
+        c_pp = c_p = 3 * f
+        reduction_prev = False
+        for stage in range(3):
+            f_cur = f << stage
+            for r in range((1 if stage else 0) + n):
+                reduction = stage > 0 and r == 0
+                pre0 = FactorizedReduce(c_pp, f_cur) if reduction_prev else ConvBN(c_pp, f_cur, 1)
+                nodes = [[(inp, pnas_op(op, f_cur, 2 if reduction and inp < 2 else 1))
+                          for inp, op in ((b[0], b[1]), (b[2], b[3]))] for b in blocks]
+                self.cells.append(TwoInputCell(pre0, ConvBN(c_p, f_cur, 1), nodes, concat,
+                                               lambda b: f"block{b + 1}", lambda k: f"op{k + 1}"))
+                c_pp, c_p, reduction_prev = c_p, len(concat) * f_cur, reduction
+        self.classifier = nn.Linear(c_p, classes)
+
+    def forward(self, x):
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(F.adaptive_avg_pool2d(F.relu(s1), 1).flatten(1)), None
+
+
+class MacroNetwork(nn.Module):
+    def __init__(self, layers, classes=10, in_channels=3):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        self.anchors, outs = [], []
+        for (h, w, f, anchors) in layers:
+            c_in = sum(outs[a] for a in anchors) if anchors else in_channels
+            self.layers.append(ConvBN(c_in, f, (h, w), 1, (h // 2, w // 2), relu=False))
+            self.anchors.append(anchors)
+            outs.append(f)
+        read = {a for anchors in self.anchors for a in anchors}
+        self.unread = [i for i in range(len(layers)) if i not in read]
+        self.classifier = nn.Linear(sum(outs[i] for i in self.unread), classes)
+
+    def forward(self, x):
+        outs = []
+        for layer, anchors in zip(self.layers, self.anchors):
+            inp = torch.cat([outs[a] for a in anchors], dim=1) if anchors else x
+            outs.append(F.relu(layer(inp)))
+        last = torch.cat([outs[i] for i in self.unread], dim=1)
+        return self.classifier(F.adaptive_avg_pool2d(last, 1).flatten(1)), None
+
+
+# ------------------------------------------------------- genotype text forms
+
+
+def parse_nb201(text):
+    """The table key (one op index per edge, in NB201_EDGES order) of an arch
+    string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|."""
+    nodes = [part.strip("|").split("|") for part in text.strip().split("+")]
+    key = ""
+    for j, tokens in enumerate(nodes, start=1):
+        if len(tokens) != j:
+            raise ValueError(f"nb201: node {j} of {text!r} has {len(tokens)} edges, expected {j}")
+        for i, token in enumerate(tokens):
+            op, _, source = token.partition("~")
+            if op not in NB201_OPS or source != str(i):
+                raise ValueError(f"nb201: bad edge {token!r} into node {j} of {text!r}")
+            key += str(NB201_OPS.index(op))
+    if len(key) != len(NB201_EDGES):
+        raise ValueError(f"nb201: {text!r} has {len(key)} edges, expected {len(NB201_EDGES)}")
+    return key
+
+
+_PNAS_BLOCK = re.compile(r"\(\s*(\d+)\s*,\s*(\w+)\s*,\s*(\d+)\s*,\s*(\w+)\s*\)")
+
+
+def parse_pnas(text):
+    """[(input1, op1, input2, op2), ...] of a PNAS cell (0,sep_3x3,1,identity)(2,max_pool_3x3,0,sep_5x5)."""
+    blocks = [(int(a), x, int(b), y) for a, x, b, y in _PNAS_BLOCK.findall(text)]
+    if not blocks or _PNAS_BLOCK.sub("", text).strip():
+        raise ValueError(f"pnas: not a cell of (input1,op1,input2,op2) blocks: {text!r}")
+    return blocks
+
+
+_MACRO_LAYER = re.compile(r"(\d+)x(\d+):(\d+)(?:<([\d,]+))?")
+
+
+def parse_macro(text):
+    """[(height, width, filters, anchors), ...] of a macro chain 3x3:24 5x5:36<0 3x7:48<0,1."""
+    layers = []
+    for token in text.split():
+        m = _MACRO_LAYER.fullmatch(token)
+        if m is None:
+            raise ValueError(f"macro: bad layer {token!r} in {text!r}")
+        anchors = [int(a) for a in m.group(4).split(",")] if m.group(4) else []
+        layers.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), anchors))
+    return layers
+
+
+def build_network(space, genotype, channels, layers, classes, in_channels=3, auxiliary=False, imagenet=False):
+    """The network of a genotype's text form in `space` (macro, pnas, darts, nb201), as
+    trainer::model::build builds it: channels is DARTS' and NAS-Bench-201's C or PNAS' F,
+    layers DARTS' L or the cells per stage N (both unused by macro chains)."""
+    if space == "darts":
+        return DartsNetwork(parse_darts(genotype), channels, layers, classes, auxiliary, imagenet, in_channels)
+    if auxiliary or imagenet:
+        raise ValueError(f"the {space} network has no auxiliary head or ImageNet variant")
+    if space == "nb201":
+        return TinyNetwork(parse_nb201(genotype), channels, layers, classes, in_channels)
+    if space == "pnas":
+        return PnasNetwork(parse_pnas(genotype), channels, layers, classes, in_channels)
+    if space == "macro":
+        return MacroNetwork(parse_macro(genotype), classes, in_channels)
+    raise ValueError(f"unknown space {space!r}; expected one of macro, pnas, darts, nb201")
+
+# ------------------------------------------------------------------ weights
+
+# safetensors dtype names (https://github.com/huggingface/safetensors) to torch's.
+_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def read_safetensors(path):
+    """{name: tensor} of a safetensors file: an 8-byte little-endian header length, a
+    JSON header of {name: {dtype, shape, data_offsets}}, then the little-endian data."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: not a safetensors file: {len(data)} bytes")
+    n = int.from_bytes(data[:8], "little")
+    if 8 + n > len(data):
+        raise ValueError(f"{path}: not a safetensors file: header of {n} bytes in a file of {len(data)}")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _DTYPES:
+            raise ValueError(f"{path}: {name}: unsupported dtype {info['dtype']}")
+        dtype = _DTYPES[info["dtype"]]
+        start, end = (8 + n + o for o in info["data_offsets"])
+        if end > len(data):
+            raise ValueError(f"{path}: {name}: data runs past the end of the file")
+        flat = torch.frombuffer(bytearray(data[start:end]), dtype=dtype) if end > start else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(info["shape"])
+    return tensors
+
+
+# Buffers PyTorch keeps that tch has no counterpart to; they stay as built.
+TORCH_ONLY = ("num_batches_tracked",)
+
+
+def torch_name(tch_name):
+    """The PyTorch state_dict key of a tch variable. tch's VarStore joins path
+    segments with "." and the modules above carry the tch builders' paths, so the
+    map is the identity (cells.3.node2.edge0.dw1.weight is that key in both); it
+    is one function so that a rename changes one place, and `nas`'s export tests
+    check it for every family."""
+    return tch_name
+
+
+def load_weights(model, path):
+    """Load a safetensors file saved from the tch network into `model`; every
+    variable must map to a parameter or buffer of the same shape and every
+    parameter and buffer but TORCH_ONLY must be given."""
+    tensors = {torch_name(k): v for k, v in read_safetensors(path).items()}
+    state = model.state_dict()
+    expected = {k for k in state if not k.endswith(TORCH_ONLY)}
+    missing, unexpected = sorted(expected - tensors.keys()), sorted(tensors.keys() - expected)
+    if missing or unexpected:
+        raise ValueError(f"{path}: the weights do not fit the network: missing {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+                         f"{' ...' if len(unexpected) > 5 else ''}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            if tuple(state[name].shape) != tuple(value.shape):
+                raise ValueError(f"{path}: {name}: shape {tuple(value.shape)}, the network has {tuple(state[name].shape)}")
+            state[name].copy_(value)
+    return model

@@ -1,0 +1,499 @@
+//! One DARTS search, as the reference `train_search.py`: split the training
+//! data into halves (seeded, stratified), then per step take an α step on a
+//! batch of the α half (Adam) and a weight step on a batch of the weight
+//! half (SGD, cosine learning rate by epoch, gradient clipping). After each
+//! epoch, α (softmax per edge) and the derived genotype go to the progress
+//! callback and to `darts.json`; at the end the supernet is scored on the
+//! α half.
+
+use super::bilevel::{self, Batch, WeightSgd};
+use super::supernet::{edge_labels, op_names, Supernet, SupernetConfig};
+use super::DartsError;
+use crate::evaluator::Cancel;
+use crate::train::{cosine, device_name};
+use data::{Dataset, Loader, LoaderConfig, Normalize, Split};
+use queue::wire::{DartsOrder, DartsSettings};
+use serde::{Deserialize, Serialize};
+use space::SpaceKind;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+/// One search: where, on what, how.
+#[derive(Debug, Clone, Copy)]
+pub struct DartsRun<'a> {
+    /// The cell space: `Darts` or `Nb201`.
+    pub space: SpaceKind,
+    /// The data; its training split is divided into the two halves.
+    pub dataset: &'a Dataset,
+    /// How to search.
+    pub settings: &'a DartsSettings,
+    /// Where to train.
+    pub device: Device,
+    /// Where to write `darts.json` after every epoch, if anywhere.
+    pub output: Option<&'a Path>,
+}
+
+/// What one epoch ended with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DartsEpoch {
+    /// Epochs done, from 1.
+    pub epoch: u32,
+    /// Epochs planned.
+    pub epochs: u32,
+    /// The weights' learning rate during the epoch (also ξ, second order).
+    pub lr: f64,
+    /// Mean training loss of the weight steps.
+    pub train_loss: f64,
+    /// Training accuracy of the weight steps, percent.
+    pub train_acc: f64,
+    /// Mean validation loss seen by the α steps.
+    pub arch_loss: f64,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+    /// The genotype derived from α now, canonical text.
+    pub genotype: String,
+    /// softmax(α) per edge, `[edges][ops]`, by α name (`normal`, `reduce`;
+    /// `cell`).
+    pub alphas: BTreeMap<String, Vec<Vec<f64>>>,
+}
+
+/// What a search produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DartsReport {
+    /// The space searched.
+    pub space: SpaceKind,
+    /// The derived genotype, canonical text.
+    pub genotype: String,
+    /// The derived genotype as derived (DARTS: each node's stronger edge
+    /// first).
+    pub derived: String,
+    /// The supernet's accuracy on the α half, percent (evaluation mode).
+    pub val_acc: f64,
+    /// Its mean loss there.
+    pub val_loss: f64,
+    /// Weight parameters of the supernet (α and running statistics left
+    /// out).
+    pub params: i64,
+    /// Images in the weights' half and in the α half.
+    pub halves: (usize, usize),
+    /// Seconds spent in search steps.
+    pub search_seconds: f64,
+    /// Weight-half images per second of search.
+    pub images_per_s: f64,
+    /// Seconds to prepare: split, move data, build the supernet.
+    pub setup_seconds: f64,
+    /// Epochs done.
+    pub epochs: u32,
+    /// Steps taken (each one α step and one weight step).
+    pub steps: u64,
+    /// Where it ran.
+    pub device: String,
+    /// Set when a loss became NaN or infinite: what and when.
+    pub diverged: Option<String>,
+    /// Every epoch's record.
+    pub history: Vec<DartsEpoch>,
+}
+
+/// The supernet's settings for `run`: the settings' C and layers (the
+/// space's default layers when unset), the data's classes and shape.
+pub fn supernet_config(run: &DartsRun<'_>) -> SupernetConfig {
+    let meta = &run.dataset.meta;
+    let base = SupernetConfig::for_space(run.space);
+    SupernetConfig {
+        channels: run.settings.channels,
+        layers: run.settings.layers.unwrap_or(base.layers),
+        classes: meta.classes.len() as i64,
+        in_channels: meta.channels as i64,
+        input_size: meta.height.min(meta.width) as i64,
+    }
+}
+
+/// Run the search. `progress` receives every epoch's record. Initialization
+/// draws from libtorch's global generator, seeded here, so only searches
+/// that do not overlap in one process are bit-for-bit repeatable.
+pub fn search(
+    run: &DartsRun<'_>,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(&DartsEpoch),
+) -> Result<DartsReport, DartsError> {
+    let s = run.settings;
+    s.validate()?;
+    if !matches!(run.space, SpaceKind::Darts | SpaceKind::Nb201) {
+        return Err(DartsError::Space(run.space));
+    }
+    let setup = Instant::now();
+    tch::manual_seed(s.seed as i64);
+    let (w_half, a_half) = halves(&run.dataset.train, s)?;
+    let normalize = Normalize::from_split(&w_half);
+    let (w_half, a_half) = (w_half.to_device(run.device), a_half.to_device(run.device));
+    let net = Supernet::new(run.space, &supernet_config(run), run.device)?;
+    let [c, h, w] = w_half.image_shape();
+    net.check_input(&Tensor::zeros([1, c, h, w], (Kind::Float, run.device)))?;
+    let params = net.params();
+    let mut opt = Optimizers {
+        sgd: WeightSgd::new(&params, s.momentum, s.weight_decay),
+        adam: nn::Adam {
+            beta1: 0.5,
+            beta2: 0.999,
+            wd: s.arch_weight_decay,
+            ..Default::default()
+        }
+        .build(net.arch(), s.arch_lr)?,
+    };
+    let augment = data::Augment {
+        crop_padding: s.crop_padding,
+        flip_prob: if s.flip { 0.5 } else { 0.0 },
+        cutout: 0,
+    };
+    let w_loader = half_loader(&w_half, &normalize, s, augment, s.seed)?;
+    let a_loader = half_loader(&a_half, &normalize, s, augment, s.seed.wrapping_add(1))?;
+    let mut report = DartsReport {
+        space: run.space,
+        genotype: String::new(),
+        derived: String::new(),
+        val_acc: 0.0,
+        val_loss: f64::NAN,
+        params: net.param_count(),
+        halves: (w_half.len(), a_half.len()),
+        search_seconds: 0.0,
+        images_per_s: 0.0,
+        setup_seconds: setup.elapsed().as_secs_f64(),
+        epochs: 0,
+        steps: 0,
+        device: device_name(run.device),
+        diverged: None,
+        history: Vec::new(),
+    };
+    let mut a_epoch = 0u64;
+    let mut a_batches = a_loader.epoch(a_epoch);
+    let mut images = 0u64;
+    for epoch in 0..s.epochs {
+        let t0 = Instant::now();
+        let lr = cosine(s.lr, s.lr_min, u64::from(epoch), u64::from(s.epochs));
+        let mut sums = Sums::default();
+        for (xs, ys) in w_loader.epoch(u64::from(epoch)) {
+            if cancel.is_cancelled() {
+                return Err(DartsError::Cancelled);
+            }
+            let (vx, vy) = match a_batches.next() {
+                Some(b) => b,
+                None => {
+                    a_epoch += 1;
+                    a_batches = a_loader.epoch(a_epoch);
+                    a_batches.next().expect("the α half yields a batch")
+                }
+            };
+            let train = Batch { xs: &xs, ys: &ys };
+            let val = Batch { xs: &vx, ys: &vy };
+            match step(&net, &params, &mut opt, s, lr, train, val)? {
+                Step::Done(stats) => sums.add(&stats),
+                Step::Diverged(what) => {
+                    report.diverged = Some(format!(
+                        "{what} at step {} (epoch {})",
+                        report.steps,
+                        epoch + 1
+                    ));
+                    break;
+                }
+            }
+            images += ys.size()[0] as u64;
+            report.steps += 1;
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        report.search_seconds += seconds;
+        if report.diverged.is_some() {
+            break;
+        }
+        let record = epoch_record(&net, epoch + 1, s.epochs, lr, &sums, seconds)?;
+        progress(&record);
+        report.history.push(record);
+        report.epochs = epoch + 1;
+        if let Some(path) = run.output {
+            write_output(path, run, &report, false)?;
+        }
+    }
+    report.images_per_s = images as f64 / report.search_seconds.max(1e-9);
+    finish(&net, &a_half, &normalize, s, &mut report)?;
+    if let Some(path) = run.output {
+        write_output(path, run, &report, true)?;
+    }
+    Ok(report)
+}
+
+/// The optimizers of a search: SGD for the weights, Adam for α.
+struct Optimizers {
+    sgd: WeightSgd,
+    adam: nn::Optimizer,
+}
+
+/// How one step ended.
+enum Step {
+    /// Both steps taken.
+    Done(StepStats),
+    /// A loss was NaN or infinite: which.
+    Diverged(String),
+}
+
+/// What one step measured.
+struct StepStats {
+    loss: f64,
+    arch_loss: f64,
+    correct: i64,
+    batch: i64,
+}
+
+/// One step of Algorithm 1 of the paper: α on the validation batch (first
+/// or second order), then the weights on the training batch.
+fn step(
+    net: &Supernet,
+    params: &[Tensor],
+    opt: &mut Optimizers,
+    s: &DartsSettings,
+    lr: f64,
+    train: Batch<'_>,
+    val: Batch<'_>,
+) -> Result<Step, DartsError> {
+    let arch = match s.order {
+        DartsOrder::First => bilevel::first_order(net, val)?,
+        DartsOrder::Second => bilevel::second_order(net, &opt.sgd, lr, train, val)?,
+    };
+    if !arch.val_loss.is_finite() {
+        return Ok(Step::Diverged(format!(
+            "the α-step loss became {}",
+            arch.val_loss
+        )));
+    }
+    bilevel::set_alpha_grads(&mut opt.adam, net.alphas(), &arch.grads)?;
+    opt.adam.step();
+
+    let logits = net.forward_t(train.xs, true);
+    let l = logits.f_cross_entropy_loss::<Tensor>(train.ys, None, Reduction::Mean, -100, 0.0)?;
+    let loss = l.f_double_value(&[])?;
+    if !loss.is_finite() {
+        return Ok(Step::Diverged(format!("the training loss became {loss}")));
+    }
+    let mut g = bilevel::grads(&l, params)?;
+    if let Some(max) = s.grad_clip {
+        bilevel::clip_grad_norm(&mut g, max)?;
+    }
+    opt.sgd.step(params, &g, lr)?;
+    let correct = logits
+        .f_argmax(-1, false)?
+        .f_eq_tensor(train.ys)?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?;
+    Ok(Step::Done(StepStats {
+        loss,
+        arch_loss: arch.val_loss,
+        correct,
+        batch: train.ys.size()[0],
+    }))
+}
+
+/// Derive the genotype and score the supernet on the α half. After a
+/// divergence α may hold NaN: the genotype is then left empty.
+fn finish(
+    net: &Supernet,
+    a_half: &Split,
+    normalize: &Normalize,
+    s: &DartsSettings,
+    report: &mut DartsReport,
+) -> Result<(), DartsError> {
+    match net.derive() {
+        Ok(g) => {
+            report.derived = g.to_string();
+            report.genotype = g.canonical_text();
+        }
+        Err(_) if report.diverged.is_some() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    if report.diverged.is_some() {
+        return Ok(());
+    }
+    let (acc, loss) = evaluate(net, a_half, normalize, s.batch_size)?;
+    report.val_acc = acc;
+    report.val_loss = loss;
+    if !loss.is_finite() {
+        report.diverged = Some(format!(
+            "validation loss is {loss} after {} steps",
+            report.steps
+        ));
+    }
+    Ok(())
+}
+
+/// The seeded, stratified halves (weights, α) of the training split, or of
+/// its seeded subset.
+fn halves(train: &Split, s: &DartsSettings) -> Result<(Split, Split), DartsError> {
+    let sub;
+    let split = match s.train_subset {
+        Some(n) if n < train.len() => {
+            sub = train.subset(n, s.seed);
+            &sub
+        }
+        _ => train,
+    };
+    let (w, a) = data::split_train_val(split, 0.5, s.seed);
+    if w.is_empty() || a.is_empty() {
+        return Err(DartsError::Settings(queue::wire::SettingError {
+            field: "train_subset",
+            reason: format!(
+                "{} training images leave a half empty ({} and {})",
+                split.len(),
+                w.len(),
+                a.len()
+            ),
+        }));
+    }
+    Ok((w, a))
+}
+
+/// Shuffled batches of one half, the last batch dropped when smaller (a
+/// batch of one cannot be normalized in training mode).
+fn half_loader<'a>(
+    split: &'a Split,
+    normalize: &Normalize,
+    s: &DartsSettings,
+    augment: data::Augment,
+    seed: u64,
+) -> Result<Loader<'a>, DartsError> {
+    let batch_size = s.batch_size as usize;
+    Ok(Loader::new(
+        split,
+        normalize,
+        LoaderConfig {
+            batch_size,
+            shuffle: true,
+            drop_last: split.len() > batch_size,
+            augment,
+            seed,
+        },
+    )?)
+}
+
+/// Running sums of one epoch's steps.
+#[derive(Debug, Default)]
+struct Sums {
+    loss: f64,
+    arch_loss: f64,
+    correct: i64,
+    seen: i64,
+    steps: u64,
+}
+
+impl Sums {
+    fn add(&mut self, step: &StepStats) {
+        self.loss += step.loss;
+        self.arch_loss += step.arch_loss;
+        self.correct += step.correct;
+        self.seen += step.batch;
+        self.steps += 1;
+    }
+}
+
+fn epoch_record(
+    net: &Supernet,
+    epoch: u32,
+    epochs: u32,
+    lr: f64,
+    sums: &Sums,
+    seconds: f64,
+) -> Result<DartsEpoch, DartsError> {
+    let steps = sums.steps.max(1) as f64;
+    let alphas = net
+        .alpha_names()
+        .iter()
+        .zip(net.softmax_alphas())
+        .map(|(name, rows)| (name.to_string(), rows))
+        .collect();
+    Ok(DartsEpoch {
+        epoch,
+        epochs,
+        lr,
+        train_loss: sums.loss / steps,
+        train_acc: 100.0 * sums.correct as f64 / sums.seen.max(1) as f64,
+        arch_loss: sums.arch_loss / steps,
+        seconds,
+        genotype: net.derive()?.canonical_text(),
+        alphas,
+    })
+}
+
+/// Accuracy (percent) and mean loss of the supernet on `split`, in
+/// evaluation mode (running statistics), as the reference's `infer`.
+fn evaluate(
+    net: &Supernet,
+    split: &Split,
+    normalize: &Normalize,
+    batch_size: i64,
+) -> Result<(f64, f64), DartsError> {
+    let loader = Loader::new(
+        split,
+        normalize,
+        LoaderConfig {
+            batch_size: (batch_size as usize).max(256),
+            shuffle: false,
+            drop_last: false,
+            augment: data::Augment::default(),
+            seed: 0,
+        },
+    )?;
+    let _guard = tch::no_grad_guard();
+    let (mut correct, mut loss_sum, mut n) = (0i64, 0.0f64, 0i64);
+    for (xs, ys) in loader.epoch(0) {
+        let logits = net.forward_t(&xs, false);
+        let loss = logits.f_cross_entropy_loss::<Tensor>(&ys, None, Reduction::Sum, -100, 0.0)?;
+        loss_sum += loss.f_double_value(&[])?;
+        correct += logits
+            .f_argmax(-1, false)?
+            .f_eq_tensor(&ys)?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
+        n += ys.size()[0];
+    }
+    let n = n.max(1) as f64;
+    Ok((100.0 * correct as f64 / n, loss_sum / n))
+}
+
+/// `darts.json`: what was searched and how, the ops and edges α's tables
+/// are indexed by, every epoch so far, and the result once there is one.
+/// Written to a temporary file and renamed, so readers never see half.
+fn write_output(
+    path: &Path,
+    run: &DartsRun<'_>,
+    report: &DartsReport,
+    finished: bool,
+) -> Result<(), DartsError> {
+    let err = |e: String| DartsError::Output {
+        path: path.to_path_buf(),
+        reason: e,
+    };
+    let doc = serde_json::json!({
+        "space": run.space,
+        "dataset": run.dataset.meta.name,
+        "fingerprint": run.dataset.meta.fingerprint,
+        "settings": run.settings,
+        "ops": op_names(run.space),
+        "edges": edge_labels(run.space),
+        "params": report.params,
+        "epochs": report.history,
+        "result": finished.then(|| serde_json::json!({
+            "genotype": report.genotype,
+            "derived": report.derived,
+            "val_acc": report.val_acc,
+            "val_loss": report.val_loss,
+            "search_seconds": report.search_seconds,
+            "diverged": report.diverged,
+        })),
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(&doc).map_err(|e| err(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}
