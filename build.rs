@@ -5,18 +5,21 @@
 //! - when libtorch has CUDA, `libtorch_cuda` is linked even though no symbol
 //!   of it is referenced (`--no-as-needed`): otherwise the linker drops it,
 //!   CUDA kernels are never registered and `tch::Cuda::is_available()` is
-//!   false on GPU hosts.
+//!   false on GPU hosts. `NAS_LINK_CUDA=0` turns this off (the CPU-only
+//!   docker image, which ships libtorch's CPU libraries alone).
 
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=NAS_LINK_CUDA");
     let Ok(dir) = std::env::var("LIBTORCH") else {
         return;
     };
     let lib = Path::new(&dir).join("lib");
     println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{}", lib.display());
-    if lib.join("libtorch_cuda.so").exists() {
+    let wanted = std::env::var("NAS_LINK_CUDA").map_or(true, |v| v != "0");
+    if wanted && lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg-bins=-L{}", lib.display());
         println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

@@ -23,7 +23,7 @@ target=${CARGO_TARGET_DIR:-target}
 triple=$(rustc -vV | sed -n 's/^host: //p')
 case $mode in
   cpu)
-    cargo build --release --locked --bin nas
+    NAS_LINK_CUDA=0 cargo build --release --locked --bin nas
     bin="$target/release/nas"
     ;;
   cuda)
