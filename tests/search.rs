@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 
 fn nas() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
-    c.env("RUST_LOG", "warn").env_remove("REDIS_URL").stdin(Stdio::null());
+    c.env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null());
     c
 }
 
@@ -32,22 +34,48 @@ fn a_whole_search_runs_in_one_process_and_exports_its_winner() {
     write_dataset(&data);
     let results = dir.path().join("results");
     let out = nas()
-        .args(["search", "--data", data.to_str().unwrap(), "--strategy", "random", "--budget", "3"])
+        .args([
+            "search",
+            "--data",
+            data.to_str().unwrap(),
+            "--strategy",
+            "random",
+            "--budget",
+            "3",
+        ])
         .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("best architecture (nb201): |"), "{stdout}");
     assert!(stdout.contains("test accuracy:"), "{stdout}");
     let id = search_id(&results);
     let folder = results.join(&id);
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["status"], "done");
     assert_eq!(state["evaluated"], 3);
     assert_eq!(state["finals"].as_array().unwrap().len(), 1);
-    assert_eq!(std::fs::read_to_string(folder.join("evaluations.jsonl")).unwrap().lines().count(), 4);
-    for f in ["genotype.txt", "genotype.json", "weights.safetensors", "model.py", "results.csv", "cell.svg"] {
+    assert_eq!(
+        std::fs::read_to_string(folder.join("evaluations.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    for f in [
+        "genotype.txt",
+        "genotype.json",
+        "weights.safetensors",
+        "model.py",
+        "results.csv",
+        "cell.svg",
+    ] {
         assert!(folder.join("export").join(f).exists(), "export/{f} missing");
     }
 }
