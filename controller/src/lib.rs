@@ -21,7 +21,6 @@ mod adam;
 mod net;
 mod params;
 mod policy;
-mod rng;
 
 use adam::Adam;
 use net::{Net, Walk};
@@ -196,7 +195,7 @@ pub struct Controller {
     /// The moving average of rewards; none before the first.
     baseline: Option<f64>,
     /// Every random draw: the initial weights, then the samples.
-    #[serde(with = "rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
 }
 
@@ -209,7 +208,7 @@ struct Unchecked {
     params: Params,
     adam: Adam,
     baseline: Option<f64>,
-    #[serde(with = "rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
 }
 

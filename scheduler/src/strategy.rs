@@ -17,7 +17,6 @@ mod ledger;
 mod progressive;
 mod random;
 mod rl;
-mod rng;
 mod surrogate_local;
 
 pub use evolution::RegularizedEvolution;

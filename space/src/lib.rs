@@ -18,6 +18,7 @@ pub mod macro_chain;
 pub mod nb201;
 mod ops;
 pub mod pnas;
+pub mod rng_serde;
 
 pub use darts::{DartsGenotype, DartsOp};
 pub use error::{Result, SpaceError};

@@ -33,7 +33,7 @@ pub struct RegularizedEvolution {
     /// S: the tournament size.
     sample_size: usize,
     /// Every random choice; persisted, so a resumed search draws on.
-    #[serde(with = "super::rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
     /// Proposals, results, dedupe set.
     ledger: Ledger,

@@ -20,7 +20,7 @@ pub struct RandomSearch {
     /// What it samples from.
     space: Space,
     /// Every random choice; persisted, so a resumed search draws on.
-    #[serde(with = "super::rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
     /// Proposals, results, dedupe set.
     ledger: Ledger,

@@ -37,7 +37,7 @@ pub struct RlStrategy {
     /// the one searched.
     controller: Controller,
     /// The uniform fallback's draws; persisted, so a resumed search draws on.
-    #[serde(with = "super::rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
     /// Proposals, results, dedupe set.
     ledger: Ledger,

@@ -24,7 +24,7 @@ pub struct SurrogateLocal {
     /// How many of the best cells' neighbourhoods each round ranks.
     parents: usize,
     /// Every random choice; persisted.
-    #[serde(with = "super::rng")]
+    #[serde(with = "space::rng_serde")]
     rng: SpaceRng,
     /// Proposals, results, dedupe set.
     ledger: Ledger,

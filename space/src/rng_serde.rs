@@ -1,15 +1,17 @@
-//! A strategy's random generator as plain JSON: its seed, stream and
-//! position, `{"seed": "<64 hex digits>", "stream": 0, "word_pos": "412"}`.
+//! A [`SpaceRng`](crate::SpaceRng) as plain JSON, for `#[serde(with =
+//! "space::rng_serde")]`: its seed, stream and position,
+//! `{"seed": "<64 hex digits>", "stream": 0, "word_pos": "412"}`. Strategies
+//! and the RL controller persist their generators this way.
 //!
 //! This is the generator's whole abstract state (what `rand_chacha` compares
 //! and itself serializes), so a generator read back continues the same
 //! stream. The position is a 68-bit number, written as a decimal string:
 //! JSON numbers, and serde's buffering for tagged enums, stop at 64 bits.
 
+use crate::SpaceRng;
 use rand::SeedableRng;
 use serde::de::Error;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use space::SpaceRng;
 use std::fmt::Write;
 
 #[derive(Serialize, Deserialize)]
@@ -21,7 +23,7 @@ struct Persisted {
 }
 
 /// For `#[serde(with = "rng")]`.
-pub(crate) fn serialize<S: Serializer>(rng: &SpaceRng, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<S: Serializer>(rng: &SpaceRng, s: S) -> Result<S::Ok, S::Error> {
     let mut seed = String::with_capacity(64);
     for byte in rng.get_seed() {
         write!(seed, "{byte:02x}").expect("writing to a string cannot fail");
@@ -35,7 +37,7 @@ pub(crate) fn serialize<S: Serializer>(rng: &SpaceRng, s: S) -> Result<S::Ok, S:
 }
 
 /// For `#[serde(with = "rng")]`.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SpaceRng, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SpaceRng, D::Error> {
     let p = Persisted::deserialize(d)?;
     let bad_seed = || D::Error::custom(format!("rng seed {:?} is not 64 hex digits", p.seed));
     if p.seed.len() != 64 || !p.seed.is_ascii() {
@@ -67,9 +69,9 @@ mod tests {
 
     #[test]
     fn a_generator_read_back_continues_its_stream() {
-        let mut rng = space::rng(42);
+        let mut rng = crate::rng(42);
         for used in [0, 1, 15, 16, 17, 63, 64, 65, 1000] {
-            let mut a = space::rng(42);
+            let mut a = crate::rng(42);
             for _ in 0..used {
                 a.random::<u32>();
             }
