@@ -86,6 +86,30 @@ pub trait Strategy {
     fn ranked(&mut self, _scores: &[f64]) {}
 }
 
+/// The `k` best-scored of `candidates`, best first (ties in candidate
+/// order), each architecture once, with its score as its queue priority:
+/// how a ranked strategy turns the surrogate's reply into proposals.
+pub(crate) fn best_first(
+    candidates: &[Genotype],
+    scores: &[f64],
+    k: usize,
+) -> std::collections::VecDeque<(Genotype, f64)> {
+    let mut order: Vec<usize> = (0..candidates.len().min(scores.len())).collect();
+    order.sort_by(|&a, &b| {
+        scores[b]
+            .partial_cmp(&scores[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    let mut taken = std::collections::HashSet::new();
+    order
+        .into_iter()
+        .filter(|&i| taken.insert(candidates[i].hash().0))
+        .take(k)
+        .map(|i| (candidates[i].clone(), scores[i]))
+        .collect()
+}
+
 /// What a strategy asks the surrogate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankRequest {

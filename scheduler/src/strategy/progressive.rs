@@ -169,19 +169,8 @@ impl Strategy for Progressive {
             self.awaiting = Some(children);
             return;
         }
-        let mut order: Vec<usize> = (0..children.len()).collect();
-        order.sort_by(|&a, &b| {
-            scores[b]
-                .partial_cmp(&scores[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
         let left = self.ledger.budget() - self.ledger.proposed();
-        self.queue = order
-            .into_iter()
-            .take(self.beam.min(left))
-            .map(|i| (children[i].clone(), scores[i]))
-            .collect();
+        self.queue = super::best_first(&children, scores, self.beam.min(left));
         self.level += 1;
         self.level_cells.clear();
     }

@@ -174,19 +174,6 @@ impl Strategy for SurrogateLocal {
             self.awaiting = Some(candidates);
             return;
         }
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| {
-            scores[b]
-                .partial_cmp(&scores[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
-        let mut taken = HashSet::new();
-        self.queue = order
-            .into_iter()
-            .filter(|&i| taken.insert(candidates[i].hash().0))
-            .take(self.beam)
-            .map(|i| (candidates[i].clone(), scores[i]))
-            .collect();
+        self.queue = super::best_first(&candidates, scores, self.beam);
     }
 }
