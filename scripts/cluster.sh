@@ -27,7 +27,11 @@ nas_bin() {
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
-  local trainers="${1:-2}" slots="${2:-1}" nas
+  local trainers="${1:-2}" slots="${2:-1}" nas threads
+  # Share this host's cores among the trainer slots: libtorch threads that
+  # outnumber the cores spin against each other and run many times slower.
+  threads=$(( $(nproc) / (trainers * slots) ))
+  [ "$threads" -ge 1 ] || threads=1
   "$here/setup.sh"
   nas=$(nas_bin)
   mkdir -p "$dir/redis" "$dir/logs" "$dir/results"
@@ -47,7 +51,7 @@ start() {
   fi
   for i in $(seq 1 "$trainers"); do
     if ! running "$dir/trainer$i.pid"; then
-      REDIS_URL="$url" setsid "$nas" trainer --slots "$slots" --worker-id "trainer$i" >"$dir/logs/trainer$i.log" 2>&1 &
+      REDIS_URL="$url" setsid "$nas" trainer --slots "$slots" --cpu-threads "$threads" --worker-id "trainer$i" >"$dir/logs/trainer$i.log" 2>&1 &
       echo $! >"$dir/trainer$i.pid"
     fi
   done

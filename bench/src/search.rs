@@ -266,7 +266,7 @@ impl SearchBenchConfig {
             }
         }
         for spec in &specs {
-            self.spec(*spec, 0)
+            self.spec(spec.clone(), 0)
                 .validate()
                 .map_err(|e| BenchError::Config(e.to_string()))?;
         }
@@ -309,7 +309,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
         let mut all = Vec::new();
         for (name, spec) in config.strategies.iter().zip(&specs) {
             for seed in 0..config.seeds {
-                let mut s = config.spec(*spec, seed);
+                let mut s = config.spec(spec.clone(), seed);
                 s.name = Some(format!("bench {name} seed {seed}"));
                 all.push(s);
             }

@@ -214,6 +214,7 @@ fn copy_weights(
         return absent(match winner.stage {
             Stage::Search => "the winner is a search-stage evaluation, and only final retrainings save weights (a search with a [final] stage, on trainers with an artifacts folder: `nas search`, or `nas trainer --artifacts-dir`)".into(),
             Stage::Final => "the winner's final retraining recorded no weights file (its trainer had no artifacts folder)".into(),
+            Stage::Supernet => "the winner is the cell a DARTS supernet search derived, which has no weights of its own (give the search a [final] stage to train it)".into(),
         });
     };
     let Some(src) = network::find_weights(&recorded, search.dir) else {

@@ -61,6 +61,8 @@ pub fn stage_settings<'a>(
     };
     match (winner.stage, &state.spec.final_stage) {
         (Stage::Final, Some(f)) => Some(&f.settings),
+        // The supernet's own settings are not the derived cell's network.
+        (Stage::Supernet, _) => None,
         _ => search,
     }
 }
@@ -128,7 +130,7 @@ pub fn resolve(
         Some(s) => {
             let stage = match winner.stage {
                 Stage::Final => "the final stage's training settings",
-                Stage::Search => "the evaluator's training settings",
+                Stage::Search | Stage::Supernet => "the evaluator's training settings",
             };
             sources.push(format!("channels and layers: {stage}"));
             (s.channels, s.layers, s.auxiliary_weight > 0.0)

@@ -50,6 +50,7 @@ pub fn readme(state: &SearchState, genotype: &Genotype, r: &Report) -> String {
     let stage = match w.stage {
         Stage::Search => "search",
         Stage::Final => "final retraining",
+        Stage::Supernet => "derived by the DARTS supernet search",
     };
     let _ = writeln!(
         t,

@@ -2,7 +2,6 @@
 //! columns of `nas results --format csv`.
 
 use queue::Outcome;
-use scheduler::state::Stage;
 use scheduler::Evaluation;
 
 /// The header line, as `nas results --format csv` prints it.
@@ -20,10 +19,7 @@ pub fn line(e: &Evaluation) -> String {
     format!(
         "{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
         e.index,
-        match e.stage {
-            Stage::Search => "search",
-            Stage::Final => "final",
-        },
+        e.stage.word(),
         e.job_id,
         e.hash,
         kind,

@@ -159,6 +159,16 @@ impl Queue for MeteredQueue {
         r
     }
 
+    async fn progress(&self, lease: &Lease, note: &str) -> QResult<()> {
+        let r = self.ok(self.inner.progress(lease, note).await);
+        self.stale_if_lost(lease, &r);
+        r
+    }
+
+    async fn job_progress(&self, job_id: &str) -> QResult<Option<String>> {
+        self.ok(self.inner.job_progress(job_id).await)
+    }
+
     async fn reap(&self) -> QResult<(u64, u64)> {
         let r = self.ok(self.inner.reap().await);
         if let (Ok((requeued, dead)), Some(_)) = (r.as_ref(), &self.busy) {

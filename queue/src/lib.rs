@@ -267,6 +267,16 @@ pub trait Queue: Send + Sync {
     /// Hand a job back at once (shutdown); the attempt does not count.
     async fn release(&self, lease: &Lease) -> Result<()>;
 
+    /// Record how far a leased job has got: a JSON note of at most
+    /// [`wire::MAX_PROGRESS_BYTES`] (a DARTS search's epoch, α and derived
+    /// genotype), replacing the last one, for `nas status`. Refused with
+    /// [`QueueError::Stale`] once the lease is lost.
+    async fn progress(&self, lease: &Lease, note: &str) -> Result<()>;
+
+    /// The last progress note of a job, if it exists and wrote one. The
+    /// note outlives the lease: a finished job keeps its last one.
+    async fn job_progress(&self, job_id: &str) -> Result<Option<String>>;
+
     /// Requeue jobs whose lease expired (or dead-letter them after the last
     /// attempt), and promote delayed jobs whose backoff ended. Returns
     /// (requeued, dead-lettered).

@@ -40,6 +40,7 @@ struct Job {
     deadline: u64,
     score: f64,
     reason: String,
+    progress: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -214,6 +215,7 @@ impl Queue for MemoryQueue {
                     deadline: 0,
                     score: -job.priority,
                     reason: String::new(),
+                    progress: None,
                 },
             );
             q.counts.entry(job.search_id.clone()).or_default().queued += 1;
@@ -291,6 +293,24 @@ impl Queue for MemoryQueue {
         q.leases.remove(&(old, id.clone()));
         q.leases.insert((deadline, id.clone()));
         Ok(deadline)
+    }
+
+    async fn progress(&self, lease: &Lease, note: &str) -> Result<()> {
+        wire::validate_progress(note)?;
+        let mut q = self.lock();
+        if !q.held(&lease.job.job_id, lease.token) {
+            return Err(Self::stale(lease));
+        }
+        q.jobs.get_mut(&lease.job.job_id).expect("held").progress = Some(note.to_string());
+        Ok(())
+    }
+
+    async fn job_progress(&self, job_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .jobs
+            .get(job_id)
+            .and_then(|j| j.progress.clone()))
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {

@@ -121,6 +121,7 @@ struct Scripts {
     reap: Script,
     replay: Script,
     cancel: Script,
+    progress: Script,
 }
 
 impl Scripts {
@@ -135,6 +136,7 @@ impl Scripts {
             reap: lua!("reap.lua"),
             replay: lua!("replay.lua"),
             cancel: lua!("cancel.lua"),
+            progress: lua!("progress.lua"),
         }
     }
 }
@@ -505,6 +507,28 @@ impl Queue for RedisQueue {
             dead: get("dead"),
             cancelled: get("cancelled"),
         })
+    }
+
+    async fn progress(&self, lease: &Lease, note: &str) -> Result<()> {
+        wire::validate_progress(note)?;
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .progress
+            .key(self.keys.job(&lease.job.job_id))
+            .arg(lease.token)
+            .arg(note)
+            .invoke_async(&mut con)
+            .await?;
+        if r < 0 {
+            return Err(Self::stale(lease));
+        }
+        Ok(())
+    }
+
+    async fn job_progress(&self, job_id: &str) -> Result<Option<String>> {
+        let mut con = self.con.clone();
+        Ok(con.hget(self.keys.job(job_id), "progress").await?)
     }
 
     async fn job_state(&self, job_id: &str) -> Result<Option<JobState>> {

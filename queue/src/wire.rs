@@ -13,6 +13,26 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The largest payload a job may carry, in bytes of JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
+/// The largest progress note a job may record ([`crate::Queue::progress`]).
+pub const MAX_PROGRESS_BYTES: usize = 16 * 1024;
+
+/// Check a progress note: JSON, at most [`MAX_PROGRESS_BYTES`].
+pub fn validate_progress(note: &str) -> Result<(), WireError> {
+    let bad = |reason: String| WireError::Malformed {
+        what: "progress note",
+        reason,
+    };
+    if note.len() > MAX_PROGRESS_BYTES {
+        return Err(bad(format!(
+            "{} bytes is over the {MAX_PROGRESS_BYTES}-byte limit",
+            note.len()
+        )));
+    }
+    serde_json::from_str::<serde_json::Value>(note)
+        .map(|_| ())
+        .map_err(|e| bad(format!("not JSON: {e}")))
+}
+
 /// The longest id (search or job) accepted.
 pub const MAX_ID_LEN: usize = 96;
 

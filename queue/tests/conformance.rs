@@ -317,6 +317,47 @@ async fn oversized_and_badly_named_jobs_are_refused(q: &dyn Queue) {
     assert_eq!(q.counts("s").await.unwrap().queued, 0);
 }
 
+async fn progress_notes_are_fenced_by_the_lease_and_outlive_it(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "g", 0.0)]).await.unwrap();
+    let first = q.claim("w1", 1).await.unwrap().remove(0);
+    let id = first.job.job_id.clone();
+    assert_eq!(q.job_progress(&id).await.unwrap(), None);
+    q.progress(&first, r#"{"epoch":1}"#).await.unwrap();
+    q.progress(&first, r#"{"epoch":2}"#).await.unwrap();
+    assert_eq!(
+        q.job_progress(&id).await.unwrap().as_deref(),
+        Some(r#"{"epoch":2}"#)
+    );
+    // Not JSON, or too long: refused, naming the note; the last one stays.
+    let err = q.progress(&first, "epoch 3").await.unwrap_err().to_string();
+    assert!(
+        err.contains("progress note") && err.contains("not JSON"),
+        "{err}"
+    );
+    let long = format!(
+        r#"{{"x":"{}"}}"#,
+        "a".repeat(queue::wire::MAX_PROGRESS_BYTES)
+    );
+    let err = q.progress(&first, &long).await.unwrap_err().to_string();
+    assert!(err.contains("limit"), "{err}");
+    // The lease lapses and the job goes to another worker: the first one's
+    // notes are refused, the second one's recorded.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.reap().await.unwrap(), (1, 0));
+    let second = q.claim("w2", 1).await.unwrap().remove(0);
+    assert!(matches!(
+        q.progress(&first, r#"{"epoch":9}"#).await,
+        Err(queue::QueueError::Stale { .. })
+    ));
+    q.progress(&second, r#"{"epoch":3}"#).await.unwrap();
+    q.complete(&second, ok(90.0)).await.unwrap();
+    assert_eq!(
+        q.job_progress(&id).await.unwrap().as_deref(),
+        Some(r#"{"epoch":3}"#)
+    );
+    assert_eq!(q.job_progress("s.0000000099").await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -352,6 +393,7 @@ conformance!(
     results_page_in_recording_order,
     heartbeats_list_live_workers,
     oversized_and_badly_named_jobs_are_refused,
+    progress_notes_are_fenced_by_the_lease_and_outlive_it,
 );
 
 /// A job whose stored envelope cannot be decoded (written by a broken or

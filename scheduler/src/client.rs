@@ -2,7 +2,7 @@
 //! where searches stand, read results, cancel.
 
 use crate::spec::SearchSpec;
-use crate::state::{Evaluation, SearchState};
+use crate::state::{Evaluation, SearchState, Stage};
 use crate::store::{Store, StoreError};
 use queue::{Queue, QueueError, SearchCounts};
 use std::time::Duration;
@@ -46,6 +46,23 @@ pub struct SearchStatus {
     pub rate: f64,
     /// Seconds to go at that rate, while running.
     pub eta_s: Option<f64>,
+    /// The last progress notes of its unfinished jobs (a DARTS search's
+    /// epoch, α and current cell; a training run's step), and of its DARTS
+    /// supernet search once that has ended (α as it ended).
+    pub notes: Vec<JobNote>,
+}
+
+/// The last progress note of one unfinished job.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobNote {
+    /// The job.
+    pub job_id: String,
+    /// Which part of the search it belongs to.
+    pub stage: Stage,
+    /// The candidate's canonical text (empty for a supernet search).
+    pub genotype: String,
+    /// The note, as the trainer wrote it.
+    pub note: serde_json::Value,
 }
 
 /// The standing of one search, or of all when `id` is `None`, and the
@@ -71,11 +88,34 @@ pub async fn status(
         let rate = done / secs;
         let left = state.spec.budget as f64 - done;
         let eta_s = (!state.status.is_terminal() && rate > 0.0).then(|| left.max(0.0) / rate);
+        let mut jobs: Vec<(String, Stage, String)> = Vec::new();
+        if let Some(e) = (state.best.as_ref()).filter(|e| e.stage == Stage::Supernet) {
+            jobs.push((e.job_id.clone(), e.stage, e.genotype.clone()));
+        }
+        if !state.status.is_terminal() {
+            let pending = state.pending.values();
+            jobs.extend(
+                pending.filter_map(|p| Some((p.job_id.clone()?, p.stage, p.genotype.clone()))),
+            );
+        }
+        let mut notes = Vec::new();
+        for (job_id, stage, genotype) in jobs {
+            let Some(note) = queue.job_progress(&job_id).await? else {
+                continue;
+            };
+            notes.push(JobNote {
+                job_id,
+                stage,
+                genotype,
+                note: serde_json::from_str(&note).unwrap_or(serde_json::Value::String(note)),
+            });
+        }
         out.push(SearchStatus {
             state,
             counts,
             rate,
             eta_s,
+            notes,
         });
     }
     let workers = queue.workers(Duration::from_secs(10)).await?;

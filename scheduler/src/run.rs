@@ -8,10 +8,10 @@
 //! the strategy state, so none is observed twice.
 
 use crate::rank::Ranker;
-use crate::state::{Evaluation, Pending, SearchState, Stage, Status};
+use crate::state::{Evaluation, Pending, SearchState, Stage, Status, SUPERNET_KEY};
 use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
-use queue::wire::{EvalJob, EvaluatorSpec};
+use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
 use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -228,6 +228,21 @@ impl Run {
             Vec::new()
         };
         let now = queue::wire::now_ms();
+        // A DARTS search asks once for its supernet search, a job of its
+        // own, persisted like a proposal before it is enqueued.
+        let asked = self.state.strategy.supernet_request().is_some();
+        if asked {
+            self.state.pending.insert(
+                SUPERNET_KEY.to_string(),
+                Pending {
+                    stage: Stage::Supernet,
+                    genotype: String::new(),
+                    priority: 0.0,
+                    job_id: None,
+                    proposed_ms: now,
+                },
+            );
+        }
         for p in &proposals {
             self.state.pending.insert(
                 p.genotype.hash().to_string(),
@@ -240,7 +255,7 @@ impl Run {
                 },
             );
         }
-        if !evals.is_empty() || !proposals.is_empty() {
+        if !evals.is_empty() || !proposals.is_empty() || asked {
             self.log.append(&evals)?;
             self.state.updated_ms = now;
             store.checkpoint(&self.state, &evals).await?;
@@ -275,6 +290,10 @@ impl Run {
             return false;
         }
         self.state.final_started = true;
+        if self.state.leaders.is_empty() {
+            // Nothing succeeded: nothing to retrain, the search is over.
+            return false;
+        }
         let now = queue::wire::now_ms();
         for (rank, e) in self.state.leaders.iter().enumerate() {
             self.state.pending.insert(
@@ -331,6 +350,11 @@ impl Run {
             let Some(pending) = self.state.pending.remove(&hash) else {
                 continue;
             };
+            if pending.stage == Stage::Supernet {
+                let e = self.supernet_result(&r, &pending, consumed_ms);
+                evals.push(e);
+                continue;
+            }
             let genotype = self
                 .state
                 .spec
@@ -364,29 +388,166 @@ impl Run {
                 Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
             };
             self.state.strategy.observe(&genotype, observed);
-            self.update_leaders(&e);
-            match e.val_acc() {
-                Some(acc) => {
-                    self.state.evaluated += 1;
-                    if self
-                        .state
-                        .best
-                        .as_ref()
-                        .and_then(Evaluation::val_acc)
-                        .is_none_or(|b| acc > b)
-                    {
-                        self.state.best = Some(e.clone());
-                    }
-                }
-                None => self.state.failed += 1,
-            }
+            self.tally(&e);
             evals.push(e);
         }
         Ok(evals)
     }
 
-    async fn enqueue_pending(&mut self, queue: &dyn Queue) -> Result<usize, StepError> {
+    /// Take in the result of the supernet search: tell the strategy the
+    /// derived cell (or the failure), and record it as an evaluation of
+    /// that cell, so that it leads into the final stage.
+    fn supernet_result(
+        &mut self,
+        r: &queue::JobResult,
+        pending: &Pending,
+        consumed_ms: u64,
+    ) -> Evaluation {
+        let space = self.state.spec.space;
+        let mut outcome = r.outcome.clone();
+        let derived = match &r.outcome {
+            Outcome::Ok(m) => match m.genotype.as_deref().map(|t| space.parse(t)) {
+                Some(Ok(g)) => Some((g, m.val_acc)),
+                Some(Err(e)) => {
+                    outcome = Outcome::Dead {
+                        reason: format!(
+                            "the darts job derived a cell that is not a {space} genotype: {e}"
+                        ),
+                    };
+                    None
+                }
+                None => {
+                    outcome = Outcome::Dead {
+                        reason: "the darts job's result names no derived genotype".into(),
+                    };
+                    None
+                }
+            },
+            Outcome::Diverged { .. } | Outcome::Dead { .. } => None,
+        };
+        if let Outcome::Dead { reason } = &outcome {
+            tracing::warn!(search = %self.state.id, job = %r.job_id, %reason, "the supernet search failed");
+        }
+        self.state
+            .strategy
+            .supernet_result(derived.as_ref().map(|(g, acc)| (g, *acc)));
+        let e = Evaluation {
+            index: self.state.finished() + self.state.finals.len() as u64,
+            stage: Stage::Supernet,
+            job_id: r.job_id.clone(),
+            hash: derived
+                .as_ref()
+                .map(|(g, _)| g.hash().to_string())
+                .unwrap_or_default(),
+            genotype: derived
+                .as_ref()
+                .map(|(g, _)| g.canonical_text())
+                .unwrap_or_default(),
+            outcome,
+            attempt: r.attempt,
+            worker: r.worker.clone(),
+            finished_ms: r.finished_ms,
+            elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
+            queued_ms: pending.proposed_ms,
+            consumed_ms,
+        };
+        self.tally(&e);
+        e
+    }
+
+    /// Count a search or supernet evaluation, and keep the leaders and the
+    /// best up to date.
+    fn tally(&mut self, e: &Evaluation) {
+        self.update_leaders(e);
+        match e.val_acc() {
+            Some(acc) => {
+                self.state.evaluated += 1;
+                if self
+                    .state
+                    .best
+                    .as_ref()
+                    .and_then(Evaluation::val_acc)
+                    .is_none_or(|b| acc > b)
+                {
+                    self.state.best = Some(e.clone());
+                }
+            }
+            None => self.state.failed += 1,
+        }
+    }
+
+    /// The job of a pending candidate: an evaluation with the evaluator's
+    /// settings (the final stage's for a final retraining), or the supernet
+    /// search.
+    fn job_for(&self, key: &str, p: &Pending) -> Result<(JobKind, serde_json::Value), StepError> {
         let spec = &self.state.spec;
+        let invalid = |reason: String| StepError::Invalid {
+            id: self.state.id.clone(),
+            reason,
+        };
+        if p.stage == Stage::Supernet {
+            let (
+                crate::strategy::StrategyState::Darts(darts),
+                EvaluatorSpec::Torch {
+                    data,
+                    format,
+                    fingerprint,
+                    ..
+                },
+            ) = (&self.state.strategy, &spec.evaluator)
+            else {
+                return Err(invalid("a supernet search is pending, and the search is not a DARTS search with the torch evaluator".into()));
+            };
+            let job = DartsJob {
+                space: spec.space,
+                data: data.clone(),
+                format: format.clone(),
+                fingerprint: fingerprint.clone(),
+                settings: darts.settings().clone(),
+            };
+            return Ok((
+                JobKind::Darts,
+                serde_json::to_value(job).expect("payload serializes"),
+            ));
+        }
+        let genotype = spec
+            .space
+            .parse(&p.genotype)
+            .map_err(|e| invalid(format!("pending genotype {}: {e}", p.genotype)))?;
+        let evaluator = match (p.stage, &spec.evaluator, &spec.final_stage) {
+            (
+                Stage::Final,
+                EvaluatorSpec::Torch {
+                    data,
+                    format,
+                    fingerprint,
+                    ..
+                },
+                Some(f),
+            ) => EvaluatorSpec::Torch {
+                data: data.clone(),
+                format: format.clone(),
+                fingerprint: fingerprint.clone(),
+                settings: Box::new(queue::wire::TrainSettings {
+                    test: true,
+                    ..f.settings.clone()
+                }),
+            },
+            _ => spec.evaluator.clone(),
+        };
+        let payload = EvalJob::new(
+            spec.space,
+            &genotype,
+            evaluator,
+            job_seed(spec.seed, Stage::hash_of(key)),
+        );
+        Ok((
+            JobKind::Evaluate,
+            serde_json::to_value(payload).expect("payload serializes"),
+        ))
+    }
+
+    async fn enqueue_pending(&mut self, queue: &dyn Queue) -> Result<usize, StepError> {
         let mut hashes = Vec::new();
         let mut jobs = Vec::new();
         for (hash, p) in self
@@ -395,46 +556,13 @@ impl Run {
             .iter()
             .filter(|(_, p)| p.job_id.is_none())
         {
-            let genotype = spec
-                .space
-                .parse(&p.genotype)
-                .map_err(|e| StepError::Invalid {
-                    id: self.state.id.clone(),
-                    reason: format!("pending genotype {}: {e}", p.genotype),
-                })?;
-            let evaluator = match (p.stage, &spec.evaluator, &spec.final_stage) {
-                (
-                    Stage::Final,
-                    EvaluatorSpec::Torch {
-                        data,
-                        format,
-                        fingerprint,
-                        ..
-                    },
-                    Some(f),
-                ) => EvaluatorSpec::Torch {
-                    data: data.clone(),
-                    format: format.clone(),
-                    fingerprint: fingerprint.clone(),
-                    settings: Box::new(queue::wire::TrainSettings {
-                        test: true,
-                        ..f.settings.clone()
-                    }),
-                },
-                _ => spec.evaluator.clone(),
-            };
-            let payload = EvalJob::new(
-                spec.space,
-                &genotype,
-                evaluator,
-                job_seed(spec.seed, Stage::hash_of(hash)),
-            );
+            let (kind, payload) = self.job_for(hash, p)?;
             jobs.push(NewJob {
                 search_id: self.state.id.clone(),
                 dedupe_key: hash.clone(),
-                kind: JobKind::Evaluate,
+                kind,
                 priority: p.priority,
-                payload: serde_json::to_value(payload).expect("payload serializes"),
+                payload,
             });
             hashes.push(hash.clone());
         }

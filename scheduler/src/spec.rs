@@ -134,6 +134,14 @@ impl SearchSpec {
         if self.parallel == 0 {
             return Err(invalid("parallel: must be at least 1".into()));
         }
+        if matches!(self.strategy, StrategySpec::Darts { .. }) {
+            if !matches!(self.evaluator, EvaluatorSpec::Torch { .. }) {
+                return Err(invalid("strategy darts: the supernet search trains on a dataset; give it with [evaluator.torch] data = \"...\"".into()));
+            }
+            if self.final_stage.is_none() {
+                return Err(invalid("strategy darts: add a [final] section: the cell the supernet search derives is trained from scratch and scored on the test set by the final stage".into()));
+            }
+        }
         match &self.evaluator {
             EvaluatorSpec::Nb201 {
                 dataset,
@@ -282,5 +290,46 @@ dataset = "cifar10"
             .contains("budget"));
         let bad = TOML.replace("seed = 3", "sead = 3");
         assert!(SearchSpec::parse(&bad, false).unwrap_err().contains("sead"));
+    }
+
+    const DARTS: &str = r#"
+budget = 1
+[space]
+kind = "darts"
+[strategy]
+strategy = "darts"
+[strategy.settings]
+epochs = 2
+channels = 4
+[evaluator.torch]
+data = "/data/fashion-mnist"
+[final]
+top_k = 1
+"#;
+
+    #[test]
+    fn darts_specs_need_data_and_a_final_stage() {
+        let spec = SearchSpec::parse(DARTS, false).unwrap();
+        let StrategySpec::Darts { settings } = &spec.strategy else {
+            panic!("{:?}", spec.strategy)
+        };
+        assert_eq!((settings.epochs, settings.channels), (2, 4));
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(SearchSpec::parse(&json, true).unwrap(), spec);
+        let bad = DARTS.replace("[final]\ntop_k = 1\n", "");
+        assert!(SearchSpec::parse(&bad, false)
+            .unwrap_err()
+            .contains("add a [final] section"));
+        let bad = DARTS.replace("channels = 4", "channels = 0");
+        let err = SearchSpec::parse(&bad, false).unwrap_err();
+        assert!(err.contains("channels"), "{err}");
+        let bad = DARTS.replace("epochs = 2", "epoch = 2");
+        assert!(SearchSpec::parse(&bad, false)
+            .unwrap_err()
+            .contains("epoch"));
+        let bad = DARTS.replace("kind = \"darts\"", "kind = \"pnas\"\nblocks = 2");
+        assert!(SearchSpec::parse(&bad, false)
+            .unwrap_err()
+            .contains("darts and nb201"));
     }
 }

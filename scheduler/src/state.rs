@@ -51,7 +51,13 @@ pub enum Stage {
     /// Retraining the best candidates with the final settings and scoring
     /// them on the test set.
     Final,
+    /// A DARTS supernet search (a [`queue::JobKind::Darts`] job); its
+    /// evaluation carries the derived cell and the supernet's accuracy.
+    Supernet,
 }
+
+/// The key of a search's supernet job in the pending map and the queue.
+pub const SUPERNET_KEY: &str = "supernet";
 
 impl Stage {
     /// The key of a genotype's job of this stage, in the pending map and
@@ -61,6 +67,16 @@ impl Stage {
         match self {
             Stage::Search => hash.to_string(),
             Stage::Final => format!("final:{hash}"),
+            Stage::Supernet => SUPERNET_KEY.to_string(),
+        }
+    }
+
+    /// One word, for tables and CSV.
+    pub fn word(self) -> &'static str {
+        match self {
+            Stage::Search => "search",
+            Stage::Final => "final",
+            Stage::Supernet => "supernet",
         }
     }
 
@@ -73,10 +89,11 @@ impl Stage {
 /// A candidate proposed and not yet evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
-    /// Search or final retraining.
+    /// Search, final retraining, or a supernet search.
     #[serde(default)]
     pub stage: Stage,
-    /// Canonical text.
+    /// Canonical text (empty for a supernet search, whose cell is not
+    /// known until it ends).
     pub genotype: String,
     /// Queue priority.
     pub priority: f64,
@@ -92,14 +109,15 @@ pub struct Pending {
 pub struct Evaluation {
     /// Position in the search, from 0.
     pub index: u64,
-    /// Search or final retraining.
+    /// Search, final retraining, or a supernet search.
     #[serde(default)]
     pub stage: Stage,
     /// The job.
     pub job_id: String,
-    /// Canonical genotype hash.
+    /// Canonical genotype hash (of the derived cell for a supernet search;
+    /// empty if that search failed).
     pub hash: String,
-    /// Canonical genotype text.
+    /// Canonical genotype text (likewise).
     pub genotype: String,
     /// How it ended, with its metrics.
     pub outcome: Outcome,

@@ -12,6 +12,7 @@
 //! twice. The key is [`space::Genotype::hash`], the deduplication key of the
 //! whole system.
 
+mod darts;
 mod evolution;
 mod ledger;
 mod progressive;
@@ -19,6 +20,7 @@ mod random;
 mod rl;
 mod surrogate_local;
 
+pub use darts::{DartsPhase, DartsStrategy};
 pub use evolution::RegularizedEvolution;
 pub use ledger::{Ledger, Member};
 pub use progressive::Progressive;
@@ -26,6 +28,7 @@ pub use random::RandomSearch;
 pub use rl::RlStrategy;
 pub use surrogate_local::SurrogateLocal;
 
+use queue::wire::DartsSettings;
 use serde::{Deserialize, Serialize};
 use space::{Genotype, Space, SpaceError};
 use thiserror::Error;
@@ -84,6 +87,17 @@ pub trait Strategy {
 
     /// The surrogate's scores for the last request's candidates, in order.
     fn ranked(&mut self, _scores: &[f64]) {}
+
+    /// A DARTS supernet search the strategy needs run before it has a
+    /// candidate, once: `Some` the first time it is asked, then `None`
+    /// (the scheduler persists the request with the strategy's state).
+    fn supernet_request(&mut self) -> Option<DartsSettings> {
+        None
+    }
+
+    /// The supernet search's result: the derived cell and the supernet's
+    /// validation accuracy, or `None` when the search failed.
+    fn supernet_result(&mut self, _result: Option<(&Genotype, f64)>) {}
 }
 
 /// The `k` best-scored of `candidates`, best first (ties in candidate
@@ -134,6 +148,8 @@ pub enum StrategyState {
     /// Reinforcement learning with an LSTM controller (boxed: with its
     /// two generators and the controller it is the largest state by far).
     Rl(Box<RlStrategy>),
+    /// DARTS: one supernet search, its derived cell the candidate.
+    Darts(DartsStrategy),
 }
 
 impl StrategyState {
@@ -158,6 +174,7 @@ impl StrategyState {
             Self::Pnas(s) => s.space(),
             Self::Surrogate(s) => s.space(),
             Self::Rl(s) => s.space(),
+            Self::Darts(s) => s.space(),
         }
     }
 }
@@ -170,6 +187,7 @@ impl Strategy for StrategyState {
             Self::Pnas(s) => s.propose(max),
             Self::Surrogate(s) => s.propose(max),
             Self::Rl(s) => s.propose(max),
+            Self::Darts(s) => s.propose(max),
         }
     }
 
@@ -180,6 +198,7 @@ impl Strategy for StrategyState {
             Self::Pnas(s) => s.observe(genotype, outcome),
             Self::Surrogate(s) => s.observe(genotype, outcome),
             Self::Rl(s) => s.observe(genotype, outcome),
+            Self::Darts(s) => s.observe(genotype, outcome),
         }
     }
 
@@ -190,6 +209,14 @@ impl Strategy for StrategyState {
             Self::Pnas(s) => s.ledger(),
             Self::Surrogate(s) => s.ledger(),
             Self::Rl(s) => s.ledger(),
+            Self::Darts(s) => s.ledger(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Darts(s) => s.is_done(),
+            other => other.ledger().is_done(),
         }
     }
 
@@ -197,7 +224,7 @@ impl Strategy for StrategyState {
         match self {
             Self::Pnas(s) => s.ranking_request(),
             Self::Surrogate(s) => s.ranking_request(),
-            Self::Random(_) | Self::Evolution(_) | Self::Rl(_) => None,
+            Self::Random(_) | Self::Evolution(_) | Self::Rl(_) | Self::Darts(_) => None,
         }
     }
 
@@ -205,7 +232,20 @@ impl Strategy for StrategyState {
         match self {
             Self::Pnas(s) => s.ranked(scores),
             Self::Surrogate(s) => s.ranked(scores),
-            Self::Random(_) | Self::Evolution(_) | Self::Rl(_) => {}
+            Self::Random(_) | Self::Evolution(_) | Self::Rl(_) | Self::Darts(_) => {}
+        }
+    }
+
+    fn supernet_request(&mut self) -> Option<DartsSettings> {
+        match self {
+            Self::Darts(s) => s.supernet_request(),
+            _ => None,
+        }
+    }
+
+    fn supernet_result(&mut self, result: Option<(&Genotype, f64)>) {
+        if let Self::Darts(s) = self {
+            s.supernet_result(result)
         }
     }
 }
@@ -230,7 +270,7 @@ pub const DEFAULT_RL_LR: f64 = 0.01;
 /// `{"strategy": "evolution", "population": 20, "sample": 5}`, where the
 /// settings may be left out for the defaults.
 // Not `Eq`: the RL settings are floats.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StrategySpec {
     /// Uniform random search.
@@ -299,6 +339,17 @@ pub enum StrategySpec {
         /// Decay of the reward baseline's moving average, in [0, 1).
         #[serde(default = "default_rl_baseline_decay")]
         baseline_decay: f64,
+    },
+    /// DARTS (Liu, Simonyan & Yang 2019): one supernet search over the
+    /// `darts` or `nb201` cell space, run by a trainer as one job; its
+    /// derived cell is the search's candidate, retrained by the `[final]`
+    /// stage. The search's seed seeds the supernet search. In TOML:
+    /// `[strategy] strategy = "darts"` and `[strategy.settings] epochs = 10`.
+    Darts {
+        /// How the supernet search runs (the paper's CIFAR-10 search by
+        /// default; give CPU-sized epochs, channels and `train_subset`).
+        #[serde(default)]
+        settings: DartsSettings,
     },
 }
 
@@ -396,7 +447,7 @@ pub fn build(
     if budget == 0 {
         return Err(StrategyError::Budget);
     }
-    Ok(match *spec {
+    Ok(match spec.clone() {
         StrategySpec::Random => StrategyState::Random(RandomSearch::new(space, budget, seed)),
         StrategySpec::Evolution { population, sample } => {
             if population == 0 {
@@ -452,6 +503,18 @@ pub fn build(
             let policy = controller::Controller::new(space, config, seed)
                 .map_err(|e| StrategyError::Setting(e.to_string()))?;
             StrategyState::Rl(Box::new(RlStrategy::new(policy, budget, seed)))
+        }
+        StrategySpec::Darts { settings } => {
+            let job = queue::wire::DartsJob {
+                space,
+                data: String::new(),
+                format: None,
+                fingerprint: None,
+                settings: settings.clone(),
+            };
+            job.validate()
+                .map_err(|e| StrategyError::Setting(format!("strategy darts: {e}")))?;
+            StrategyState::Darts(DartsStrategy::new(space, settings, seed))
         }
     })
 }

@@ -55,6 +55,67 @@ pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
 
 /// `nas status`: the table (or JSON) once, or with `watch` (seconds between
 /// redraws) redrawn in place until Ctrl-C or every search shown is terminal.
+/// A running job's progress note as lines of the status table: a DARTS
+/// search's epoch, losses and current cell, then per cell type the
+/// strongest op of each edge with its softmax(α) weight; a training run's
+/// step and loss.
+fn note_lines(n: &client::JobNote) -> Vec<String> {
+    let v = &n.note;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    match v["kind"].as_str() {
+        Some("darts") => {
+            let mut lines = vec![format!(
+                "{} {}: epoch {}/{}, train loss {:.3} ({:.1}% correct), α loss {:.3}; cell now {}",
+                n.stage.word(),
+                n.job_id,
+                v["epoch"],
+                v["epochs"],
+                f("train_loss"),
+                f("train_acc"),
+                f("arch_loss"),
+                v["genotype"].as_str().unwrap_or("?")
+            )];
+            let ops: Vec<&str> = (v["ops"].as_array().into_iter().flatten())
+                .map(|o| o.as_str().unwrap_or("?"))
+                .collect();
+            let edges: Vec<&str> = (v["edges"].as_array().into_iter().flatten())
+                .map(|e| e.as_str().unwrap_or("?"))
+                .collect();
+            for (name, rows) in v["alphas"].as_object().into_iter().flatten() {
+                let cells: Vec<String> = (rows.as_array().into_iter().flatten())
+                    .enumerate()
+                    .map(|(i, row)| {
+                        let w: Vec<f64> = (row.as_array().into_iter().flatten())
+                            .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                            .collect();
+                        let best = (0..w.len())
+                            .max_by(|&a, &b| w[a].total_cmp(&w[b]))
+                            .unwrap_or(0);
+                        format!(
+                            "{} {} {:.3}",
+                            edges.get(i).copied().unwrap_or("?"),
+                            ops.get(best).copied().unwrap_or("?"),
+                            w.get(best).copied().unwrap_or(f64::NAN)
+                        )
+                    })
+                    .collect();
+                lines.push(format!("  α {name}: {}", cells.join(" | ")));
+            }
+            lines
+        }
+        Some("train") => vec![format!(
+            "{} {} {}: step {}/{}, loss {:.3}",
+            n.stage.word(),
+            n.job_id,
+            n.genotype,
+            v["step"],
+            v["steps"],
+            f("loss")
+        )],
+        _ => vec![format!("{} {}: {}", n.stage.word(), n.job_id, v)],
+    }
+}
+
 pub async fn status(
     args: QueueArgs,
     id: Option<String>,
@@ -116,6 +177,11 @@ pub async fn status(
                         m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
                     )?,
                     other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
+                }
+            }
+            for n in &r.notes {
+                for line in note_lines(n) {
+                    writeln!(out, "  {line}")?;
                 }
             }
             if let scheduler::Status::Failed { reason } = &s.status {
@@ -188,35 +254,7 @@ pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<
     let evals = client::results(&store, id).await?;
     let mut out = std::io::stdout().lock();
     if format == "csv" {
-        writeln!(out, "index,stage,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype")?;
-        for e in &evals {
-            let (kind, m) = match &e.outcome {
-                queue::Outcome::Ok(m) => ("ok", Some(m)),
-                queue::Outcome::Diverged { .. } => ("diverged", None),
-                queue::Outcome::Dead { .. } => ("dead", None),
-            };
-            let opt = |v: Option<String>| v.unwrap_or_default();
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
-                e.index,
-                match e.stage {
-                    scheduler::state::Stage::Search => "search",
-                    scheduler::state::Stage::Final => "final",
-                },
-                e.job_id,
-                e.hash,
-                kind,
-                opt(m.map(|m| m.val_acc.to_string())),
-                opt(m.and_then(|m| m.test_acc).map(|v| v.to_string())),
-                opt(m.and_then(|m| m.params).map(|v| v.to_string())),
-                opt(m.map(|m| m.train_seconds.to_string())),
-                e.attempt,
-                e.worker,
-                e.elapsed_ms,
-                e.genotype.replace('"', "\"\"")
-            )?;
-        }
+        write!(out, "{}", export::results::csv(&evals))?;
     } else {
         for e in &evals {
             writeln!(out, "{}", serde_json::to_string(e)?)?;

@@ -24,7 +24,7 @@ pub struct SearchArgs {
     /// Dataset format: idx, cifar10, cifar100, folder (default: detected).
     #[arg(long)]
     pub format: Option<String>,
-    /// Search strategy: evolution, random, pnas, surrogate, rl.
+    /// Search strategy: evolution, random, pnas, surrogate, rl, darts.
     #[arg(long, default_value = "evolution")]
     pub strategy: String,
     /// Candidates to evaluate (default: the strategy's CPU-sized budget).
@@ -78,6 +78,20 @@ pub fn final_settings() -> TrainSettings {
     }
 }
 
+/// The CPU-sized DARTS search: first order, a supernet of 5 cells with 8
+/// initial channels, 3 epochs over halves of a 4,000-image subset.
+pub fn darts_strategy() -> StrategySpec {
+    StrategySpec::Darts {
+        settings: queue::wire::DartsSettings {
+            epochs: 3,
+            channels: 8,
+            layers: Some(5),
+            train_subset: Some(4000),
+            ..queue::wire::DartsSettings::default()
+        },
+    }
+}
+
 /// The default spec of a strategy on `data`, sized for a 2-core CPU.
 pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result<SearchSpec> {
     let (space, strategy, budget) = match args.strategy.as_str() {
@@ -104,11 +118,12 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
             StrategySpec::Pnas { beam: 8 },
             144,
         ),
+        "darts" => (Space::Darts, darts_strategy(), 1),
         other => {
             match serde_json::from_value::<StrategySpec>(serde_json::json!({ "strategy": other })) {
                 Ok(spec) => (Space::Nb201, spec, 24),
                 Err(_) => bail!(
-                    "unknown strategy {other:?}: expected evolution, random, surrogate, pnas or rl"
+                    "unknown strategy {other:?}: expected evolution, random, surrogate, pnas, rl or darts"
                 ),
             }
         }
@@ -120,6 +135,10 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
         proxy.train_subset = Some(2000);
         proxy.channels = 6;
         last.channels = 12;
+    }
+    if space == Space::Darts {
+        // The derived cell is retrained as a DARTS network of 5 cells.
+        last.layers = 5;
     }
     Ok(SearchSpec {
         name: Some(format!(

@@ -25,6 +25,29 @@ pub enum EvalError {
     Cancelled,
 }
 
+/// Where a running evaluation reports how far it has got, as a JSON note;
+/// the trainer publishes the latest one to the queue
+/// ([`queue::Queue::progress`]) for `nas status`. Only the latest note
+/// matters, so reporting never blocks and never queues up. Clones share
+/// the channel; the default sink drops every note.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressSink(Option<tokio::sync::watch::Sender<Option<String>>>);
+
+impl ProgressSink {
+    /// A sink and the receiver of its latest note.
+    pub fn channel() -> (Self, tokio::sync::watch::Receiver<Option<String>>) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (Self(Some(tx)), rx)
+    }
+
+    /// Replace the latest note.
+    pub fn report(&self, note: &serde_json::Value) {
+        if let Some(tx) = &self.0 {
+            tx.send_replace(Some(note.to_string()));
+        }
+    }
+}
+
 /// A flag an evaluation polls to stop early.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
@@ -188,7 +211,8 @@ impl Evaluators {
     }
 
     /// Evaluate job `job_id` of search `search_id` (blocking: call from a
-    /// dedicated thread).
+    /// dedicated thread), reporting progress to `progress`: a DARTS search
+    /// its epochs (α and the derived cell), a training run its steps.
     pub fn evaluate(
         &self,
         job_id: &str,
@@ -196,6 +220,7 @@ impl Evaluators {
         kind: JobKind,
         payload: &serde_json::Value,
         cancel: &Cancel,
+        progress: &ProgressSink,
     ) -> Result<Outcome, EvalError> {
         if let Some(msg) = &self.config.fail_all {
             return Err(EvalError::Retryable(msg.clone()));
@@ -205,7 +230,7 @@ impl Evaluators {
             JobKind::Darts => {
                 let job: DartsJob = serde_json::from_value(payload.clone())
                     .map_err(|e| EvalError::Permanent(format!("malformed darts payload: {e}")))?;
-                self.darts(job_id, &job, cancel)
+                self.darts(job_id, &job, cancel, progress)
             }
             JobKind::Evaluate => {
                 let job: EvalJob = serde_json::from_value(payload.clone()).map_err(|e| {
@@ -236,6 +261,7 @@ impl Evaluators {
                             seed: job.seed,
                         },
                         cancel,
+                        progress,
                     ),
                 }
             }
@@ -280,6 +306,7 @@ impl Evaluators {
         genotype: &space::Genotype,
         job: TorchJob<'_>,
         cancel: &Cancel,
+        progress: &ProgressSink,
     ) -> Result<Outcome, EvalError> {
         job.settings
             .validate()
@@ -303,7 +330,14 @@ impl Evaluators {
             checkpoint_dir: checkpoint.as_deref(),
             weights_out: weights.as_deref(),
         };
-        let result = crate::train::train(&run, cancel, &mut |_| {});
+        let result = crate::train::train(&run, cancel, &mut |p| {
+            progress.report(&serde_json::json!({
+                "kind": "train",
+                "step": p.step,
+                "steps": p.total,
+                "loss": p.loss,
+            }))
+        });
         self.give_back_device(device);
         use crate::train::TrainError;
         let report = match result {
@@ -369,7 +403,13 @@ impl Evaluators {
     /// Run a DARTS search on the least busy device; α and the derived
     /// genotype go to `<checkpoint or artifacts dir>/<job id>/darts.json`
     /// and to the log after every epoch.
-    fn darts(&self, job_id: &str, job: &DartsJob, cancel: &Cancel) -> Result<Outcome, EvalError> {
+    fn darts(
+        &self,
+        job_id: &str,
+        job: &DartsJob,
+        cancel: &Cancel,
+        sink: &ProgressSink,
+    ) -> Result<Outcome, EvalError> {
         job.validate()
             .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
         let ds = self.dataset(&job.data, job.format.as_deref(), job.fingerprint.as_deref())?;
@@ -388,6 +428,10 @@ impl Evaluators {
                 alphas = %serde_json::to_string(&e.alphas).unwrap_or_default(),
                 "darts epoch"
             );
+            sink.report(&crate::darts_search::job::progress_note(
+                job.space.kind(),
+                e,
+            ));
         };
         let result = crate::darts_search::job::run_job(
             job,
@@ -474,6 +518,7 @@ mod tests {
                 JobKind::Noop,
                 &json!({ "sleep_ms": 30 }),
                 &Cancel::default(),
+                &ProgressSink::default(),
             )
             .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(30));
@@ -490,6 +535,7 @@ mod tests {
                 JobKind::Noop,
                 &payload,
                 &Cancel::default(),
+                &ProgressSink::default(),
             )
             .unwrap();
             assert!(start.elapsed() < Duration::from_millis(20), "{payload}");
@@ -512,6 +558,7 @@ mod tests {
                     JobKind::Noop,
                     &json!({ "sleep_ms": bad }),
                     &Cancel::default(),
+                    &ProgressSink::default(),
                 )
                 .unwrap_err();
             assert!(
@@ -528,6 +575,7 @@ mod tests {
                 JobKind::Noop,
                 &json!({ "sleep_ms": 60_000 }),
                 &cancel,
+                &ProgressSink::default(),
             )
             .unwrap_err();
         assert_eq!(err, EvalError::Cancelled);

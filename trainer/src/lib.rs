@@ -15,7 +15,7 @@ pub mod model;
 pub mod threads;
 pub mod train;
 
-pub use evaluator::{Cancel, EvalError, EvaluatorConfig, Evaluators};
+pub use evaluator::{Cancel, EvalError, EvaluatorConfig, Evaluators, ProgressSink};
 
 use queue::{FailKind, Lease, Queue, QueueError};
 use std::future::Future;
@@ -211,6 +211,9 @@ fn tally(report: &mut TrainerReport, end: Result<JobEnd, tokio::task::JoinError>
 
 type Evaluation = std::thread::Result<Result<queue::Outcome, EvalError>>;
 
+/// How often a running job's latest progress note is recorded, at most.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Run one leased job to its end.
 async fn run_job(
     queue: Arc<dyn Queue>,
@@ -223,6 +226,7 @@ async fn run_job(
     let job_id = lease.job.job_id.clone();
     tracing::debug!(job = %job_id, attempt = lease.job.attempt, "job started");
     let cancel = Cancel::default();
+    let (sink, mut notes) = ProgressSink::channel();
     let (tx, mut rx) = oneshot::channel::<Evaluation>();
     {
         let (cancel, kind, payload) = (cancel.clone(), lease.job.kind, lease.job.payload.clone());
@@ -230,7 +234,7 @@ async fn run_job(
         let search = lease.job.search_id.clone();
         let spawned = threads.spawn(Box::new(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                evaluators.evaluate(&id, &search, kind, &payload, &cancel)
+                evaluators.evaluate(&id, &search, kind, &payload, &cancel, &sink)
             }));
             let _ = tx.send(r);
         }));
@@ -247,9 +251,35 @@ async fn run_job(
     }
     let period = queue.config().lease / 3;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // The latest progress note goes to the queue at most this often.
+    let every = PROGRESS_EVERY.min(period);
+    let mut publish = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
-            r = &mut rx => return finish(&*queue, &lease, flatten(r)).await,
+            r = &mut rx => {
+                // The last note (a DARTS search's final epoch) is recorded
+                // before the result, so that it is never lost to the throttle.
+                let note = notes.borrow_and_update().clone();
+                if let Some(note) = note {
+                    if let Err(e) = queue.progress(&lease, &note).await {
+                        tracing::warn!(job = %job_id, error = %e, "recording the last progress note failed");
+                    }
+                }
+                return finish(&*queue, &lease, flatten(r)).await;
+            }
+            _ = publish.tick(), if notes.has_changed().unwrap_or(false) => {
+                let note = notes.borrow_and_update().clone();
+                let Some(note) = note else { continue };
+                match queue.progress(&lease, &note).await {
+                    Ok(()) => {}
+                    Err(e @ QueueError::Stale { .. }) => {
+                        tracing::warn!(job = %job_id, error = %e, "lease lost; abandoning the job");
+                        cancel.cancel();
+                        return JobEnd::Stale;
+                    }
+                    Err(e) => tracing::warn!(job = %job_id, error = %e, "recording progress failed; the next note will try again"),
+                }
+            }
             _ = renew.tick() => match queue.renew(&lease).await {
                 Ok(_) => {}
                 Err(e @ QueueError::Stale { .. }) => {

@@ -279,6 +279,7 @@ fn darts_jobs_run_through_the_evaluator() {
         },
     };
     let payload = serde_json::to_value(&job).unwrap();
+    let (sink, notes) = trainer::ProgressSink::channel();
     let out = ev
         .evaluate(
             "s1.0000000001",
@@ -286,8 +287,18 @@ fn darts_jobs_run_through_the_evaluator() {
             JobKind::Darts,
             &payload,
             &Cancel::default(),
+            &sink,
         )
         .unwrap();
+    // The epoch's note: α per edge over the space's ops, and its cell.
+    let note: serde_json::Value =
+        serde_json::from_str(notes.borrow().as_deref().expect("a progress note")).unwrap();
+    assert_eq!(
+        (note["kind"].as_str(), note["epoch"].as_u64()),
+        (Some("darts"), Some(1))
+    );
+    assert_eq!(note["ops"].as_array().unwrap().len(), 5);
+    assert_eq!(note["alphas"]["cell"].as_array().unwrap().len(), 6);
     let Outcome::Ok(m) = out else {
         panic!("a darts job succeeds: {out:?}")
     };
@@ -309,6 +320,7 @@ fn darts_jobs_run_through_the_evaluator() {
                 JobKind::Darts,
                 &payload,
                 &Cancel::default(),
+                &trainer::ProgressSink::default(),
             )
             .unwrap_err();
         assert!(

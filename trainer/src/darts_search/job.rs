@@ -11,6 +11,24 @@ use queue::{Metrics, Outcome};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
+/// The progress note of an epoch, for `nas status`: the epoch, its losses,
+/// the cell α stands for now, and softmax(α) per edge with the op and edge
+/// names.
+pub fn progress_note(space: space::SpaceKind, e: &DartsEpoch) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "darts",
+        "epoch": e.epoch,
+        "epochs": e.epochs,
+        "train_loss": e.train_loss,
+        "train_acc": e.train_acc,
+        "arch_loss": e.arch_loss,
+        "genotype": e.genotype,
+        "ops": super::op_names(space),
+        "edges": super::edge_labels(space),
+        "alphas": e.alphas,
+    })
+}
+
 /// Where a job's `darts.json` goes: `<dir>/<job id>/darts.json`.
 pub fn output_path(dir: &Path, job_id: &str) -> PathBuf {
     dir.join(job_id).join("darts.json")
