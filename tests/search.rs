@@ -79,3 +79,116 @@ fn a_whole_search_runs_in_one_process_and_exports_its_winner() {
         assert!(folder.join("export").join(f).exists(), "export/{f} missing");
     }
 }
+
+/// Ctrl-C (SIGINT) stops `nas search` with its state saved and exit status
+/// 130; `--resume` finishes the same search: no evaluation lost or done
+/// twice, the evaluations before the stop kept as they were.
+#[test]
+fn ctrl_c_saves_the_search_and_resume_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data);
+    let results = dir.path().join("results");
+    let budget = 12;
+    let spec = format!(
+        "name = \"stop and go\"\nbudget = {budget}\nseed = 2\nparallel = 1\n[space]\nkind = \"nb201\"\n\
+         [strategy]\nstrategy = \"random\"\n[evaluator.torch]\ndata = \"{}\"\n\
+         [evaluator.torch.settings]\nepochs = 10\nbatch_size = 16\nchannels = 4\nlayers = 1\ntrain_subset = 64\n\
+         [final]\ntop_k = 1\n[final.settings]\nepochs = 1\nmax_steps = 2\nbatch_size = 16\nchannels = 4\nlayers = 1\n",
+        data.display()
+    );
+    let spec_path = dir.path().join("spec.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let mut child = nas()
+        .args(["search", "--config", spec_path.to_str().unwrap()])
+        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop it once two candidates are in.
+    let lines = |id: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(results.join(id).join("evaluations.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let id = loop {
+        let ids: Vec<String> = std::fs::read_dir(&results)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(id) = ids.first() {
+            if lines(id).len() >= 2 {
+                break id.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < end, "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "ended before the stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--resume {id}")),
+        "names how to resume: {stderr}"
+    );
+    let before = lines(&id);
+    assert!(before.len() < budget, "stopped early: {}", before.len());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join(&id).join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["status"], "running");
+
+    let mut child = nas()
+        .args(["search", "--resume", &id])
+        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the resumed search did not finish: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = lines(&id);
+    assert_eq!(&after[..before.len()], &before[..], "kept as they were");
+    let search: Vec<&serde_json::Value> = after.iter().filter(|e| e["stage"] == "search").collect();
+    assert_eq!(search.len(), budget, "every candidate once");
+    let hashes: std::collections::HashSet<&str> =
+        search.iter().map(|e| e["hash"].as_str().unwrap()).collect();
+    assert_eq!(hashes.len(), budget, "none twice");
+    let finals: Vec<&serde_json::Value> = after.iter().filter(|e| e["stage"] == "final").collect();
+    assert_eq!(finals.len(), 1);
+    assert!(finals[0]["outcome"]["ok"]["test_acc"].as_f64().is_some());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join(&id).join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["status"], "done");
+}

@@ -332,10 +332,11 @@ fn ok() -> Outcome {
 }
 
 /// Every transition of the queue and the search store, as the role that
-/// makes it: the scheduler submits, checkpoints, enqueues, reads results,
-/// counts, dead letters, replays, cancels and samples metrics; the trainer
-/// heartbeats, claims, renews, completes, fails (retry and dead letter),
-/// hands back and reaps an expired lease.
+/// makes it: the scheduler submits, checkpoints, enqueues, reads results
+/// and progress notes, counts, dead letters, replays, cancels and samples
+/// metrics; the trainer heartbeats, claims, renews, records progress,
+/// completes, fails (retry and dead letter), hands back and reaps an
+/// expired lease.
 async fn queue_round_trip(redis: &AclRedis) {
     let s = connect(redis, "scheduler").await;
     let t = connect(redis, "trainer").await;
@@ -358,6 +359,9 @@ async fn queue_round_trip(redis: &AclRedis) {
     let leases = t.claim("t1", 4).await.unwrap();
     assert_eq!(leases.len(), 4);
     t.renew(&leases[0]).await.unwrap();
+    t.progress(&leases[0], r#"{"epoch":1}"#).await.unwrap();
+    let note = s.job_progress(&leases[0].job.job_id).await.unwrap();
+    assert_eq!(note.as_deref(), Some(r#"{"epoch":1}"#));
     t.complete(&leases[0], ok()).await.unwrap();
     let retry = t
         .fail(&leases[1], "transient", FailKind::Retryable)
@@ -1064,4 +1068,20 @@ fn kubernetes_manifests_hold_the_stack() {
     let res = &trainer["spec"]["template"]["spec"]["containers"][0]["resources"];
     assert_eq!(res["limits"]["nvidia.com/gpu"], 1);
     assert_eq!(res["requests"]["nvidia.com/gpu"], 1);
+}
+
+/// Every commented spec in `examples/` is a search that can run: it
+/// parses (TOML or JSON) and passes the checks `nas submit` makes.
+#[test]
+fn example_specs_parse_and_check() {
+    let mut strategies = Vec::new();
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let spec =
+            SearchSpec::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let v = serde_json::to_value(&spec.strategy).unwrap();
+        strategies.push(v["strategy"].as_str().unwrap().to_string());
+    }
+    strategies.sort();
+    assert_eq!(strategies, ["darts", "evolution", "pnas", "random"]);
 }

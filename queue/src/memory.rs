@@ -159,6 +159,15 @@ impl MemoryQueue {
         }
     }
 
+    /// Number the search's next jobs after `last`: a search resumed on a
+    /// fresh in-process queue (`nas search --resume`) must not give its new
+    /// jobs the ids of the jobs its results already name.
+    pub fn continue_numbering(&self, search: &str, last: u64) {
+        let mut q = self.lock();
+        let n = q.jobseq.entry(search.to_string()).or_default();
+        *n = (*n).max(last);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a half-done transition
         // visible to callers that would act on it wrongly: every transition

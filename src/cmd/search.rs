@@ -177,6 +177,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
 
 async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.slots >= 1, "--slots must be at least 1");
+    // Listen for Ctrl-C (and SIGTERM) from the start: a signal that comes
+    // while the search is being set up is kept and stops it at the first
+    // look, rather than killing the process mid-write.
+    let mut interrupt = Interrupt::listen()?;
     let store = Arc::new(FileStore::new(&args.results));
     let id = match &args.resume {
         Some(id) => {
@@ -204,7 +208,32 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             scheduler::client::submit(&*store, spec).await?
         }
     };
-    let state = store.load(&id).await?.context("the search vanished")?;
+    let mut state = store.load(&id).await?.context("the search vanished")?;
+    let memory = MemoryQueue::new(QueueConfig {
+        lease: Duration::from_secs(3600),
+        max_attempts: 2,
+        ..QueueConfig::default()
+    });
+    if args.resume.is_some() {
+        // The in-process queue starts empty: its result log is read from the
+        // start again, the pending candidates are enqueued anew (the
+        // scheduler does that on taking a search up), and their new jobs are
+        // numbered after every job the search has seen.
+        let mut last = 0;
+        let evals = scheduler::client::results(&*store, &id).await?;
+        let ids = (evals.iter().map(|e| e.job_id.as_str()))
+            .chain(state.pending.values().filter_map(|p| p.job_id.as_deref()));
+        for job_id in ids {
+            let n = job_id
+                .rsplit('.')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            last = last.max(n.unwrap_or(0));
+        }
+        memory.continue_numbering(&id, last);
+        state.cursor = 0;
+        store.checkpoint(&state, &[]).await?;
+    }
     eprintln!(
         "search {id}: {} over {}, budget {}; results in {}",
         strategy_name(&state.spec.strategy),
@@ -213,11 +242,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         store.search_dir(&id).display()
     );
 
-    let queue: Arc<dyn queue::Queue> = Arc::new(MemoryQueue::new(QueueConfig {
-        lease: Duration::from_secs(3600),
-        max_attempts: 2,
-        ..QueueConfig::default()
-    }));
+    let queue: Arc<dyn queue::Queue> = Arc::new(memory);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
         let mut rx = tx.subscribe();
@@ -267,7 +292,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     );
     let interrupted = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break true,
+            _ = interrupt.recv() => break true,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         let Some(s) = store.load(&id).await? else {
@@ -301,6 +326,30 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     super::export::after_search(&store, &s).await;
     report(&s, &store.search_dir(&id))
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, each kept until read.
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    /// The next signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 fn strategy_name(s: &StrategySpec) -> String {

@@ -195,6 +195,20 @@ pub async fn run(
     while let Some(end) = jobs.join_next().await {
         tally(&mut report, end);
     }
+    // Evaluations handed back were told to stop; wait until their threads
+    // have let go of libtorch (they look at the flag every step), since a
+    // process that exits under a running libtorch thread crashes on the way
+    // out.
+    let deadline = Instant::now() + THREAD_STOP_WAIT;
+    while threads.busy() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if threads.busy() > 0 {
+        tracing::warn!(
+            threads = threads.busy(),
+            "evaluations still running after the stop; exiting under them"
+        );
+    }
     tracing::info!(?report, "trainer stopped");
     report
 }
@@ -210,6 +224,9 @@ fn tally(report: &mut TrainerReport, end: Result<JobEnd, tokio::task::JoinError>
 }
 
 type Evaluation = std::thread::Result<Result<queue::Outcome, EvalError>>;
+
+/// How long a stopping trainer waits for cancelled evaluations to return.
+const THREAD_STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// How often a running job's latest progress note is recorded, at most.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);

@@ -8,6 +8,7 @@
 //! evaluation at a time; thread-local state an evaluator sets must be
 //! scoped to the evaluation, since a later job may run on the same thread.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,8 @@ struct Inner {
     started: Mutex<u64>,
     /// How long an idle thread waits for work before it exits.
     keep_alive: Duration,
+    /// Tasks given out and not yet returned.
+    busy: AtomicUsize,
 }
 
 impl JobThreads {
@@ -39,12 +42,39 @@ impl JobThreads {
                 idle: Mutex::default(),
                 started: Mutex::new(0),
                 keep_alive,
+                busy: AtomicUsize::new(0),
             }),
         }
     }
 
     /// Run `task` on an idle thread, or on a new one if none is idle.
-    pub fn spawn(&self, mut task: Task) -> std::io::Result<()> {
+    pub fn spawn(&self, task: Task) -> std::io::Result<()> {
+        let inner = self.inner.clone();
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        let counted: Task = Box::new(move || {
+            // Counted down even if the task panics.
+            struct Done(Arc<Inner>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.busy.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            let _done = Done(inner);
+            task();
+        });
+        let r = self.start(counted);
+        if r.is_err() {
+            self.inner.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+        r
+    }
+
+    /// Tasks running now (given out and not yet returned).
+    pub fn busy(&self) -> usize {
+        self.inner.busy.load(Ordering::SeqCst)
+    }
+
+    fn start(&self, mut task: Task) -> std::io::Result<()> {
         loop {
             let idle = self.lock_idle().pop();
             let Some((_, tx)) = idle else { break };
