@@ -6,18 +6,33 @@
 
 mod common;
 
-use common::{write_dataset, Procs};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use common::{arg, write_dataset, System};
+use std::time::Duration;
 
 #[test]
 fn a_darts_search_runs_its_supernet_job_then_retrains_the_derived_cell() {
-    let url = std::env::var("REDIS_URL").expect("REDIS_URL: run through scripts/test.sh");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let mut sys = System::new("darts");
+    let data = sys.path("data");
     std::fs::create_dir_all(&data).unwrap();
     write_dataset(&data);
-    let spec = format!(
+    let results = sys.path("results");
+    sys.spawn(
+        &["scheduler", "--results-dir", arg(&results)],
+        "scheduler.log",
+    );
+    sys.spawn(
+        &[
+            "trainer",
+            "--cpu-threads",
+            "1",
+            "--device",
+            "cpu",
+            "--worker-id",
+            "t0",
+        ],
+        "t0.log",
+    );
+    let id = sys.submit(&format!(
         "name = \"darts\"\nbudget = 1\nseed = 5\n[space]\nkind = \"darts\"\n\
          [strategy]\nstrategy = \"darts\"\n\
          [strategy.settings]\nepochs = 2\nbatch_size = 16\nchannels = 2\nlayers = 2\ntrain_subset = 64\n\
@@ -25,90 +40,14 @@ fn a_darts_search_runs_its_supernet_job_then_retrains_the_derived_cell() {
          [final]\ntop_k = 1\n\
          [final.settings]\nepochs = 1\nmax_steps = 2\nbatch_size = 16\nchannels = 2\nlayers = 2\ntrain_subset = 64\n",
         data.display()
-    );
-    let spec_path = dir.path().join("spec.toml");
-    std::fs::write(&spec_path, spec).unwrap();
-    let prefix = format!("darts-{}", std::process::id());
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let nas = |args: &[&str], log: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
-        c.args(args)
-            .env("REDIS_URL", &url)
-            .env("NAS_PREFIX", &prefix)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null());
-        if !log.is_empty() {
-            let f = std::fs::File::create(logs.join(log)).unwrap();
-            c.stderr(f.try_clone().unwrap()).stdout(f);
-        }
-        c
-    };
-    let results = dir.path().join("results");
-    let mut procs = Procs(Vec::new());
-    procs.0.push(
-        nas(
-            &["scheduler", "--results-dir", results.to_str().unwrap()],
-            "scheduler.log",
-        )
-        .spawn()
-        .unwrap(),
-    );
-    procs.0.push(
-        nas(
-            &[
-                "trainer",
-                "--cpu-threads",
-                "1",
-                "--device",
-                "cpu",
-                "--worker-id",
-                "t0",
-            ],
-            "t0.log",
-        )
-        .spawn()
-        .unwrap(),
-    );
-    let out = nas(&["submit", spec_path.to_str().unwrap()], "")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-
-    let end = Instant::now() + Duration::from_secs(300);
-    let doc = loop {
-        let out = nas(&["status", &id, "--json"], "").output().unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        if doc["searches"][0]["state"]["status"] != "running" {
-            break doc;
-        }
-        if Instant::now() > end {
-            for f in ["scheduler.log", "t0.log"] {
-                eprintln!(
-                    "--- {f}\n{}",
-                    std::fs::read_to_string(logs.join(f)).unwrap_or_default()
-                );
-            }
-            panic!("the search did not finish: {doc}");
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    ));
+    let doc = sys.wait_done(&id, Duration::from_secs(300));
     let state = &doc["searches"][0]["state"];
     assert_eq!(state["status"], "done", "{state}");
 
     // Two evaluations: the supernet search's derived cell, then that cell
     // retrained from scratch with its test accuracy.
-    let out = nas(&["results", &id], "").output().unwrap();
-    let evals: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let evals = sys.results(&id);
     assert_eq!(evals.len(), 2, "{evals:?}");
     assert_eq!(evals[0]["stage"], "supernet");
     assert_eq!(evals[1]["stage"], "final");
@@ -132,7 +71,7 @@ fn a_darts_search_runs_its_supernet_job_then_retrains_the_derived_cell() {
     );
     assert_eq!(note["genotype"], cell);
     assert_eq!(note["alphas"]["normal"].as_array().unwrap().len(), 14);
-    let out = nas(&["status", &id], "").output().unwrap();
+    let out = sys.nas(&["status", &id]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("supernet ") && text.contains("epoch 2/2"),

@@ -6,69 +6,32 @@
 
 mod common;
 
-use common::{write_dataset, Procs};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use common::{arg, write_dataset, System};
+use std::time::Duration;
 
 #[test]
 fn a_torch_search_trains_candidates_and_retrains_the_winner() {
-    let url = std::env::var("REDIS_URL").expect("REDIS_URL: run through scripts/test.sh");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let mut sys = System::new("torchsearch");
+    let data = sys.path("data");
     std::fs::create_dir_all(&data).unwrap();
     write_dataset(&data);
     let settings = "epochs = 1\nbatch_size = 32\nchannels = 4\nlayers = 1\nlr = 0.05\n";
-    let spec = format!(
+    let results = sys.path("results");
+    sys.spawn(
+        &["scheduler", "--results-dir", arg(&results)],
+        "scheduler.log",
+    );
+    sys.spawn(
+        &["trainer", "--cpu-threads", "1", "--device", "cpu"],
+        "trainer.log",
+    );
+    let id = sys.submit(&format!(
         "name = \"torch search\"\nbudget = 3\nseed = 1\nparallel = 2\n[space]\nkind = \"nb201\"\n[strategy]\nstrategy = \"random\"\n\
          [evaluator.torch]\ndata = \"{}\"\n[evaluator.torch.settings]\n{settings}[final]\ntop_k = 1\n[final.settings]\n{settings}",
         data.display()
-    );
-    let spec_path = dir.path().join("spec.toml");
-    std::fs::write(&spec_path, spec).unwrap();
-    let prefix = format!("torchsearch-{}", std::process::id());
-    let nas = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
-        c.args(args)
-            .env("REDIS_URL", &url)
-            .env("NAS_PREFIX", &prefix)
-            .stdin(Stdio::null());
-        c
-    };
-    let results = dir.path().join("results");
-    let mut procs = Procs(Vec::new());
-    procs.0.push(
-        nas(&["scheduler", "--results-dir", results.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    procs.0.push(
-        nas(&["trainer", "--cpu-threads", "1", "--device", "cpu"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let out = nas(&["submit", spec_path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-
-    let end = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        let out = nas(&["status", &id, "--json"]).output().unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let state = doc["searches"][0]["state"].clone();
-        if state["status"] != "running" {
-            break state;
-        }
-        assert!(Instant::now() < end, "the search did not finish: {state}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    ));
+    let doc = sys.wait_done(&id, Duration::from_secs(300));
+    let status = &doc["searches"][0]["state"];
     assert_eq!(status["status"], "done", "{status}");
     assert_eq!(status["evaluated"], 3);
     // The spec was pinned to the dataset's fingerprint at submit.
@@ -85,13 +48,16 @@ fn a_torch_search_trains_candidates_and_retrains_the_winner() {
         "the best candidate is the one retrained"
     );
 
-    let out = nas(&["results", &id, "--format", "csv"]).output().unwrap();
+    let out = sys
+        .nas(&["results", &id, "--format", "csv"])
+        .output()
+        .unwrap();
     let csv = String::from_utf8(out.stdout).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
     assert_eq!(csv.lines().filter(|l| l.contains(",final,")).count(), 1);
     let jsonl = std::fs::read_to_string(results.join(&id).join("evaluations.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 4);
-    let out = nas(&["status", &id]).output().unwrap();
+    let out = sys.nas(&["status", &id]).output().unwrap();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("final |"),
         "{}",
