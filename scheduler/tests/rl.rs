@@ -4,14 +4,13 @@
 //! table (converted by `scripts/setup.sh`, which `scripts/test.sh` runs
 //! first).
 
+mod common;
+
+use common::{drive, evaluate, hashes, mean_std};
 use nb201::{default_dir, Dataset, Table};
-use rand::Rng;
-use scheduler::strategy::{
-    build, Outcome, Proposal, Strategy, StrategySpec, StrategyState, DEFAULT_RL_LR,
-};
+use scheduler::strategy::{build, Outcome, Strategy, StrategySpec, StrategyState, DEFAULT_RL_LR};
 use scheduler::SearchSpec;
-use space::{Genotype, Space};
-use std::collections::HashSet;
+use space::Space;
 
 fn setup() {
     tch::set_num_threads(1);
@@ -39,45 +38,6 @@ fn rl_lr(lr: f64) -> StrategySpec {
         entropy_weight,
         baseline_decay,
     }
-}
-
-/// A deterministic stand-in for training, as in `tests/strategy.rs`: an
-/// accuracy from the genotype's hash, a failure for one in seven.
-fn evaluate(g: &Genotype) -> Outcome {
-    let h = g.hash().0;
-    if h % 7 == 0 {
-        Outcome::Failed
-    } else {
-        Outcome::Accuracy(10.0 + (h >> 11) as f64 / (1u64 << 53) as f64 * 85.0)
-    }
-}
-
-/// Drive `s` until done, asking for 0 to 4 proposals at a time and
-/// observing outstanding ones in a random order, as trainers would.
-fn drive(s: &mut StrategyState, order_seed: u64) -> Vec<Proposal> {
-    let mut order = space::rng(order_seed);
-    let mut all = Vec::new();
-    let mut outstanding: Vec<Genotype> = Vec::new();
-    for _ in 0..100_000 {
-        if s.is_done() {
-            assert!(outstanding.is_empty(), "done with results outstanding");
-            return all;
-        }
-        let got = s.propose(order.random_range(0..5));
-        outstanding.extend(got.iter().map(|p| p.genotype.clone()));
-        all.extend(got);
-        for _ in 0..order.random_range(1..3) {
-            if !outstanding.is_empty() {
-                let g = outstanding.swap_remove(order.random_range(0..outstanding.len()));
-                s.observe(&g, evaluate(&g));
-            }
-        }
-    }
-    panic!("the search did not finish");
-}
-
-fn hashes(ps: &[Proposal]) -> HashSet<u64> {
-    ps.iter().map(|p| p.genotype.hash().0).collect()
 }
 
 fn controller_updates(s: &StrategyState) -> u64 {
@@ -185,67 +145,13 @@ fn a_state_read_back_mid_run_continues_identically() {
         Space::Pnas { blocks: 2 },
         Space::Macro { layers: 3 },
     ] {
-        let mut a = build(&rl_lr(0.01), space, 30, 21).unwrap();
-        let mut b = a.clone();
-        let (mut order_a, mut order_b) = (space::rng(4), space::rng(4));
-        let (mut out_a, mut out_b) = (Vec::<Genotype>::new(), Vec::<Genotype>::new());
-        for step in 0..150 {
-            if step % 7 == 3 {
-                let json = b.to_json();
-                b = StrategyState::from_json(&json).unwrap();
-                assert_eq!(a, b, "{space}: step {step}");
-                assert_eq!(b.to_json(), json);
-            }
-            for (s, order, out) in [
-                (&mut a, &mut order_a, &mut out_a),
-                (&mut b, &mut order_b, &mut out_b),
-            ] {
-                let ps = s.propose(order.random_range(0..4));
-                out.extend(ps.into_iter().map(|p| p.genotype));
-                if !out.is_empty() {
-                    let g = out.swap_remove(order.random_range(0..out.len()));
-                    s.observe(&g, evaluate(&g));
-                }
-            }
-            assert_eq!(out_a, out_b, "{space}: step {step}");
-        }
-        assert!(a.is_done() && b.is_done(), "{space}");
+        let a = build(&rl_lr(0.01), space, 30, 21).unwrap();
+        let a = common::resume_twin(a, 150, &space.to_string());
         assert!(controller_updates(&a) > 20);
-        assert_eq!(a.to_json(), b.to_json());
     }
 }
 
 const BUDGET: usize = 100;
-
-/// One synchronous search: propose 1, look its accuracy up (evaluation `i`
-/// of run `seed` reads training seed `seed + i`), observe. Returns the
-/// seed-mean accuracy of the best-observed architecture.
-fn search(table: &Table, spec: &StrategySpec, seed: u64) -> f64 {
-    let mut strategy = build(spec, Space::Nb201, BUDGET, seed).unwrap();
-    let mut evaluations = 0u64;
-    while !strategy.is_done() {
-        let proposals = strategy.propose(1);
-        assert_eq!(proposals.len(), 1, "a synchronous search never waits");
-        let Genotype::Nb201(cell) = &proposals[0].genotype else {
-            panic!("not an nb201 cell");
-        };
-        let acc = table.val_acc(cell, seed + evaluations);
-        strategy.observe(&proposals[0].genotype, Outcome::Accuracy(acc));
-        evaluations += 1;
-    }
-    assert_eq!(evaluations as usize, BUDGET);
-    let best = strategy.ledger().best().expect("results were observed");
-    let Genotype::Nb201(cell) = &best.genotype else {
-        panic!("not an nb201 cell");
-    };
-    table.mean_val_acc(cell)
-}
-
-fn mean_std(xs: &[f64]) -> (f64, f64) {
-    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
-    (mean, var.sqrt())
-}
 
 /// RL with its defaults against random search, 20 seeds each. Measured:
 /// random 90.955 +- 0.235, RL 91.366 +- 0.307; for reference, RL at the
@@ -262,7 +168,9 @@ fn rl_beats_random_search_on_cifar10() {
     let seeds = 20;
     let mut means = Vec::new();
     for (name, spec) in [("random", StrategySpec::Random), ("rl", rl())] {
-        let best: Vec<f64> = (0..seeds).map(|s| search(&table, &spec, s)).collect();
+        let best: Vec<f64> = (0..seeds)
+            .map(|s| common::table_search(&table, &spec, BUDGET, s))
+            .collect();
         let (mean, std) = mean_std(&best);
         println!(
             "{name}: best-found mean val_acc {mean:.3} +- {std:.3} over {seeds} seeds at budget {BUDGET} (optimum {optimum:.3})"

@@ -2,13 +2,14 @@
 //! space: budgets, deduplication, determinism, exact resumption from JSON,
 //! aging, waiting, and refused settings.
 
-use rand::Rng;
+mod common;
+
+use common::{drive, evaluate, hashes};
 use scheduler::strategy::{
-    build, Outcome, Proposal, Strategy, StrategyError, StrategySpec, StrategyState,
-    DEFAULT_POPULATION, DEFAULT_SAMPLE,
+    build, Outcome, Strategy, StrategyError, StrategySpec, StrategyState, DEFAULT_POPULATION,
+    DEFAULT_SAMPLE,
 };
 use space::{Genotype, Space};
-use std::collections::HashSet;
 
 fn spaces() -> [Space; 5] {
     [
@@ -28,48 +29,6 @@ fn specs() -> [StrategySpec; 2] {
             sample: 3,
         },
     ]
-}
-
-/// A deterministic stand-in for training: an accuracy with full f64
-/// precision from the genotype's hash, and a failure for one in seven.
-fn evaluate(g: &Genotype) -> Outcome {
-    let h = g.hash().0;
-    if h % 7 == 0 {
-        Outcome::Failed
-    } else {
-        Outcome::Accuracy(10.0 + (h >> 11) as f64 / (1u64 << 53) as f64 * 85.0)
-    }
-}
-
-/// Drive `s` asynchronously until done: ask for 0 to 4 proposals at a time
-/// and observe one or two outstanding ones in a random order, as a pool of
-/// trainers would. Returns every proposal in order.
-fn drive(s: &mut StrategyState, order_seed: u64) -> Vec<Proposal> {
-    let mut order = space::rng(order_seed);
-    let mut all = Vec::new();
-    let mut outstanding: Vec<Genotype> = Vec::new();
-    for _ in 0..100_000 {
-        if s.is_done() {
-            assert!(outstanding.is_empty(), "done with results outstanding");
-            return all;
-        }
-        let max = order.random_range(0..5);
-        let got = s.propose(max);
-        assert!(got.len() <= max);
-        outstanding.extend(got.iter().map(|p| p.genotype.clone()));
-        all.extend(got);
-        for _ in 0..order.random_range(1..3) {
-            if !outstanding.is_empty() {
-                let g = outstanding.swap_remove(order.random_range(0..outstanding.len()));
-                s.observe(&g, evaluate(&g));
-            }
-        }
-    }
-    panic!("the search did not finish");
-}
-
-fn hashes(ps: &[Proposal]) -> HashSet<u64> {
-    ps.iter().map(|p| p.genotype.hash().0).collect()
 }
 
 fn evolution(state: &StrategyState) -> &scheduler::strategy::RegularizedEvolution {
@@ -165,32 +124,8 @@ fn the_same_seed_gives_the_same_search() {
 fn a_state_read_back_mid_run_continues_identically() {
     for space in [Space::Nb201, Space::Pnas { blocks: 2 }, Space::Darts] {
         for spec in specs() {
-            let mut a = build(&spec, space, 80, 21).unwrap();
-            let mut b = a.clone();
-            let (mut order_a, mut order_b) = (space::rng(4), space::rng(4));
-            let (mut out_a, mut out_b) = (Vec::<Genotype>::new(), Vec::<Genotype>::new());
-            for step in 0..400 {
-                if step % 7 == 3 {
-                    let json = b.to_json();
-                    b = StrategyState::from_json(&json).unwrap();
-                    assert_eq!(a, b, "{spec:?} on {space}: step {step}");
-                    assert_eq!(b.to_json(), json);
-                }
-                for (s, order, out) in [
-                    (&mut a, &mut order_a, &mut out_a),
-                    (&mut b, &mut order_b, &mut out_b),
-                ] {
-                    let ps = s.propose(order.random_range(0..4));
-                    out.extend(ps.into_iter().map(|p| p.genotype));
-                    if !out.is_empty() {
-                        let g = out.swap_remove(order.random_range(0..out.len()));
-                        s.observe(&g, evaluate(&g));
-                    }
-                }
-                assert_eq!(out_a, out_b, "{spec:?} on {space}: step {step}");
-            }
-            assert!(a.is_done() && b.is_done(), "{spec:?} on {space}");
-            assert_eq!(a.to_json(), b.to_json());
+            let a = build(&spec, space, 80, 21).unwrap();
+            common::resume_twin(a, 400, &format!("{spec:?} on {space}"));
         }
     }
 }
