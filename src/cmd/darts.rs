@@ -88,6 +88,10 @@ pub struct DartsArgs {
     /// `darts.json` for darts jobs.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Save the search's state in this folder after every epoch, and resume
+    /// from it when started again with the same settings and data.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
     /// Print the report as JSON (the progress lines still go to stderr).
     #[arg(long)]
     pub json: bool,
@@ -176,6 +180,7 @@ pub fn run(args: DartsArgs) -> anyhow::Result<ExitCode> {
         settings: &settings,
         device,
         output: args.out.as_deref(),
+        checkpoint: args.checkpoint.as_deref(),
     };
     let ops = op_names(args.space);
     let mut progress = |e: &DartsEpoch| eprint!("{}", epoch_lines(e, &ops));

@@ -416,6 +416,7 @@ impl Evaluators {
         let output = (self.config.checkpoint_dir.as_ref())
             .or(self.config.artifacts_dir.as_ref())
             .map(|dir| crate::darts_search::job::output_path(dir, job_id));
+        let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
         let device = self.take_device();
         let mut progress = |e: &crate::darts_search::DartsEpoch| {
             tracing::info!(
@@ -438,6 +439,7 @@ impl Evaluators {
             &ds,
             device,
             output.as_deref(),
+            checkpoint.as_deref(),
             cancel,
             &mut progress,
         );

@@ -12,6 +12,15 @@ use tch::{Device, Kind, Tensor};
 use trainer::darts_search::{search, DartsEpoch, DartsError, DartsRun};
 use trainer::{Cancel, EvalError, EvaluatorConfig, Evaluators};
 
+/// Every test here takes this lock: libtorch's global generator seeds each
+/// search's initialization, so searches that overlap in one process would
+/// not repeat exactly (the resume test compares two runs bit for bit).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Images whose class is written in their brightness (4 classes), 8x8.
 fn images(n: i64, seed: i64) -> (Tensor, Tensor) {
     tch::manual_seed(seed);
@@ -69,10 +78,90 @@ fn run_search(
         settings,
         device: Device::Cpu,
         output,
+        checkpoint: None,
     };
     let mut seen = Vec::new();
     let report = search(&run, &Cancel::default(), &mut |e| seen.push(e.clone())).unwrap();
     (report, seen)
+}
+
+/// A search stopped after its first epoch (as a trainer stops when its
+/// lease is lost) and started again with the same checkpoint folder goes
+/// on from epoch 2 and ends exactly where an uninterrupted search ends:
+/// weights, α, both optimizers and the α half's batch position come back.
+#[test]
+fn a_stopped_search_resumes_from_its_checkpoint_and_ends_the_same() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let ds = dataset();
+    let s = DartsSettings {
+        epochs: 3,
+        ..settings(SpaceKind::Darts)
+    };
+    let whole = run_search(SpaceKind::Darts, &s, None).0;
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = DartsRun {
+        space: SpaceKind::Darts,
+        dataset: &ds,
+        settings: &s,
+        device: Device::Cpu,
+        output: None,
+        checkpoint: Some(dir.path()),
+    };
+    let cancel = Cancel::default();
+    let err = search(&run, &cancel, &mut |e| {
+        if e.epoch == 1 {
+            cancel.cancel();
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, DartsError::Cancelled), "{err}");
+    assert!(dir.path().join("darts-state.json").exists());
+
+    // Another search's checkpoint (a copy of this one) is not taken up.
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["darts-state.json", "darts-state.safetensors"] {
+        std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
+    }
+    let other = DartsSettings {
+        seed: 4,
+        ..s.clone()
+    };
+    let mut epochs = Vec::new();
+    let run_other = DartsRun {
+        settings: &other,
+        checkpoint: Some(copy.path()),
+        ..run
+    };
+    search(&run_other, &Cancel::default(), &mut |e| {
+        epochs.push(e.epoch)
+    })
+    .unwrap();
+    assert_eq!(epochs, [1, 2, 3], "a fresh start");
+
+    let mut epochs = Vec::new();
+    let resumed = search(&run, &Cancel::default(), &mut |e| epochs.push(e.epoch)).unwrap();
+    assert_eq!(epochs, [2, 3], "resumed after epoch 1");
+    assert_eq!(resumed.history.len(), 3);
+    assert_eq!(resumed.steps, whole.steps);
+    assert_eq!(resumed.genotype, whole.genotype);
+    assert_eq!(resumed.history[2].alphas, whole.history[2].alphas);
+    assert_eq!(resumed.val_acc, whole.val_acc);
+    assert!(
+        !dir.path().join("darts-state.json").exists(),
+        "the state is removed once the search is done"
+    );
+
+    // A record whose tensors are damaged is an error that names the file,
+    // not a silent fresh start.
+    let cancel = Cancel::default();
+    search(&run, &cancel, &mut |_| cancel.cancel()).unwrap_err();
+    let tensors = dir.path().join("darts-state.safetensors");
+    std::fs::write(&tensors, b"not safetensors").unwrap();
+    let err = search(&run, &Cancel::default(), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, DartsError::Output { .. }), "{err}");
+    assert!(err.to_string().contains("darts-state.safetensors"), "{err}");
 }
 
 fn check_alphas(e: &DartsEpoch, names: &[&str], shape: (usize, usize)) {
@@ -91,6 +180,7 @@ fn check_alphas(e: &DartsEpoch, names: &[&str], shape: (usize, usize)) {
 
 #[test]
 fn first_order_darts_search_derives_a_genotype() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("job").join("darts.json");
     let s = settings(SpaceKind::Darts);
@@ -138,6 +228,7 @@ fn first_order_darts_search_derives_a_genotype() {
 
 #[test]
 fn second_order_nb201_search_derives_a_cell() {
+    let _serial = serial();
     let s = DartsSettings {
         epochs: 1,
         order: DartsOrder::Second,
@@ -152,6 +243,7 @@ fn second_order_nb201_search_derives_a_cell() {
 
 #[test]
 fn second_order_darts_search_runs() {
+    let _serial = serial();
     let s = DartsSettings {
         epochs: 1,
         order: DartsOrder::Second,
@@ -164,6 +256,7 @@ fn second_order_darts_search_runs() {
 
 #[test]
 fn bad_settings_are_refused_by_name() {
+    let _serial = serial();
     tch::set_num_threads(1);
     let ds = dataset();
     for (s, field) in [
@@ -202,6 +295,7 @@ fn bad_settings_are_refused_by_name() {
             settings: &s,
             device: Device::Cpu,
             output: None,
+            checkpoint: None,
         };
         let err = search(&run, &Cancel::default(), &mut |_| {}).unwrap_err();
         assert!(matches!(err, DartsError::Settings(_)), "{err}");
@@ -229,6 +323,7 @@ fn bad_settings_are_refused_by_name() {
         settings: &s,
         device: Device::Cpu,
         output: None,
+        checkpoint: None,
     };
     let err = search(&run, &Cancel::default(), &mut |_| {})
         .unwrap_err()
@@ -256,6 +351,7 @@ fn write_idx(dir: &Path, prefix: &str, split: &data::Split) {
 
 #[test]
 fn darts_jobs_run_through_the_evaluator() {
+    let _serial = serial();
     tch::set_num_threads(1);
     let data_dir = tempfile::tempdir().unwrap();
     let ds = dataset();

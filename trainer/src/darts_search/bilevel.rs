@@ -103,6 +103,16 @@ impl WeightSgd {
         })
     }
 
+    /// The momentum buffers, one per parameter.
+    pub fn buffers(&self) -> &[Tensor] {
+        &self.buffers
+    }
+
+    /// Replace the momentum buffers (from a checkpoint).
+    pub fn set_buffers(&mut self, buffers: Vec<Tensor>) {
+        self.buffers = buffers;
+    }
+
     /// One step: m ← μ·m + g + λ·w, w ← w − lr·m.
     pub fn step(&mut self, params: &[Tensor], grads: &[Tensor], lr: f64) -> Result<(), TchError> {
         let dirs = self.direction(params, grads)?;
@@ -266,25 +276,62 @@ fn unrolled(
     })
 }
 
-/// Put `grads` into α's `.grad` (replacing what was there) for α's
-/// optimizer to step with.
-pub fn set_alpha_grads(
-    opt: &mut tch::nn::Optimizer,
-    alphas: &[Tensor],
-    grads: &[Tensor],
-) -> Result<(), TchError> {
-    opt.zero_grad();
-    // d/dα Σ α·g = g: one backward pass writes every gradient at once.
-    let mut surrogate: Option<Tensor> = None;
-    for (a, g) in alphas.iter().zip(grads) {
-        let term = a.f_mul(&g.detach())?.f_sum(None)?;
-        surrogate = Some(match surrogate {
-            Some(s) => s.f_add(&term)?,
-            None => term,
-        });
+/// Adam for α, as the reference's `torch.optim.Adam(α, lr, betas=(0.5,
+/// 0.999), weight_decay=λ)`: with g ← g + λ·α, m ← β1·m + (1−β1)·g,
+/// v ← β2·v + (1−β2)·g², α ← α − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε).
+/// Its moments are plain tensors, so a checkpoint can hold them.
+#[derive(Debug)]
+pub struct ArchAdam {
+    lr: f64,
+    weight_decay: f64,
+    /// Steps taken.
+    pub t: u64,
+    /// First moments, one per α tensor.
+    pub m: Vec<Tensor>,
+    /// Second moments, one per α tensor.
+    pub v: Vec<Tensor>,
+}
+
+/// β1 of α's Adam (the reference's 0.5).
+pub const ARCH_BETA1: f64 = 0.5;
+/// β2 of α's Adam.
+pub const ARCH_BETA2: f64 = 0.999;
+const ARCH_EPS: f64 = 1e-8;
+
+impl ArchAdam {
+    /// Adam for `alphas`, moments zero.
+    pub fn new(alphas: &[Tensor], lr: f64, weight_decay: f64) -> Self {
+        let zeros = || alphas.iter().map(|a| a.zeros_like().detach()).collect();
+        Self {
+            lr,
+            weight_decay,
+            t: 0,
+            m: zeros(),
+            v: zeros(),
+        }
     }
-    if let Some(s) = surrogate {
-        s.f_backward()?;
+
+    /// One step of every α tensor along its gradient in `grads`.
+    pub fn step(&mut self, alphas: &[Tensor], grads: &[Tensor]) -> Result<(), TchError> {
+        self.t += 1;
+        let t = self.t as i32;
+        let bc1 = 1.0 - ARCH_BETA1.powi(t);
+        let bc2 = (1.0 - ARCH_BETA2.powi(t)).sqrt();
+        tch::no_grad(|| {
+            for (((a, g), m), v) in alphas.iter().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+                let g = g.f_add(&a.f_mul_scalar(self.weight_decay)?)?;
+                *m = m
+                    .f_mul_scalar(ARCH_BETA1)?
+                    .f_add(&g.f_mul_scalar(1.0 - ARCH_BETA1)?)?;
+                *v = v
+                    .f_mul_scalar(ARCH_BETA2)?
+                    .f_add(&g.f_mul(&g)?.f_mul_scalar(1.0 - ARCH_BETA2)?)?;
+                let denom = v.f_sqrt()?.f_div_scalar(bc2)?.f_add_scalar(ARCH_EPS)?;
+                let _ = a
+                    .shallow_clone()
+                    .f_sub_(&m.f_div(&denom)?.f_mul_scalar(self.lr / bc1)?)?;
+            }
+            Ok(())
+        })
     }
-    Ok(())
 }

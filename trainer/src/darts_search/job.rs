@@ -35,7 +35,8 @@ pub fn output_path(dir: &Path, job_id: &str) -> PathBuf {
 }
 
 /// Run the search `job` asks for on `dataset` (already checked against the
-/// job's fingerprint) on `device`. `Ok`: the supernet's accuracy on the α
+/// job's fingerprint) on `device`, resuming from `checkpoint` when the
+/// folder holds this search's state (a redelivered job). `Ok`: the supernet's accuracy on the α
 /// half and the derived genotype; `Diverged` when a loss became NaN or
 /// infinite.
 pub fn run_job(
@@ -43,6 +44,7 @@ pub fn run_job(
     dataset: &data::Dataset,
     device: Device,
     output: Option<&Path>,
+    checkpoint: Option<&Path>,
     cancel: &Cancel,
     progress: &mut dyn FnMut(&DartsEpoch),
 ) -> Result<Outcome, EvalError> {
@@ -54,6 +56,7 @@ pub fn run_job(
         settings: &job.settings,
         device,
         output,
+        checkpoint,
     };
     let report = match search(&run, cancel, progress) {
         Ok(r) => r,

@@ -6,7 +6,7 @@
 //! callback and to `darts.json`; at the end the supernet is scored on the
 //! α half.
 
-use super::bilevel::{self, Batch, WeightSgd};
+use super::bilevel::{self, ArchAdam, Batch, WeightSgd};
 use super::supernet::{edge_labels, op_names, Supernet, SupernetConfig};
 use super::DartsError;
 use crate::evaluator::Cancel;
@@ -18,8 +18,7 @@ use space::SpaceKind;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
-use tch::nn::OptimizerConfig;
-use tch::{nn, Device, Kind, Reduction, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 /// One search: where, on what, how.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +33,10 @@ pub struct DartsRun<'a> {
     pub device: Device,
     /// Where to write `darts.json` after every epoch, if anywhere.
     pub output: Option<&'a Path>,
+    /// A folder for the search's state after every epoch (weights, α, both
+    /// optimizers, the data position); a search started again with the
+    /// same folder, settings and data resumes after the last saved epoch.
+    pub checkpoint: Option<&'a Path>,
 }
 
 /// What one epoch ended with.
@@ -135,13 +138,7 @@ pub fn search(
     let params = net.params();
     let mut opt = Optimizers {
         sgd: WeightSgd::new(&params, s.momentum, s.weight_decay),
-        adam: nn::Adam {
-            beta1: 0.5,
-            beta2: 0.999,
-            wd: s.arch_weight_decay,
-            ..Default::default()
-        }
-        .build(net.arch(), s.arch_lr)?,
+        adam: ArchAdam::new(net.alphas(), s.arch_lr, s.arch_weight_decay),
     };
     let augment = data::Augment {
         crop_padding: s.crop_padding,
@@ -167,10 +164,27 @@ pub fn search(
         diverged: None,
         history: Vec::new(),
     };
-    let mut a_epoch = 0u64;
-    let mut a_batches = a_loader.epoch(a_epoch);
+    let key = checkpoint_key(run);
+    let mut at = DataPosition::default();
     let mut images = 0u64;
-    for epoch in 0..s.epochs {
+    let mut first = 0;
+    if let Some(dir) = run.checkpoint {
+        if let Some(meta) = load_checkpoint(dir, &key, &net, &mut opt)? {
+            tracing::info!(dir = %dir.display(), epochs_done = meta.epochs_done, "resuming the DARTS search from its checkpoint");
+            first = meta.epochs_done;
+            at = meta.at;
+            images = meta.images;
+            report.steps = meta.steps;
+            report.search_seconds = meta.search_seconds;
+            report.epochs = meta.epochs_done;
+            report.history = meta.history;
+        }
+    }
+    let mut a_batches = a_loader.epoch(at.a_epoch);
+    for _ in 0..at.a_taken {
+        a_batches.next();
+    }
+    for epoch in first..s.epochs {
         let t0 = Instant::now();
         let lr = cosine(s.lr, s.lr_min, u64::from(epoch), u64::from(s.epochs));
         let mut sums = Sums::default();
@@ -181,11 +195,13 @@ pub fn search(
             let (vx, vy) = match a_batches.next() {
                 Some(b) => b,
                 None => {
-                    a_epoch += 1;
-                    a_batches = a_loader.epoch(a_epoch);
+                    at.a_epoch += 1;
+                    at.a_taken = 0;
+                    a_batches = a_loader.epoch(at.a_epoch);
                     a_batches.next().expect("the α half yields a batch")
                 }
             };
+            at.a_taken += 1;
             let train = Batch { xs: &xs, ys: &ys };
             let val = Batch { xs: &vx, ys: &vy };
             match step(&net, &params, &mut opt, s, lr, train, val)? {
@@ -214,9 +230,28 @@ pub fn search(
         if let Some(path) = run.output {
             write_output(path, run, &report, false)?;
         }
+        if let (Some(dir), true) = (run.checkpoint, epoch + 1 < s.epochs) {
+            let meta = CheckpointMeta {
+                key: key.clone(),
+                epochs_done: epoch + 1,
+                at,
+                images,
+                steps: report.steps,
+                search_seconds: report.search_seconds,
+                adam_steps: opt.adam.t,
+                history: report.history.clone(),
+            };
+            save_checkpoint(dir, &net, &opt, &meta)?;
+        }
     }
     report.images_per_s = images as f64 / report.search_seconds.max(1e-9);
     finish(&net, &a_half, &normalize, s, &mut report)?;
+    if let Some(dir) = run.checkpoint {
+        // Done: the state is not needed again.
+        let (tensors, record) = checkpoint_paths(dir);
+        let _ = std::fs::remove_file(record);
+        let _ = std::fs::remove_file(tensors);
+    }
     if let Some(path) = run.output {
         write_output(path, run, &report, true)?;
     }
@@ -226,7 +261,162 @@ pub fn search(
 /// The optimizers of a search: SGD for the weights, Adam for α.
 struct Optimizers {
     sgd: WeightSgd,
-    adam: nn::Optimizer,
+    adam: ArchAdam,
+}
+
+/// Where the α half's batches are: its epoch, and batches taken from it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct DataPosition {
+    a_epoch: u64,
+    a_taken: u64,
+}
+
+/// A checkpoint's record beside its tensors (`darts-state.safetensors`).
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointMeta {
+    /// What was being searched; a checkpoint of another search is ignored.
+    key: String,
+    epochs_done: u32,
+    at: DataPosition,
+    images: u64,
+    steps: u64,
+    search_seconds: f64,
+    adam_steps: u64,
+    history: Vec<DartsEpoch>,
+}
+
+/// What a checkpoint must match to be resumed: the space, the settings,
+/// the data and the supernet built from them.
+fn checkpoint_key(run: &DartsRun<'_>) -> String {
+    serde_json::json!({
+        "space": run.space,
+        "settings": run.settings,
+        "fingerprint": run.dataset.meta.fingerprint,
+        "supernet": format!("{:?}", supernet_config(run)),
+    })
+    .to_string()
+}
+
+fn checkpoint_paths(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join("darts-state.safetensors"),
+        dir.join("darts-state.json"),
+    )
+}
+
+/// Save the search's state after an epoch: the tensors first, then the
+/// record naming them, each written to a temporary file and renamed.
+fn save_checkpoint(
+    dir: &Path,
+    net: &Supernet,
+    opt: &Optimizers,
+    meta: &CheckpointMeta,
+) -> Result<(), DartsError> {
+    let (tensors, record) = checkpoint_paths(dir);
+    let err = |path: &Path, e: String| DartsError::Output {
+        path: path.to_path_buf(),
+        reason: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
+    let mut named: Vec<(String, Tensor)> = net
+        .weights()
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("w/{name}"), t))
+        .collect();
+    let lists = [
+        ("alpha", net.alphas()),
+        ("sgd", opt.sgd.buffers()),
+        ("adam_m", &opt.adam.m[..]),
+        ("adam_v", &opt.adam.v[..]),
+    ];
+    for (prefix, list) in lists {
+        named.extend(
+            list.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("{prefix}/{i}"), t.detach())),
+        );
+    }
+    let tmp = dir.join("darts-state.tmp.safetensors");
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| err(&tmp, e.to_string()))?;
+    std::fs::rename(&tmp, &tensors).map_err(|e| err(&tensors, e.to_string()))?;
+    let tmp = dir.join("darts-state.tmp.json");
+    std::fs::write(&tmp, serde_json::to_vec(meta).expect("serializes"))
+        .map_err(|e| err(&tmp, e.to_string()))?;
+    std::fs::rename(&tmp, &record).map_err(|e| err(&record, e.to_string()))
+}
+
+/// Restore the state saved in `dir` if it belongs to this search (same
+/// key); `None` when there is none or it is another search's. A record
+/// that names tensors the file does not hold is an error, not a fresh
+/// start: the search cannot tell what it lost.
+fn load_checkpoint(
+    dir: &Path,
+    key: &str,
+    net: &Supernet,
+    opt: &mut Optimizers,
+) -> Result<Option<CheckpointMeta>, DartsError> {
+    let (tensors, record) = checkpoint_paths(dir);
+    let Ok(text) = std::fs::read(&record) else {
+        return Ok(None);
+    };
+    let meta: CheckpointMeta = match serde_json::from_slice(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(file = %record.display(), error = %e, "ignoring an unreadable DARTS checkpoint");
+            return Ok(None);
+        }
+    };
+    if meta.key != key {
+        tracing::warn!(dir = %dir.display(), "ignoring the checkpoint of another DARTS search");
+        return Ok(None);
+    }
+    let bad = |reason: String| DartsError::Output {
+        path: tensors.clone(),
+        reason,
+    };
+    let mut saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&tensors)
+        .map_err(|e| bad(e.to_string()))?
+        .into_iter()
+        .collect();
+    let mut take = |name: String, like: &Tensor| -> Result<Tensor, DartsError> {
+        let t = saved
+            .remove(&name)
+            .ok_or_else(|| bad(format!("holds no tensor {name}")))?;
+        if t.size() != like.size() {
+            return Err(bad(format!(
+                "tensor {name} has shape {:?}, the search needs {:?}",
+                t.size(),
+                like.size()
+            )));
+        }
+        Ok(t.to_device(like.device()).to_kind(like.kind()))
+    };
+    let _guard = tch::no_grad_guard();
+    for (name, mut var) in net.weights().variables() {
+        let t = take(format!("w/{name}"), &var)?;
+        var.f_copy_(&t)?;
+    }
+    for (i, a) in net.alphas().iter().enumerate() {
+        let t = take(format!("alpha/{i}"), a)?;
+        a.shallow_clone().f_copy_(&t)?;
+    }
+    let sgd = (opt.sgd.buffers().iter().enumerate())
+        .map(|(i, b)| take(format!("sgd/{i}"), b))
+        .collect::<Result<Vec<_>, _>>()?;
+    opt.sgd.set_buffers(sgd);
+    let restore =
+        |prefix: &str,
+         list: &[Tensor],
+         take: &mut dyn FnMut(String, &Tensor) -> Result<Tensor, DartsError>| {
+            (list.iter().enumerate())
+                .map(|(i, t)| take(format!("{prefix}/{i}"), t))
+                .collect::<Result<Vec<_>, _>>()
+        };
+    opt.adam.m = restore("adam_m", &opt.adam.m, &mut take)?;
+    opt.adam.v = restore("adam_v", &opt.adam.v, &mut take)?;
+    opt.adam.t = meta.adam_steps;
+    Ok(Some(meta))
 }
 
 /// How one step ended.
@@ -266,8 +456,7 @@ fn step(
             arch.val_loss
         )));
     }
-    bilevel::set_alpha_grads(&mut opt.adam, net.alphas(), &arch.grads)?;
-    opt.adam.step();
+    opt.adam.step(net.alphas(), &arch.grads)?;
 
     let logits = net.forward_t(train.xs, true);
     let l = logits.f_cross_entropy_loss::<Tensor>(train.ys, None, Reduction::Mean, -100, 0.0)?;
