@@ -172,6 +172,7 @@ impl Run {
         if self.state.status.is_terminal() {
             return Ok(report);
         }
+        let long_before = self.long_jobs_known();
         if !self.resumed {
             // After a restart, every candidate with no result is enqueued
             // again: jobs that exist come back unchanged (idempotent), ones
@@ -265,7 +266,10 @@ impl Run {
         // checkpoint rather than by one of their own: a restarted scheduler
         // enqueues every pending candidate again and gets the same ids back
         // (see above), so they need no write-ahead, and a second write of
-        // the whole state per step would double the cost of a step.
+        // the whole state per step would double the cost of a step. The
+        // exception is the few long jobs (a supernet search, the final
+        // retrainings): `nas status` finds their progress notes by the job
+        // ids in the stored state, and no result may come for hours.
         report.enqueued += self.enqueue_pending(queue).await?;
         let searching = self
             .state
@@ -278,9 +282,20 @@ impl Run {
                 report.enqueued += self.enqueue_pending(queue).await?;
             } else if self.state.pending.is_empty() {
                 self.finish(store, Status::Done).await?;
+                return Ok(report);
             }
         }
+        if self.long_jobs_known() > long_before {
+            store.checkpoint(&self.state, &[]).await?;
+        }
         Ok(report)
+    }
+
+    /// Pending supernet and final jobs with a job id.
+    fn long_jobs_known(&self) -> usize {
+        (self.state.pending.values())
+            .filter(|p| p.stage != Stage::Search && p.job_id.is_some())
+            .count()
     }
 
     /// Queue the leaders for retraining with the final settings, once,

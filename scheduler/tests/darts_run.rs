@@ -92,9 +92,13 @@ async fn one_supernet_job_then_its_cell_is_retrained_and_tested() {
     assert_eq!((job.settings.epochs, job.settings.channels), (2, 4));
     assert_eq!(job.settings.seed, 11, "seeded with the search's seed");
 
-    // A restarted scheduler (state read back) re-enqueues the same job.
+    // The job's id is stored at once, for `nas status` to find its
+    // progress; a restarted scheduler (state read back) re-enqueues the
+    // same job.
     let state = f.store.load("darts-1").await.unwrap().unwrap();
     assert_eq!(state.pending.len(), 1);
+    let stored = state.pending.values().next().unwrap();
+    assert_eq!(stored.job_id.as_deref(), Some(lease.job.job_id.as_str()));
     let mut again = Run::open(state, f._dir.path()).unwrap();
     let r = again.step(&f.queue, &f.store, None).await.unwrap();
     assert_eq!(r.enqueued, 1, "re-enqueued idempotently");
