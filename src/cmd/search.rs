@@ -50,6 +50,11 @@ pub struct SearchArgs {
     pub resume: Option<String>,
 }
 
+/// Candidates of the CPU-sized default search (evolution, random,
+/// surrogate, RL over NAS-Bench-201 cells). With the proxy and final
+/// settings below, the whole search takes about 10 minutes on 2 cores.
+pub const DEFAULT_BUDGET: usize = 32;
+
 /// The CPU-sized proxy settings candidates train with during the search.
 pub fn proxy_settings() -> TrainSettings {
     TrainSettings {
@@ -58,7 +63,7 @@ pub fn proxy_settings() -> TrainSettings {
         lr: 0.1,
         channels: 8,
         layers: 1,
-        train_subset: Some(4000),
+        train_subset: Some(8000),
         val_fraction: 0.1,
         ..TrainSettings::default()
     }
@@ -67,7 +72,7 @@ pub fn proxy_settings() -> TrainSettings {
 /// The settings the winner is retrained with.
 pub fn final_settings() -> TrainSettings {
     TrainSettings {
-        epochs: 3.0,
+        epochs: 8.0,
         batch_size: 128,
         lr: 0.1,
         channels: 16,
@@ -104,9 +109,9 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
                 population: 8,
                 sample: 3,
             },
-            24,
+            DEFAULT_BUDGET,
         ),
-        "random" => (Space::Nb201, StrategySpec::Random, 24),
+        "random" => (Space::Nb201, StrategySpec::Random, DEFAULT_BUDGET),
         "surrogate" => (
             Space::Nb201,
             StrategySpec::Surrogate {
@@ -114,7 +119,7 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
                 beam: 4,
                 parents: 2,
             },
-            24,
+            DEFAULT_BUDGET,
         ),
         "pnas" => (
             Space::Pnas { blocks: 2 },
@@ -124,7 +129,7 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
         "darts" => (Space::Darts, darts_strategy(), 1),
         other => {
             match serde_json::from_value::<StrategySpec>(serde_json::json!({ "strategy": other })) {
-                Ok(spec) => (Space::Nb201, spec, 24),
+                Ok(spec) => (Space::Nb201, spec, DEFAULT_BUDGET),
                 Err(_) => bail!(
                     "unknown strategy {other:?}: expected evolution, random, surrogate, pnas, rl or darts"
                 ),
@@ -138,10 +143,13 @@ pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result
         proxy.train_subset = Some(2000);
         proxy.channels = 6;
         last.channels = 12;
+        last.epochs = 3.0;
     }
     if space == Space::Darts {
-        // The derived cell is retrained as a DARTS network of 5 cells.
+        // The derived cell is retrained as a DARTS network of 5 cells, for
+        // 2 epochs (about 10 minutes on 2 cores).
         last.layers = 5;
+        last.epochs = 2.0;
     }
     Ok(SearchSpec {
         name: Some(format!(
