@@ -648,12 +648,6 @@ fn cell_pictures_of_every_space_are_svg_with_every_op() {
 }
 
 #[test]
-fn the_csv_has_the_columns_of_nas_results() {
-    // `nas results --format csv` prints its header in src/cmd/client.rs.
-    assert!(include_str!("../src/cmd/client.rs").contains(export::results::HEADER));
-}
-
-#[test]
 fn status_watch_redraws_until_the_search_is_finished() {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL: run through scripts/test.sh");
     let prefix = format!("exportwatch-{}", std::process::id());

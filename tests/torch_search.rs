@@ -54,6 +54,7 @@ fn a_torch_search_trains_candidates_and_retrains_the_winner() {
         .unwrap();
     let csv = String::from_utf8(out.stdout).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    assert_eq!(csv.lines().next(), Some(export::results::HEADER));
     assert_eq!(csv.lines().filter(|l| l.contains(",final,")).count(), 1);
     let jsonl = std::fs::read_to_string(results.join(&id).join("evaluations.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 4);
