@@ -192,3 +192,53 @@ fn ctrl_c_saves_the_search_and_resume_finishes_it() {
             .unwrap();
     assert_eq!(state["status"], "done");
 }
+
+/// A DARTS search embedded: the supernet job runs on the in-process
+/// trainer, its derived cell is retrained and tested, and the export holds
+/// that cell with its weights and a model.py for it.
+#[test]
+fn an_embedded_darts_search_exports_its_derived_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data);
+    let results = dir.path().join("results");
+    let spec = format!(
+        "budget = 1\nseed = 4\n[space]\nkind = \"darts\"\n[strategy]\nstrategy = \"darts\"\n\
+         [strategy.settings]\nepochs = 1\nbatch_size = 16\nchannels = 2\nlayers = 2\ntrain_subset = 64\n\
+         [evaluator.torch]\ndata = \"{}\"\n\
+         [final]\ntop_k = 1\n[final.settings]\nepochs = 1\nmax_steps = 2\nbatch_size = 16\nchannels = 2\nlayers = 2\n",
+        data.display()
+    );
+    let spec_path = dir.path().join("darts.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let out = nas()
+        .args(["search", "--config", spec_path.to_str().unwrap()])
+        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("best architecture (darts): Genotype("),
+        "{stdout}"
+    );
+    assert!(stdout.contains("test accuracy:"), "{stdout}");
+    let folder = results.join(search_id(&results));
+    let evals: Vec<serde_json::Value> = std::fs::read_to_string(folder.join("evaluations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stages: Vec<&str> = evals.iter().map(|e| e["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["supernet", "final"]);
+    let cell = std::fs::read_to_string(folder.join("export").join("genotype.txt")).unwrap();
+    assert_eq!(cell.trim(), evals[0]["genotype"].as_str().unwrap());
+    for f in ["weights.safetensors", "model.py", "cell.svg"] {
+        assert!(folder.join("export").join(f).exists(), "export/{f} missing");
+    }
+}
