@@ -13,9 +13,8 @@
 
 use super::mixed::MixedOp;
 use super::SupernetConfig;
-use crate::model::nb201::ResBlock;
-use crate::model::ops::{bn, conv_bn, halve, ConvSpec};
-use crate::model::{global_pool, ModelError};
+use crate::model::nb201::Skeleton;
+use crate::model::ModelError;
 use space::nb201::EDGES;
 use tch::nn;
 use tch::Tensor;
@@ -54,71 +53,27 @@ impl SearchCell {
     }
 }
 
-/// A search cell or a reduction block.
-#[derive(Debug)]
-enum Layer {
-    Cell(SearchCell),
-    Block(ResBlock),
-}
-
 /// The NAS-Bench-201 supernet's layers (α lives in [`super::Supernet`]).
 #[derive(Debug)]
-pub(super) struct Nb201Supernet {
-    stem: nn::SequentialT,
-    layers: Vec<Layer>,
-    lastact: nn::BatchNorm,
-    classifier: nn::Linear,
-}
+pub(super) struct Nb201Supernet(Skeleton<SearchCell>);
 
 impl Nb201Supernet {
     /// Build with C = `cfg.channels`, N = `cfg.layers` (see the module docs).
     pub(super) fn new(vs: &nn::Path, cfg: &SupernetConfig) -> Result<Self, ModelError> {
-        let (c, n) = (cfg.channels, cfg.layers);
-        let stem = conv_bn(
-            &vs.sub("stem"),
+        Skeleton::new(
+            vs,
             cfg.in_channels,
-            c,
-            ConvSpec::square(3, 1, 1),
-        );
-        let cells = vs.sub("cells");
-        let mut layers = Vec::new();
-        let (mut c_prev, mut size) = (c, cfg.input_size);
-        for stage in 0..3 {
-            let c_cur = c << stage;
-            if stage > 0 {
-                let k = layers.len();
-                size = halve(size, cfg.input_size, &format!("residual block cells.{k}"))?;
-                layers.push(Layer::Block(ResBlock::new(&cells.sub(k), c_prev, c_cur)));
-            }
-            for _ in 0..n {
-                let k = layers.len();
-                layers.push(Layer::Cell(SearchCell::new(&cells.sub(k), c_cur)));
-            }
-            c_prev = c_cur;
-        }
-        Ok(Self {
-            stem,
-            layers,
-            lastact: bn(&vs.sub("lastact").sub("bn"), c_prev),
-            classifier: nn::linear(
-                vs.sub("classifier"),
-                c_prev,
-                cfg.classes,
-                Default::default(),
-            ),
-        })
+            (cfg.channels, cfg.layers),
+            cfg.input_size,
+            cfg.classes,
+            SearchCell::new,
+        )
+        .map(Self)
     }
 
     /// Logits; `weights` is `[softmax(α)]`.
     pub(super) fn forward(&self, xs: &Tensor, weights: &[Tensor], train: bool) -> Tensor {
-        let mut h = xs.apply_t(&self.stem, train);
-        for layer in &self.layers {
-            h = match layer {
-                Layer::Cell(cell) => cell.forward(&h, &weights[0], train),
-                Layer::Block(block) => block.forward(&h, train),
-            };
-        }
-        let h = h.apply_t(&self.lastact, train).relu();
-        global_pool(&h).apply(&self.classifier)
+        self.0
+            .forward(xs, train, |cell, h| cell.forward(h, &weights[0], train))
     }
 }

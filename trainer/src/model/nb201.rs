@@ -102,19 +102,87 @@ impl ResBlock {
 
 /// A cell or a reduction block.
 #[derive(Debug)]
-enum Layer {
-    Cell(InferCell),
+enum Layer<C> {
+    Cell(C),
     Block(ResBlock),
+}
+
+/// The NAS-Bench-201 skeleton around cells of any kind (the network's
+/// `InferCell`s, the DARTS supernet's search cells): a 3x3 conv stem to C
+/// channels, three stages of N cells at C, 2C and 4C channels joined by
+/// stride-2 [`ResBlock`]s, batch norm, ReLU, global pooling, a linear
+/// classifier. Paths as in the module docs.
+#[derive(Debug)]
+pub(crate) struct Skeleton<C> {
+    stem: nn::SequentialT,
+    layers: Vec<Layer<C>>,
+    lastact: nn::BatchNorm,
+    classifier: nn::Linear,
+}
+
+impl<C> Skeleton<C> {
+    /// Build with C = `channels`, N = `layers`, each cell made by
+    /// `make_cell(path, its channels)`.
+    pub(crate) fn new(
+        vs: &nn::Path,
+        in_channels: i64,
+        (channels, layers): (i64, i64),
+        input_size: i64,
+        classes: i64,
+        mut make_cell: impl FnMut(&nn::Path, i64) -> C,
+    ) -> Result<Self, ModelError> {
+        let stem = conv_bn(
+            &vs.sub("stem"),
+            in_channels,
+            channels,
+            ConvSpec::square(3, 1, 1),
+        );
+        let cells = vs.sub("cells");
+        let mut all = Vec::new();
+        let (mut c_prev, mut size) = (channels, input_size);
+        for stage in 0..3 {
+            let c_cur = channels << stage;
+            if stage > 0 {
+                let k = all.len();
+                size = halve(size, input_size, &format!("residual block cells.{k}"))?;
+                all.push(Layer::Block(ResBlock::new(&cells.sub(k), c_prev, c_cur)));
+            }
+            for _ in 0..layers {
+                let k = all.len();
+                all.push(Layer::Cell(make_cell(&cells.sub(k), c_cur)));
+            }
+            c_prev = c_cur;
+        }
+        Ok(Self {
+            stem,
+            layers: all,
+            lastact: bn(&vs.sub("lastact").sub("bn"), c_prev),
+            classifier: nn::linear(vs.sub("classifier"), c_prev, classes, Default::default()),
+        })
+    }
+
+    /// Logits, each cell run by `cell(cell, input)`.
+    pub(crate) fn forward(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        cell: impl Fn(&C, &Tensor) -> Tensor,
+    ) -> Tensor {
+        let mut h = xs.apply_t(&self.stem, train);
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Cell(c) => cell(c, &h),
+                Layer::Block(block) => block.forward(&h, train),
+            };
+        }
+        let h = h.apply_t(&self.lastact, train).relu();
+        global_pool(&h).apply(&self.classifier)
+    }
 }
 
 /// The NAS-Bench-201 network of one cell.
 #[derive(Debug)]
-pub(super) struct TinyNetwork {
-    stem: nn::SequentialT,
-    layers: Vec<Layer>,
-    lastact: nn::BatchNorm,
-    classifier: nn::Linear,
-}
+pub(super) struct TinyNetwork(Skeleton<InferCell>);
 
 impl TinyNetwork {
     /// Build the network of `cell` with C = `cfg.channels`, N = `cfg.layers`.
@@ -123,55 +191,22 @@ impl TinyNetwork {
         cell: &Nb201Cell,
         cfg: &NetConfig,
     ) -> Result<Self, ModelError> {
-        let (c, n) = (cfg.channels, cfg.layers);
-        let stem = conv_bn(
-            &vs.sub("stem"),
+        Skeleton::new(
+            vs,
             cfg.in_channels,
-            c,
-            ConvSpec::square(3, 1, 1),
-        );
-        let cells = vs.sub("cells");
-        let mut layers = Vec::new();
-        let (mut c_prev, mut size) = (c, cfg.input_size);
-        for stage in 0..3 {
-            let c_cur = c << stage;
-            if stage > 0 {
-                let k = layers.len();
-                size = halve(size, cfg.input_size, &format!("residual block cells.{k}"))?;
-                layers.push(Layer::Block(ResBlock::new(&cells.sub(k), c_prev, c_cur)));
-            }
-            for _ in 0..n {
-                let k = layers.len();
-                layers.push(Layer::Cell(InferCell::new(&cells.sub(k), cell, c_cur)));
-            }
-            c_prev = c_cur;
-        }
-        Ok(Self {
-            stem,
-            layers,
-            lastact: bn(&vs.sub("lastact").sub("bn"), c_prev),
-            classifier: nn::linear(
-                vs.sub("classifier"),
-                c_prev,
-                cfg.classes,
-                Default::default(),
-            ),
-        })
+            (cfg.channels, cfg.layers),
+            cfg.input_size,
+            cfg.classes,
+            |path, c| InferCell::new(path, cell, c),
+        )
+        .map(Self)
     }
 }
 
 impl Body for TinyNetwork {
     fn forward(&self, xs: &Tensor, train: bool) -> Output {
-        let mut h = xs.apply_t(&self.stem, train);
-        for layer in &self.layers {
-            h = match layer {
-                Layer::Cell(cell) => cell.forward(&h, train),
-                Layer::Block(block) => block.forward(&h, train),
-            };
-        }
-        let h = h.apply_t(&self.lastact, train).relu();
         Output {
-            logits: global_pool(&h).apply(&self.classifier),
+            logits: self.0.forward(xs, train, |cell, h| cell.forward(h, train)),
             aux_logits: None,
         }
     }
