@@ -133,6 +133,34 @@ pub struct RankRequest {
     pub training: Vec<(Genotype, f64)>,
 }
 
+impl RankRequest {
+    /// A request to score `candidates`, fitted on every result in `observed`.
+    pub(crate) fn of(candidates: &[Genotype], observed: &[Member]) -> Self {
+        Self {
+            candidates: candidates.to_vec(),
+            training: (observed.iter())
+                .map(|m| (m.genotype.clone(), m.accuracy))
+                .collect(),
+        }
+    }
+}
+
+/// The candidates a ranked strategy awaits scores for, taken if `scores`
+/// answers them (one score each); a reply to another request leaves them
+/// awaited, so the same request goes out again.
+pub(crate) fn answered(
+    awaiting: &mut Option<Vec<Genotype>>,
+    scores: &[f64],
+) -> Option<Vec<Genotype>> {
+    match awaiting.take() {
+        Some(candidates) if candidates.len() == scores.len() => Some(candidates),
+        other => {
+            *awaiting = other;
+            None
+        }
+    }
+}
+
 /// Every strategy's state, persisted as JSON by the scheduler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "snake_case")]

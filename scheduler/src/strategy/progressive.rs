@@ -148,27 +148,13 @@ impl Strategy for Progressive {
             }
             self.awaiting = Some(children);
         }
-        let candidates = self.awaiting.clone()?;
-        let training = self
-            .observed
-            .iter()
-            .map(|m| (m.genotype.clone(), m.accuracy))
-            .collect();
-        Some(RankRequest {
-            candidates,
-            training,
-        })
+        Some(RankRequest::of(self.awaiting.as_deref()?, &self.observed))
     }
 
     fn ranked(&mut self, scores: &[f64]) {
-        let Some(children) = self.awaiting.take() else {
+        let Some(children) = super::answered(&mut self.awaiting, scores) else {
             return;
         };
-        if scores.len() != children.len() {
-            // A reply for another request: ask again.
-            self.awaiting = Some(children);
-            return;
-        }
         let left = self.ledger.budget() - self.ledger.proposed();
         self.queue = super::best_first(&children, scores, self.beam.min(left));
         self.level += 1;

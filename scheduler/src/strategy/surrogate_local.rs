@@ -154,26 +154,13 @@ impl Strategy for SurrogateLocal {
             }
             self.awaiting = Some(candidates);
         }
-        let candidates = self.awaiting.clone()?;
-        let training = self
-            .observed
-            .iter()
-            .map(|m| (m.genotype.clone(), m.accuracy))
-            .collect();
-        Some(RankRequest {
-            candidates,
-            training,
-        })
+        Some(RankRequest::of(self.awaiting.as_deref()?, &self.observed))
     }
 
     fn ranked(&mut self, scores: &[f64]) {
-        let Some(candidates) = self.awaiting.take() else {
+        let Some(candidates) = super::answered(&mut self.awaiting, scores) else {
             return;
         };
-        if scores.len() != candidates.len() {
-            self.awaiting = Some(candidates);
-            return;
-        }
         self.queue = super::best_first(&candidates, scores, self.beam);
     }
 }
