@@ -9,6 +9,7 @@
 //! busy CPU or GPU never starves lease renewal, and a panic or libtorch
 //! error in one evaluation fails that job only.
 
+mod checkpoint;
 pub mod darts_search;
 pub mod evaluator;
 pub mod model;

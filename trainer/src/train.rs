@@ -415,25 +415,16 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
 
-fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join("weights.safetensors"), dir.join("checkpoint.json"))
+/// A training run's checkpoint files: `weights.safetensors` and
+/// `checkpoint.json`.
+fn checkpoint_files(dir: &Path) -> crate::checkpoint::Files {
+    crate::checkpoint::Files::new(dir, "weights.safetensors", "checkpoint.json")
 }
 
 fn save_checkpoint(dir: &Path, vs: &nn::VarStore, meta: &CheckpointMeta) -> Result<(), TrainError> {
-    let (weights, record) = checkpoint_paths(dir);
-    let err = |path: &Path, e: String| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: e,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
-    let tmp = dir.join("weights.tmp.safetensors");
-    vs.save(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, &weights).map_err(|e| err(&weights, e.to_string()))?;
-    let tmp = dir.join("checkpoint.tmp.json");
-    std::fs::write(&tmp, serde_json::to_vec(meta).expect("serializes"))
-        .map_err(|e| err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, &record).map_err(|e| err(&record, e.to_string()))?;
-    Ok(())
+    checkpoint_files(dir)
+        .save(|tmp| vs.save(tmp).map_err(|e| e.to_string()), meta)
+        .map_err(|(path, reason)| TrainError::Checkpoint { path, reason })
 }
 
 /// The checkpoint in `dir` if it belongs to this training run (same key).
@@ -442,25 +433,15 @@ fn load_checkpoint(
     key: &str,
     vs: &mut nn::VarStore,
 ) -> Result<Option<CheckpointMeta>, TrainError> {
-    let (weights, record) = checkpoint_paths(dir);
-    let Ok(text) = std::fs::read(&record) else {
+    let files = checkpoint_files(dir);
+    let Some(meta) = files.record(key, |m: &CheckpointMeta| &m.key) else {
         return Ok(None);
     };
-    let meta: CheckpointMeta = match serde_json::from_slice(&text) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(file = %record.display(), error = %e, "ignoring an unreadable checkpoint");
-            return Ok(None);
-        }
-    };
-    if meta.key != key {
-        tracing::warn!(dir = %dir.display(), "ignoring a checkpoint of another training run");
-        return Ok(None);
-    }
-    vs.load(&weights).map_err(|e| TrainError::Checkpoint {
-        path: weights.clone(),
-        reason: e.to_string(),
-    })?;
+    vs.load(&files.tensors)
+        .map_err(|e| TrainError::Checkpoint {
+            path: files.tensors.clone(),
+            reason: e.to_string(),
+        })?;
     Ok(Some(meta))
 }
 

@@ -248,9 +248,7 @@ pub fn search(
     finish(&net, &a_half, &normalize, s, &mut report)?;
     if let Some(dir) = run.checkpoint {
         // Done: the state is not needed again.
-        let (tensors, record) = checkpoint_paths(dir);
-        let _ = std::fs::remove_file(record);
-        let _ = std::fs::remove_file(tensors);
+        checkpoint_files(dir).remove();
     }
     if let Some(path) = run.output {
         write_output(path, run, &report, true)?;
@@ -297,27 +295,19 @@ fn checkpoint_key(run: &DartsRun<'_>) -> String {
     .to_string()
 }
 
-fn checkpoint_paths(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    (
-        dir.join("darts-state.safetensors"),
-        dir.join("darts-state.json"),
-    )
+/// A search's checkpoint files: `darts-state.safetensors` and
+/// `darts-state.json`.
+fn checkpoint_files(dir: &Path) -> crate::checkpoint::Files {
+    crate::checkpoint::Files::new(dir, "darts-state.safetensors", "darts-state.json")
 }
 
-/// Save the search's state after an epoch: the tensors first, then the
-/// record naming them, each written to a temporary file and renamed.
+/// Save the search's state after an epoch.
 fn save_checkpoint(
     dir: &Path,
     net: &Supernet,
     opt: &Optimizers,
     meta: &CheckpointMeta,
 ) -> Result<(), DartsError> {
-    let (tensors, record) = checkpoint_paths(dir);
-    let err = |path: &Path, e: String| DartsError::Output {
-        path: path.to_path_buf(),
-        reason: e,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
     let mut named: Vec<(String, Tensor)> = net
         .weights()
         .variables()
@@ -337,13 +327,12 @@ fn save_checkpoint(
                 .map(|(i, t)| (format!("{prefix}/{i}"), t.detach())),
         );
     }
-    let tmp = dir.join("darts-state.tmp.safetensors");
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, &tensors).map_err(|e| err(&tensors, e.to_string()))?;
-    let tmp = dir.join("darts-state.tmp.json");
-    std::fs::write(&tmp, serde_json::to_vec(meta).expect("serializes"))
-        .map_err(|e| err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, &record).map_err(|e| err(&record, e.to_string()))
+    checkpoint_files(dir)
+        .save(
+            |tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()),
+            meta,
+        )
+        .map_err(|(path, reason)| DartsError::Output { path, reason })
 }
 
 /// Restore the state saved in `dir` if it belongs to this search (same
@@ -356,21 +345,11 @@ fn load_checkpoint(
     net: &Supernet,
     opt: &mut Optimizers,
 ) -> Result<Option<CheckpointMeta>, DartsError> {
-    let (tensors, record) = checkpoint_paths(dir);
-    let Ok(text) = std::fs::read(&record) else {
+    let files = checkpoint_files(dir);
+    let tensors = files.tensors.clone();
+    let Some(meta) = files.record(key, |m: &CheckpointMeta| &m.key) else {
         return Ok(None);
     };
-    let meta: CheckpointMeta = match serde_json::from_slice(&text) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(file = %record.display(), error = %e, "ignoring an unreadable DARTS checkpoint");
-            return Ok(None);
-        }
-    };
-    if meta.key != key {
-        tracing::warn!(dir = %dir.display(), "ignoring the checkpoint of another DARTS search");
-        return Ok(None);
-    }
     let bad = |reason: String| DartsError::Output {
         path: tensors.clone(),
         reason,
