@@ -15,6 +15,33 @@ fn nas() -> Command {
     c
 }
 
+/// `nas search ARGS --results RESULTS --device cpu`, which must succeed;
+/// returns its stdout.
+fn search_ok(args: &[&str], results: &std::path::Path) -> String {
+    let out = nas()
+        .arg("search")
+        .args(args)
+        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The lines of a search folder's `evaluations.jsonl` (those complete).
+fn evaluations(folder: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(folder.join("evaluations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn search_id(results: &std::path::Path) -> String {
     let mut ids: Vec<String> = std::fs::read_dir(results)
         .unwrap()
@@ -33,24 +60,16 @@ fn a_whole_search_runs_in_one_process_and_exports_its_winner() {
     std::fs::create_dir_all(&data).unwrap();
     write_dataset(&data);
     let results = dir.path().join("results");
-    let out = nas()
-        .args([
-            "search",
+    let stdout = search_ok(
+        &[
             "--data",
             data.to_str().unwrap(),
             "--strategy",
             "random",
             "--budget",
             "3",
-        ])
-        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &results,
     );
     assert!(stdout.contains("best architecture (nb201): |"), "{stdout}");
     assert!(stdout.contains("test accuracy:"), "{stdout}");
@@ -61,13 +80,7 @@ fn a_whole_search_runs_in_one_process_and_exports_its_winner() {
     assert_eq!(state["status"], "done");
     assert_eq!(state["evaluated"], 3);
     assert_eq!(state["finals"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        std::fs::read_to_string(folder.join("evaluations.jsonl"))
-            .unwrap()
-            .lines()
-            .count(),
-        4
-    );
+    assert_eq!(evaluations(&folder).len(), 4);
     for f in [
         "genotype.txt",
         "genotype.json",
@@ -108,13 +121,7 @@ fn ctrl_c_saves_the_search_and_resume_finishes_it() {
         .spawn()
         .unwrap();
     // Stop it once two candidates are in.
-    let lines = |id: &str| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(results.join(id).join("evaluations.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    };
+    let lines = |id: &str| evaluations(&results.join(id));
     let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let id = loop {
         let ids: Vec<String> = std::fs::read_dir(&results)
@@ -212,28 +219,14 @@ fn an_embedded_darts_search_exports_its_derived_cell() {
     );
     let spec_path = dir.path().join("darts.toml");
     std::fs::write(&spec_path, spec).unwrap();
-    let out = nas()
-        .args(["search", "--config", spec_path.to_str().unwrap()])
-        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = search_ok(&["--config", spec_path.to_str().unwrap()], &results);
     assert!(
         stdout.contains("best architecture (darts): Genotype("),
         "{stdout}"
     );
     assert!(stdout.contains("test accuracy:"), "{stdout}");
     let folder = results.join(search_id(&results));
-    let evals: Vec<serde_json::Value> = std::fs::read_to_string(folder.join("evaluations.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let evals = evaluations(&folder);
     let stages: Vec<&str> = evals.iter().map(|e| e["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["supernet", "final"]);
     let cell = std::fs::read_to_string(folder.join("export").join("genotype.txt")).unwrap();
