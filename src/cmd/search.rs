@@ -306,9 +306,11 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break true,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let Some(s) = store.load(&id).await? else {
+        let Ok((mut rows, _)) = scheduler::client::status(&*store, &*queue, Some(&id)).await else {
             continue;
         };
+        let Some(row) = rows.pop() else { continue };
+        let s = &row.state;
         bar.set_position(s.finished().min(s.spec.budget as u64));
         let best = s
             .best
@@ -321,7 +323,20 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         };
-        bar.set_message(format!("{best}{stage}"));
+        // The long jobs' progress: a DARTS supernet search's epoch, the
+        // final retraining's step.
+        let long: String = (row.notes.iter())
+            .filter(|n| n.stage != scheduler::state::Stage::Search)
+            .filter_map(|n| {
+                let v = &n.note;
+                match v["kind"].as_str()? {
+                    "darts" => Some(format!("  supernet epoch {}/{}", v["epoch"], v["epochs"])),
+                    "train" => Some(format!("  step {}/{}", v["step"], v["steps"])),
+                    _ => None,
+                }
+            })
+            .collect();
+        bar.set_message(format!("{best}{stage}{long}"));
         if s.status.is_terminal() {
             break false;
         }
