@@ -285,17 +285,18 @@ impl Run {
                 return Ok(report);
             }
         }
-        if self.long_jobs_known() > long_before {
+        if !self.long_jobs_known().is_subset(&long_before) {
             store.checkpoint(&self.state, &[]).await?;
         }
         Ok(report)
     }
 
-    /// Pending supernet and final jobs with a job id.
-    fn long_jobs_known(&self) -> usize {
+    /// The job ids of the pending supernet and final jobs.
+    fn long_jobs_known(&self) -> HashSet<String> {
         (self.state.pending.values())
-            .filter(|p| p.stage != Stage::Search && p.job_id.is_some())
-            .count()
+            .filter(|p| p.stage != Stage::Search)
+            .filter_map(|p| p.job_id.clone())
+            .collect()
     }
 
     /// Queue the leaders for retraining with the final settings, once,

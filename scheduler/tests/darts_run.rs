@@ -126,8 +126,12 @@ async fn one_supernet_job_then_its_cell_is_retrained_and_tested() {
     assert_eq!(s.evaluated, 1);
 
     // The final stage: the derived cell, trained with the final settings,
-    // test set scored.
+    // test set scored; its job id stored at once too.
     let lease = f.queue.claim("w", 10).await.unwrap().remove(0);
+    let state = f.store.load("darts-1").await.unwrap().unwrap();
+    let stored = state.pending.values().next().unwrap();
+    assert_eq!(stored.stage, Stage::Final);
+    assert_eq!(stored.job_id.as_deref(), Some(lease.job.job_id.as_str()));
     assert_eq!(lease.job.kind, JobKind::Evaluate);
     let job: EvalJob = serde_json::from_value(lease.job.payload.clone()).unwrap();
     assert_eq!(

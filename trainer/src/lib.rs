@@ -244,7 +244,7 @@ async fn run_job(
     let job_id = lease.job.job_id.clone();
     tracing::debug!(job = %job_id, attempt = lease.job.attempt, "job started");
     let cancel = Cancel::default();
-    let (sink, mut notes) = ProgressSink::channel();
+    let (sink, notes) = ProgressSink::channel();
     let (tx, mut rx) = oneshot::channel::<Evaluation>();
     {
         let (cancel, kind, payload) = (cancel.clone(), lease.job.kind, lease.job.payload.clone());
@@ -272,32 +272,26 @@ async fn run_job(
     // The latest progress note goes to the queue at most this often.
     let every = PROGRESS_EVERY.min(period);
     let mut publish = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut sent: Option<String> = None;
     loop {
         tokio::select! {
             r = &mut rx => {
                 // The last note (a DARTS search's final epoch) is recorded
                 // before the result, so that it is never lost to the throttle.
-                let note = notes.borrow_and_update().clone();
-                if let Some(note) = note {
-                    if let Err(e) = queue.progress(&lease, &note).await {
-                        tracing::warn!(job = %job_id, error = %e, "recording the last progress note failed");
-                    }
+                if let Err(e) = publish_note(&*queue, &lease, &notes, &mut sent).await {
+                    tracing::warn!(job = %job_id, error = %e, "recording the last progress note failed");
                 }
                 return finish(&*queue, &lease, flatten(r)).await;
             }
-            _ = publish.tick(), if notes.has_changed().unwrap_or(false) => {
-                let note = notes.borrow_and_update().clone();
-                let Some(note) = note else { continue };
-                match queue.progress(&lease, &note).await {
-                    Ok(()) => {}
-                    Err(e @ QueueError::Stale { .. }) => {
-                        tracing::warn!(job = %job_id, error = %e, "lease lost; abandoning the job");
-                        cancel.cancel();
-                        return JobEnd::Stale;
-                    }
-                    Err(e) => tracing::warn!(job = %job_id, error = %e, "recording progress failed; the next note will try again"),
+            _ = publish.tick() => match publish_note(&*queue, &lease, &notes, &mut sent).await {
+                Ok(()) => {}
+                Err(e @ QueueError::Stale { .. }) => {
+                    tracing::warn!(job = %job_id, error = %e, "lease lost; abandoning the job");
+                    cancel.cancel();
+                    return JobEnd::Stale;
                 }
-            }
+                Err(e) => tracing::warn!(job = %job_id, error = %e, "recording progress failed; the next tick will try again"),
+            },
             _ = renew.tick() => match queue.renew(&lease).await {
                 Ok(_) => {}
                 Err(e @ QueueError::Stale { .. }) => {
@@ -310,7 +304,10 @@ async fn run_job(
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return match timeout(grace, &mut rx).await {
-                        Ok(r) => finish(&*queue, &lease, flatten(r)).await,
+                        Ok(r) => {
+                            let _ = publish_note(&*queue, &lease, &notes, &mut sent).await;
+                            finish(&*queue, &lease, flatten(r)).await
+                        }
                         Err(_) => {
                             cancel.cancel();
                             match retry(&job_id, "hand-back", || queue.release(&lease)).await {
@@ -326,6 +323,24 @@ async fn run_job(
             }
         }
     }
+}
+
+/// Record the evaluation's latest progress note with the queue, if it is
+/// not the one recorded last (`sent`).
+async fn publish_note(
+    queue: &dyn Queue,
+    lease: &Lease,
+    notes: &watch::Receiver<Option<String>>,
+    sent: &mut Option<String>,
+) -> Result<(), QueueError> {
+    let note = notes.borrow().clone();
+    let Some(note) = note else { return Ok(()) };
+    if sent.as_deref() == Some(note.as_str()) {
+        return Ok(());
+    }
+    queue.progress(lease, &note).await?;
+    *sent = Some(note);
+    Ok(())
 }
 
 fn flatten(r: Result<Evaluation, oneshot::error::RecvError>) -> Evaluation {

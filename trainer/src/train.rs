@@ -415,15 +415,19 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
 
-/// A training run's checkpoint files: `weights.safetensors` and
-/// `checkpoint.json`.
+/// A training run's checkpoint files: `weights-<epoch>.safetensors` and
+/// `weights.json`.
 fn checkpoint_files(dir: &Path) -> crate::checkpoint::Files {
-    crate::checkpoint::Files::new(dir, "weights.safetensors", "checkpoint.json")
+    crate::checkpoint::Files::new(dir, "weights")
 }
 
 fn save_checkpoint(dir: &Path, vs: &nn::VarStore, meta: &CheckpointMeta) -> Result<(), TrainError> {
     checkpoint_files(dir)
-        .save(|tmp| vs.save(tmp).map_err(|e| e.to_string()), meta)
+        .save(
+            meta.epoch,
+            |tmp| vs.save(tmp).map_err(|e| e.to_string()),
+            meta,
+        )
         .map_err(|(path, reason)| TrainError::Checkpoint { path, reason })
 }
 
@@ -433,15 +437,13 @@ fn load_checkpoint(
     key: &str,
     vs: &mut nn::VarStore,
 ) -> Result<Option<CheckpointMeta>, TrainError> {
-    let files = checkpoint_files(dir);
-    let Some(meta) = files.record(key, |m: &CheckpointMeta| &m.key) else {
+    let Some((meta, tensors)) = checkpoint_files(dir).load(key, |m: &CheckpointMeta| &m.key) else {
         return Ok(None);
     };
-    vs.load(&files.tensors)
-        .map_err(|e| TrainError::Checkpoint {
-            path: files.tensors.clone(),
-            reason: e.to_string(),
-        })?;
+    vs.load(&tensors).map_err(|e| TrainError::Checkpoint {
+        path: tensors.clone(),
+        reason: e.to_string(),
+    })?;
     Ok(Some(meta))
 }
 

@@ -121,7 +121,7 @@ fn a_stopped_search_resumes_from_its_checkpoint_and_ends_the_same() {
 
     // Another search's checkpoint (a copy of this one) is not taken up.
     let copy = tempfile::tempdir().unwrap();
-    for f in ["darts-state.json", "darts-state.safetensors"] {
+    for f in ["darts-state.json", "darts-state-1.safetensors"] {
         std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
     }
     let other = DartsSettings {
@@ -153,15 +153,20 @@ fn a_stopped_search_resumes_from_its_checkpoint_and_ends_the_same() {
         "the state is removed once the search is done"
     );
 
-    // A record whose tensors are damaged is an error that names the file,
-    // not a silent fresh start.
+    // Damaged tensors (a disk fault) are refused with a warning and the
+    // search starts afresh, rather than failing every delivery of the job.
     let cancel = Cancel::default();
     search(&run, &cancel, &mut |_| cancel.cancel()).unwrap_err();
-    let tensors = dir.path().join("darts-state.safetensors");
+    let tensors = dir.path().join("darts-state-1.safetensors");
+    assert!(tensors.exists(), "generation 1 after epoch 1");
     std::fs::write(&tensors, b"not safetensors").unwrap();
-    let err = search(&run, &Cancel::default(), &mut |_| {}).unwrap_err();
-    assert!(matches!(err, DartsError::Output { .. }), "{err}");
-    assert!(err.to_string().contains("darts-state.safetensors"), "{err}");
+    let mut epochs = Vec::new();
+    let again = search(&run, &Cancel::default(), &mut |e| epochs.push(e.epoch)).unwrap();
+    assert_eq!(epochs, [1, 2, 3]);
+    assert_eq!(
+        again.genotype, whole.genotype,
+        "a fresh start ends the same"
+    );
 }
 
 fn check_alphas(e: &DartsEpoch, names: &[&str], shape: (usize, usize)) {

@@ -190,7 +190,7 @@ fn training_resumes_from_the_last_epoch_checkpoint() {
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::Cancelled));
-    assert!(ck.join("weights.safetensors").exists() && ck.join("checkpoint.json").exists());
+    assert!(ck.join("weights-2.safetensors").exists() && ck.join("weights.json").exists());
     let mut first_step = None;
     let r = train(
         &genotype(),
@@ -378,4 +378,73 @@ async fn torch_job_through_redis() {
         "{}",
         dead[0].reason
     );
+}
+
+/// A running job's progress reaches the queue while it runs, throttled to
+/// about once a second, even when the lease is long (the embedded mode
+/// leases for an hour, so lease renewals cannot be what carries it).
+#[test]
+fn progress_notes_reach_the_queue_while_a_job_runs() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(progress_while_running());
+}
+
+async fn progress_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    write_idx(dir.path(), &dataset());
+    let q = Arc::new(queue::MemoryQueue::new(QueueConfig {
+        lease: Duration::from_secs(3600),
+        ..QueueConfig::default()
+    }));
+    let ev = EvaluatorSpec::Torch {
+        data: dir.path().to_str().unwrap().into(),
+        format: None,
+        fingerprint: None,
+        settings: Box::new(TrainSettings {
+            epochs: 400.0,
+            ..settings()
+        }),
+    };
+    let payload = EvalJob::new(space::Space::Nb201, &genotype(), ev, 1);
+    let enqueued = q
+        .enqueue(vec![NewJob {
+            search_id: "notes".into(),
+            dedupe_key: "long".into(),
+            kind: JobKind::Evaluate,
+            priority: 0.0,
+            payload: serde_json::to_value(payload).unwrap(),
+        }])
+        .await
+        .unwrap();
+    let job_id = enqueued[0].job_id.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let cfg = trainer::TrainerConfig {
+        worker_id: "notes".into(),
+        ..Default::default()
+    };
+    let daemon = tokio::spawn(trainer::run(cfg, q.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    let mut steps = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(note) = q.job_progress(&job_id).await.unwrap() {
+            let v: serde_json::Value = serde_json::from_str(&note).unwrap();
+            assert_eq!(v["kind"], "train");
+            steps.push(v["step"].as_u64().unwrap());
+        }
+        if steps.iter().collect::<std::collections::HashSet<_>>().len() >= 2 {
+            break;
+        }
+    }
+    let running = q.results("notes", 0, 10).await.unwrap().is_empty();
+    let _ = stop_tx.send(());
+    daemon.await.unwrap();
+    assert!(running, "the job was still running while its notes came in");
+    let distinct: std::collections::HashSet<_> = steps.iter().collect();
+    assert!(distinct.len() >= 2, "notes during the run: {steps:?}");
 }

@@ -295,10 +295,10 @@ fn checkpoint_key(run: &DartsRun<'_>) -> String {
     .to_string()
 }
 
-/// A search's checkpoint files: `darts-state.safetensors` and
+/// A search's checkpoint files: `darts-state-<epoch>.safetensors` and
 /// `darts-state.json`.
 fn checkpoint_files(dir: &Path) -> crate::checkpoint::Files {
-    crate::checkpoint::Files::new(dir, "darts-state.safetensors", "darts-state.json")
+    crate::checkpoint::Files::new(dir, "darts-state")
 }
 
 /// Save the search's state after an epoch.
@@ -329,6 +329,7 @@ fn save_checkpoint(
     }
     checkpoint_files(dir)
         .save(
+            u64::from(meta.epochs_done),
             |tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()),
             meta,
         )
@@ -336,9 +337,10 @@ fn save_checkpoint(
 }
 
 /// Restore the state saved in `dir` if it belongs to this search (same
-/// key); `None` when there is none or it is another search's. A record
-/// that names tensors the file does not hold is an error, not a fresh
-/// start: the search cannot tell what it lost.
+/// key); `None` when there is none, it is another search's, or its tensors
+/// cannot be read or do not fit this supernet (each said in a warning that
+/// names the file; the search then starts afresh). Every tensor is checked
+/// before any is copied, so a refused checkpoint changes nothing.
 fn load_checkpoint(
     dir: &Path,
     key: &str,
@@ -346,56 +348,77 @@ fn load_checkpoint(
     opt: &mut Optimizers,
 ) -> Result<Option<CheckpointMeta>, DartsError> {
     let files = checkpoint_files(dir);
-    let tensors = files.tensors.clone();
-    let Some(meta) = files.record(key, |m: &CheckpointMeta| &m.key) else {
+    let Some((meta, tensors)) = files.load(key, |m: &CheckpointMeta| &m.key) else {
         return Ok(None);
     };
-    let bad = |reason: String| DartsError::Output {
-        path: tensors.clone(),
-        reason,
+    let restored = match read_state(&tensors, net, opt) {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!(file = %tensors.display(), %reason, "unusable DARTS checkpoint; starting afresh");
+            files.remove();
+            return Ok(None);
+        }
     };
-    let mut saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&tensors)
-        .map_err(|e| bad(e.to_string()))?
+    let _guard = tch::no_grad_guard();
+    for (mut target, t) in restored.copies {
+        target.f_copy_(&t)?;
+    }
+    opt.sgd.set_buffers(restored.sgd);
+    opt.adam.m = restored.adam_m;
+    opt.adam.v = restored.adam_v;
+    opt.adam.t = meta.adam_steps;
+    Ok(Some(meta))
+}
+
+/// A checkpoint's tensors, checked against the search: values to copy into
+/// the weights and α, and the optimizers' buffers.
+struct Restored {
+    copies: Vec<(Tensor, Tensor)>,
+    sgd: Vec<Tensor>,
+    adam_m: Vec<Tensor>,
+    adam_v: Vec<Tensor>,
+}
+
+/// Read and check every tensor of a checkpoint; the error says what is
+/// wrong.
+fn read_state(path: &Path, net: &Supernet, opt: &Optimizers) -> Result<Restored, String> {
+    let mut saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| e.to_string())?
         .into_iter()
         .collect();
-    let mut take = |name: String, like: &Tensor| -> Result<Tensor, DartsError> {
+    let mut take = |name: String, like: &Tensor| -> Result<Tensor, String> {
         let t = saved
             .remove(&name)
-            .ok_or_else(|| bad(format!("holds no tensor {name}")))?;
+            .ok_or_else(|| format!("it holds no tensor {name}"))?;
         if t.size() != like.size() {
-            return Err(bad(format!(
+            return Err(format!(
                 "tensor {name} has shape {:?}, the search needs {:?}",
                 t.size(),
                 like.size()
-            )));
+            ));
         }
         Ok(t.to_device(like.device()).to_kind(like.kind()))
     };
-    let _guard = tch::no_grad_guard();
-    for (name, mut var) in net.weights().variables() {
+    let mut copies = Vec::new();
+    for (name, var) in net.weights().variables() {
         let t = take(format!("w/{name}"), &var)?;
-        var.f_copy_(&t)?;
+        copies.push((var, t));
     }
     for (i, a) in net.alphas().iter().enumerate() {
         let t = take(format!("alpha/{i}"), a)?;
-        a.shallow_clone().f_copy_(&t)?;
+        copies.push((a.shallow_clone(), t));
     }
-    let sgd = (opt.sgd.buffers().iter().enumerate())
-        .map(|(i, b)| take(format!("sgd/{i}"), b))
-        .collect::<Result<Vec<_>, _>>()?;
-    opt.sgd.set_buffers(sgd);
-    let restore =
-        |prefix: &str,
-         list: &[Tensor],
-         take: &mut dyn FnMut(String, &Tensor) -> Result<Tensor, DartsError>| {
-            (list.iter().enumerate())
-                .map(|(i, t)| take(format!("{prefix}/{i}"), t))
-                .collect::<Result<Vec<_>, _>>()
-        };
-    opt.adam.m = restore("adam_m", &opt.adam.m, &mut take)?;
-    opt.adam.v = restore("adam_v", &opt.adam.v, &mut take)?;
-    opt.adam.t = meta.adam_steps;
-    Ok(Some(meta))
+    let mut list = |prefix: &str, like: &[Tensor]| -> Result<Vec<Tensor>, String> {
+        (like.iter().enumerate())
+            .map(|(i, t)| take(format!("{prefix}/{i}"), t))
+            .collect()
+    };
+    Ok(Restored {
+        copies,
+        sgd: list("sgd", opt.sgd.buffers())?,
+        adam_m: list("adam_m", &opt.adam.m)?,
+        adam_v: list("adam_v", &opt.adam.v)?,
+    })
 }
 
 /// How one step ended.
