@@ -127,6 +127,7 @@ fn ctrl_c_saves_the_search_and_resume_finishes_it() {
         let ids: Vec<String> = std::fs::read_dir(&results)
             .map(|d| {
                 d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("state.json").exists())
                     .map(|e| e.file_name().into_string().unwrap())
                     .collect()
             })

@@ -134,7 +134,16 @@ impl SearchSpec {
         if self.parallel == 0 {
             return Err(invalid("parallel: must be at least 1".into()));
         }
-        if matches!(self.strategy, StrategySpec::Darts { .. }) {
+        if let StrategySpec::Darts { settings } = &self.strategy {
+            if self.budget != 1 {
+                return Err(invalid(format!(
+                    "strategy darts: budget must be 1 (one supernet search, whose cell is the candidate), not {}",
+                    self.budget
+                )));
+            }
+            if settings.seed != 0 {
+                return Err(invalid("strategy darts: settings.seed: the search's `seed` seeds the supernet search; set that instead".into()));
+            }
             if !matches!(self.evaluator, EvaluatorSpec::Torch { .. }) {
                 return Err(invalid("strategy darts: the supernet search trains on a dataset; give it with [evaluator.torch] data = \"...\"".into()));
             }
@@ -323,6 +332,14 @@ top_k = 1
         let bad = DARTS.replace("channels = 4", "channels = 0");
         let err = SearchSpec::parse(&bad, false).unwrap_err();
         assert!(err.contains("channels"), "{err}");
+        let bad = DARTS.replace("budget = 1", "budget = 5");
+        assert!(SearchSpec::parse(&bad, false)
+            .unwrap_err()
+            .contains("budget must be 1"));
+        let bad = DARTS.replace("epochs = 2", "epochs = 2\nseed = 9");
+        assert!(SearchSpec::parse(&bad, false)
+            .unwrap_err()
+            .contains("settings.seed"));
         let bad = DARTS.replace("epochs = 2", "epoch = 2");
         assert!(SearchSpec::parse(&bad, false)
             .unwrap_err()

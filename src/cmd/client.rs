@@ -53,8 +53,6 @@ pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `nas status`: the table (or JSON) once, or with `watch` (seconds between
-/// redraws) redrawn in place until Ctrl-C or every search shown is terminal.
 /// A running job's progress note as lines of the status table: a DARTS
 /// search's epoch, losses and current cell, then per cell type the
 /// strongest op of each edge with its softmax(α) weight; a training run's
@@ -116,6 +114,8 @@ fn note_lines(n: &client::JobNote) -> Vec<String> {
     }
 }
 
+/// `nas status`: the table (or JSON) once, or with `watch` (seconds between
+/// redraws) redrawn in place until Ctrl-C or every search shown is terminal.
 pub async fn status(
     args: QueueArgs,
     id: Option<String>,

@@ -280,6 +280,10 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             device: args.device.clone(),
             slots: args.slots,
             artifacts_dir: Some(args.results.clone()),
+            // Long jobs (a DARTS supernet search, the final retraining)
+            // save their state every epoch, so a resumed search goes on
+            // from the last epoch rather than from the start.
+            checkpoint_dir: Some(args.results.join(".checkpoints")),
             ..Default::default()
         },
         ..Default::default()
@@ -306,9 +310,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break true,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let Ok((mut rows, _)) = scheduler::client::status(&*store, &*queue, Some(&id)).await else {
-            continue;
-        };
+        let (mut rows, _) = scheduler::client::status(&*store, &*queue, Some(&id)).await?;
         let Some(row) = rows.pop() else { continue };
         let s = &row.state;
         bar.set_position(s.finished().min(s.spec.budget as u64));

@@ -115,8 +115,10 @@ pub struct EvaluatorConfig {
     /// Where torch jobs train: `auto` (every GPU, else the CPU), `cpu`,
     /// `cuda`, `cuda:N`, or a comma-separated list.
     pub device: String,
-    /// Each torch job checkpoints every epoch to `<dir>/<job id>/`, and a
-    /// redelivered job resumes from there. `None`: no checkpoints.
+    /// Each torch or darts job checkpoints every epoch to
+    /// `<dir>/<search>/<digest of the payload>/`, and a redelivered job (or
+    /// the same job enqueued again, under a new id, by a resumed search)
+    /// resumes from there. `None`: no checkpoints.
     pub checkpoint_dir: Option<PathBuf>,
     /// Final evaluations (those that score the test set) save their trained
     /// weights as `<dir>/<search>/<genotype hash>.safetensors`.
@@ -169,6 +171,8 @@ struct TorchJob<'a> {
     fingerprint: Option<&'a str>,
     settings: &'a queue::wire::TrainSettings,
     seed: u64,
+    /// Where to checkpoint, if anywhere.
+    checkpoint: Option<PathBuf>,
 }
 
 /// Datasets as loaded, keyed by (path, format). A tensor is not `Sync`, so
@@ -230,7 +234,8 @@ impl Evaluators {
             JobKind::Darts => {
                 let job: DartsJob = serde_json::from_value(payload.clone())
                     .map_err(|e| EvalError::Permanent(format!("malformed darts payload: {e}")))?;
-                self.darts(job_id, &job, cancel, progress)
+                let checkpoint = self.checkpoint_dir(search_id, payload);
+                self.darts(job_id, &job, checkpoint.as_deref(), cancel, progress)
             }
             JobKind::Evaluate => {
                 let job: EvalJob = serde_json::from_value(payload.clone()).map_err(|e| {
@@ -250,7 +255,6 @@ impl Evaluators {
                         fingerprint,
                         settings,
                     } => self.torch(
-                        job_id,
                         &genotype,
                         TorchJob {
                             search: search_id,
@@ -259,6 +263,7 @@ impl Evaluators {
                             fingerprint: fingerprint.as_deref(),
                             settings,
                             seed: job.seed,
+                            checkpoint: self.checkpoint_dir(search_id, payload),
                         },
                         cancel,
                         progress,
@@ -302,7 +307,6 @@ impl Evaluators {
     /// Train the candidate with libtorch on the least busy device.
     fn torch(
         &self,
-        job_id: &str,
         genotype: &space::Genotype,
         job: TorchJob<'_>,
         cancel: &Cancel,
@@ -313,7 +317,7 @@ impl Evaluators {
             .map_err(|e| EvalError::Permanent(format!("torch evaluator: settings: {e}")))?;
         let ds = self.dataset(job.data, job.format, job.fingerprint)?;
         let device = self.take_device();
-        let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
+        let checkpoint = job.checkpoint.as_deref();
         let weights = match (&self.config.artifacts_dir, job.settings.test) {
             (Some(dir), true) => Some(
                 dir.join(job.search)
@@ -327,7 +331,7 @@ impl Evaluators {
             settings: job.settings,
             seed: job.seed,
             device,
-            checkpoint_dir: checkpoint.as_deref(),
+            checkpoint_dir: checkpoint,
             weights_out: weights.as_deref(),
         };
         let result = crate::train::train(&run, cancel, &mut |p| {
@@ -365,6 +369,17 @@ impl Evaluators {
             weights: weights.map(|p| p.display().to_string()),
             genotype: None,
         }))
+    }
+
+    /// Where a job of `search` with `payload` keeps its checkpoint: named by
+    /// what the job is, not by its id, so that the same work enqueued again
+    /// under a new id finds it.
+    pub fn checkpoint_dir(&self, search: &str, payload: &serde_json::Value) -> Option<PathBuf> {
+        use sha2::Digest;
+        let dir = self.config.checkpoint_dir.as_ref()?;
+        let digest = sha2::Sha256::digest(payload.to_string().as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some(dir.join(search).join(name))
     }
 
     /// The least busy device, counted as busy until [`Self::give_back_device`];
@@ -407,6 +422,7 @@ impl Evaluators {
         &self,
         job_id: &str,
         job: &DartsJob,
+        checkpoint: Option<&std::path::Path>,
         cancel: &Cancel,
         sink: &ProgressSink,
     ) -> Result<Outcome, EvalError> {
@@ -416,7 +432,6 @@ impl Evaluators {
         let output = (self.config.checkpoint_dir.as_ref())
             .or(self.config.artifacts_dir.as_ref())
             .map(|dir| crate::darts_search::job::output_path(dir, job_id));
-        let checkpoint = self.config.checkpoint_dir.as_ref().map(|d| d.join(job_id));
         let device = self.take_device();
         let mut progress = |e: &crate::darts_search::DartsEpoch| {
             tracing::info!(
@@ -439,7 +454,7 @@ impl Evaluators {
             &ds,
             device,
             output.as_deref(),
-            checkpoint.as_deref(),
+            checkpoint,
             cancel,
             &mut progress,
         );

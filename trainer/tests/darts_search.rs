@@ -412,6 +412,56 @@ fn darts_jobs_run_through_the_evaluator() {
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(doc["result"]["genotype"], cell.as_str());
 
+    // A job stopped after its first epoch (a trainer shutting down) and
+    // enqueued again under another id (a resumed search) goes on from its
+    // checkpoint: its first note is epoch 2.
+    let job2 = DartsJob {
+        settings: DartsSettings {
+            epochs: 2,
+            ..job.settings.clone()
+        },
+        ..job.clone()
+    };
+    let payload2 = serde_json::to_value(&job2).unwrap();
+    let loaded = data::Dataset::load(data_dir.path(), None).unwrap();
+    let dir = ev
+        .checkpoint_dir("s1", &payload2)
+        .expect("a checkpoint folder");
+    let run = DartsRun {
+        space: SpaceKind::Nb201,
+        dataset: &loaded,
+        settings: &job2.settings,
+        device: Device::Cpu,
+        output: None,
+        checkpoint: Some(&dir),
+    };
+    let cancel = Cancel::default();
+    let err = search(&run, &cancel, &mut |_| cancel.cancel()).unwrap_err();
+    assert!(matches!(err, DartsError::Cancelled), "{err}");
+    let (sink, notes) = trainer::ProgressSink::channel();
+    let mut first = None;
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            ev.evaluate(
+                "s1.0000000003",
+                "s1",
+                JobKind::Darts,
+                &payload2,
+                &Cancel::default(),
+                &sink,
+            )
+        });
+        while !run.is_finished() {
+            if first.is_none() {
+                first = notes.borrow().clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(run.join().unwrap().is_ok());
+    });
+    let first: serde_json::Value = serde_json::from_str(&first.expect("a note")).unwrap();
+    assert_eq!(first["epoch"], 2, "resumed after epoch 1");
+
     // Refused for good, naming what is wrong.
     let bad = |payload: serde_json::Value, what: &str| {
         let err = ev
