@@ -87,8 +87,9 @@ pub enum Command {
         /// cuda:N, or a comma-separated list; jobs go to the least busy.
         #[arg(long, default_value = "auto")]
         device: String,
-        /// Checkpoint torch jobs each epoch under this folder; a redelivered
-        /// job resumes from its checkpoint.
+        /// Checkpoint torch and darts jobs each epoch under this folder
+        /// (`<dir>/<search>/<payload digest>/`); a redelivered job resumes
+        /// from its checkpoint.
         #[arg(long)]
         checkpoint_dir: Option<std::path::PathBuf>,
         /// Save the weights of final evaluations under this folder
