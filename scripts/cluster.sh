@@ -8,7 +8,8 @@
 #   scripts/cluster.sh stop                       SIGTERM everything, wait
 #   scripts/cluster.sh env                        print the exports that point nas at it
 #
-# State (pids, logs, Redis data, results) lives in $NAS_CLUSTER_DIR
+# State (pids, logs, Redis data, results, the trainers' job checkpoints)
+# lives in $NAS_CLUSTER_DIR
 # (default ./cluster); Redis listens on 127.0.0.1:$NAS_CLUSTER_PORT (6399).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,7 +52,7 @@ start() {
   fi
   for i in $(seq 1 "$trainers"); do
     if ! running "$dir/trainer$i.pid"; then
-      REDIS_URL="$url" setsid "$nas" trainer --slots "$slots" --cpu-threads "$threads" --worker-id "trainer$i" >"$dir/logs/trainer$i.log" 2>&1 &
+      REDIS_URL="$url" setsid "$nas" trainer --slots "$slots" --cpu-threads "$threads" --worker-id "trainer$i" --checkpoint-dir "$dir/checkpoints" >"$dir/logs/trainer$i.log" 2>&1 &
       echo $! >"$dir/trainer$i.pid"
     fi
   done
