@@ -48,6 +48,9 @@ impl ProgressSink {
     }
 }
 
+/// How often a training run builds a progress note, at most.
+const NOTE_EVERY: Duration = Duration::from_millis(200);
+
 /// A flag an evaluation polls to stop early.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
@@ -334,13 +337,19 @@ impl Evaluators {
             checkpoint_dir: checkpoint,
             weights_out: weights.as_deref(),
         };
+        // A note every step would cost a JSON encoding per step for the
+        // queue's once-a-second pickup: build one every 200 ms, and the last.
+        let mut noted = Instant::now();
         let result = crate::train::train(&run, cancel, &mut |p| {
-            progress.report(&serde_json::json!({
-                "kind": "train",
-                "step": p.step,
-                "steps": p.total,
-                "loss": p.loss,
-            }))
+            if noted.elapsed() >= NOTE_EVERY || p.step == p.total {
+                noted = Instant::now();
+                progress.report(&serde_json::json!({
+                    "kind": "train",
+                    "step": p.step,
+                    "steps": p.total,
+                    "loss": p.loss,
+                }))
+            }
         });
         self.give_back_device(device);
         use crate::train::TrainError;
