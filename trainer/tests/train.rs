@@ -290,15 +290,44 @@ fn write_idx(dir: &Path, ds: &data::Dataset) {
     write("t10k", &ds.test);
 }
 
-#[test]
-fn a_torch_job_runs_through_redis_and_a_trainer_and_a_wrong_fingerprint_is_refused() {
-    let _serial = serial();
+/// Run `f` on a 2-thread runtime (a trainer's async side and its jobs).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(torch_job_through_redis());
+        .block_on(f)
+}
+
+/// A torch job of search `search` on the IDX files in `dir`.
+fn torch_job(
+    dir: &Path,
+    fingerprint: Option<&str>,
+    search: &str,
+    key: &str,
+    settings: TrainSettings,
+) -> NewJob {
+    let ev = EvaluatorSpec::Torch {
+        data: dir.to_str().unwrap().into(),
+        format: None,
+        fingerprint: fingerprint.map(str::to_string),
+        settings: Box::new(settings),
+    };
+    NewJob {
+        search_id: search.into(),
+        dedupe_key: key.into(),
+        kind: JobKind::Evaluate,
+        priority: 0.0,
+        payload: serde_json::to_value(EvalJob::new(space::Space::Nb201, &genotype(), ev, 1))
+            .unwrap(),
+    }
+}
+
+#[test]
+fn a_torch_job_runs_through_redis_and_a_trainer_and_a_wrong_fingerprint_is_refused() {
+    let _serial = serial();
+    block_on(torch_job_through_redis());
 }
 
 async fn torch_job_through_redis() {
@@ -317,25 +346,12 @@ async fn torch_job_through_redis() {
         ..QueueConfig::default()
     };
     let q = Arc::new(RedisQueue::connect(&url, config).await.unwrap());
-    let job = |fp: &str, key: &str| {
-        let ev = EvaluatorSpec::Torch {
-            data: dir.path().to_str().unwrap().into(),
-            format: None,
-            fingerprint: Some(fp.into()),
-            settings: Box::new(TrainSettings {
-                epochs: 1.0,
-                ..settings()
-            }),
-        };
-        NewJob {
-            search_id: "torch".into(),
-            dedupe_key: key.into(),
-            kind: JobKind::Evaluate,
-            priority: 0.0,
-            payload: serde_json::to_value(EvalJob::new(space::Space::Nb201, &genotype(), ev, 1))
-                .unwrap(),
-        }
+    let one_epoch = TrainSettings {
+        epochs: 1.0,
+        ..settings()
     };
+    let job =
+        |fp: &str, key: &str| torch_job(dir.path(), Some(fp), "torch", key, one_epoch.clone());
     q.enqueue(vec![job(&fingerprint, "good"), job("0000", "stale-copy")])
         .await
         .unwrap();
@@ -385,12 +401,8 @@ async fn torch_job_through_redis() {
 /// leases for an hour, so lease renewals cannot be what carries it).
 #[test]
 fn progress_notes_reach_the_queue_while_a_job_runs() {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(progress_while_running());
+    let _serial = serial();
+    block_on(progress_while_running());
 }
 
 async fn progress_while_running() {
@@ -400,24 +412,12 @@ async fn progress_while_running() {
         lease: Duration::from_secs(3600),
         ..QueueConfig::default()
     }));
-    let ev = EvaluatorSpec::Torch {
-        data: dir.path().to_str().unwrap().into(),
-        format: None,
-        fingerprint: None,
-        settings: Box::new(TrainSettings {
-            epochs: 400.0,
-            ..settings()
-        }),
+    let long = TrainSettings {
+        epochs: 400.0,
+        ..settings()
     };
-    let payload = EvalJob::new(space::Space::Nb201, &genotype(), ev, 1);
     let enqueued = q
-        .enqueue(vec![NewJob {
-            search_id: "notes".into(),
-            dedupe_key: "long".into(),
-            kind: JobKind::Evaluate,
-            priority: 0.0,
-            payload: serde_json::to_value(payload).unwrap(),
-        }])
+        .enqueue(vec![torch_job(dir.path(), None, "notes", "long", long)])
         .await
         .unwrap();
     let job_id = enqueued[0].job_id.clone();

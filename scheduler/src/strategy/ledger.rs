@@ -110,6 +110,22 @@ impl Ledger {
         new
     }
 
+    /// Record a result like [`Ledger::settle`], and keep a successful one in
+    /// `observed` (what a ranked strategy fits the surrogate on).
+    pub(crate) fn settle_into(
+        &mut self,
+        genotype: &Genotype,
+        outcome: Outcome,
+        observed: &mut Vec<Member>,
+    ) {
+        if let Some(accuracy) = self.settle(genotype, outcome) {
+            observed.push(Member {
+                genotype: genotype.clone(),
+                accuracy,
+            });
+        }
+    }
+
     /// Record a result. Returns the accuracy if it is the first result of a
     /// pending proposal and a finite accuracy, None otherwise (a failure, a
     /// repeat, or a genotype never proposed).

@@ -119,12 +119,8 @@ impl Strategy for Progressive {
     }
 
     fn observe(&mut self, genotype: &Genotype, outcome: Outcome) {
-        if let Some(accuracy) = self.ledger.settle(genotype, outcome) {
-            self.observed.push(Member {
-                genotype: genotype.clone(),
-                accuracy,
-            });
-        }
+        self.ledger
+            .settle_into(genotype, outcome, &mut self.observed);
     }
 
     fn ledger(&self) -> &Ledger {

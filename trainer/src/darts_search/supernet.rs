@@ -135,22 +135,7 @@ impl Supernet {
     /// Check that `xs` is a batch of the configured input shape; a forward
     /// pass on another may panic in tch.
     pub fn check_input(&self, xs: &Tensor) -> Result<(), ModelError> {
-        let got = xs.size();
-        let c = &self.config;
-        let ok = got.len() == 4
-            && got[0] >= 1
-            && got[1] == c.in_channels
-            && got[2] == c.input_size
-            && got[3] == c.input_size;
-        if ok {
-            Ok(())
-        } else {
-            Err(ModelError::InputShape {
-                channels: c.in_channels,
-                size: c.input_size,
-                got,
-            })
-        }
+        crate::model::check_input_shape(xs, self.config.in_channels, self.config.input_size)
     }
 
     /// The space searched.

@@ -273,22 +273,32 @@ impl Network {
     /// Check that `xs` is a batch of the configured input shape, the only
     /// one the build checked; a forward pass on another may panic in tch.
     pub fn check_input(&self, xs: &Tensor) -> Result<(), ModelError> {
-        let got = xs.size();
-        let c = &self.config;
-        let ok = got.len() == 4
-            && got[0] >= 1
-            && got[1] == c.in_channels
-            && got[2] == c.input_size
-            && got[3] == c.input_size;
-        if ok {
-            Ok(())
-        } else {
-            Err(ModelError::InputShape {
-                channels: c.in_channels,
-                size: c.input_size,
-                got,
-            })
-        }
+        check_input_shape(xs, self.config.in_channels, self.config.input_size)
+    }
+}
+
+/// Check that `xs` is a batch of `in_channels` x `input_size` x
+/// `input_size` images, the only shape a network or supernet was built
+/// for; a forward pass on another may panic in tch.
+pub(crate) fn check_input_shape(
+    xs: &Tensor,
+    in_channels: i64,
+    input_size: i64,
+) -> Result<(), ModelError> {
+    let got = xs.size();
+    let ok = got.len() == 4
+        && got[0] >= 1
+        && got[1] == in_channels
+        && got[2] == input_size
+        && got[3] == input_size;
+    if ok {
+        Ok(())
+    } else {
+        Err(ModelError::InputShape {
+            channels: in_channels,
+            size: input_size,
+            got,
+        })
     }
 }
 
