@@ -380,20 +380,8 @@ impl Run {
                     id: self.state.id.clone(),
                     reason: format!("pending genotype {}: {e}", pending.genotype),
                 })?;
-            let e = Evaluation {
-                index: self.state.finished() + self.state.finals.len() as u64,
-                stage: pending.stage,
-                job_id: r.job_id.clone(),
-                hash: Stage::hash_of(&hash).to_string(),
-                genotype: pending.genotype,
-                outcome: r.outcome.clone(),
-                attempt: r.attempt,
-                worker: r.worker.clone(),
-                finished_ms: r.finished_ms,
-                elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
-                queued_ms: pending.proposed_ms,
-                consumed_ms,
-            };
+            let named = (Stage::hash_of(&hash).to_string(), pending.genotype.clone());
+            let e = self.evaluation(&r, &pending, named, r.outcome.clone(), consumed_ms);
             if pending.stage == Stage::Final {
                 self.state.finals.push(e.clone());
                 evals.push(e);
@@ -447,18 +435,31 @@ impl Run {
         self.state
             .strategy
             .supernet_result(derived.as_ref().map(|(g, acc)| (g, *acc)));
-        let e = Evaluation {
+        let named = derived
+            .as_ref()
+            .map(|(g, _)| (g.hash().to_string(), g.canonical_text()))
+            .unwrap_or_default();
+        let e = self.evaluation(r, pending, named, outcome, consumed_ms);
+        self.tally(&e);
+        e
+    }
+
+    /// The evaluation record of result `r` of `pending`, for the candidate
+    /// `(hash, genotype)`, numbered after every result so far.
+    fn evaluation(
+        &self,
+        r: &queue::JobResult,
+        pending: &Pending,
+        (hash, genotype): (String, String),
+        outcome: Outcome,
+        consumed_ms: u64,
+    ) -> Evaluation {
+        Evaluation {
             index: self.state.finished() + self.state.finals.len() as u64,
-            stage: Stage::Supernet,
+            stage: pending.stage,
             job_id: r.job_id.clone(),
-            hash: derived
-                .as_ref()
-                .map(|(g, _)| g.hash().to_string())
-                .unwrap_or_default(),
-            genotype: derived
-                .as_ref()
-                .map(|(g, _)| g.canonical_text())
-                .unwrap_or_default(),
+            hash,
+            genotype,
             outcome,
             attempt: r.attempt,
             worker: r.worker.clone(),
@@ -466,9 +467,7 @@ impl Run {
             elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
             queued_ms: pending.proposed_ms,
             consumed_ms,
-        };
-        self.tally(&e);
-        e
+        }
     }
 
     /// Count a search or supernet evaluation, and keep the leaders and the
