@@ -13,6 +13,8 @@
 # (default ./cluster); Redis listens on 127.0.0.1:$NAS_CLUSTER_PORT (6399).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/steps.sh
+source "$here/steps.sh"
 # The daemons need libtorch's lib folder (LD_LIBRARY_PATH) from here.
 # shellcheck source=scripts/env.sh
 source "$here/env.sh"
@@ -20,8 +22,10 @@ dir="${NAS_CLUSTER_DIR:-$PWD/cluster}"
 port="${NAS_CLUSTER_PORT:-6399}"
 url="redis://127.0.0.1:$port/"
 
+# The release binary, after scripts/nas has installed and built what it
+# needs (quiet once done).
 nas_bin() {
-  (cd "$(dirname "$here")" && cargo build --release --locked --quiet --bin nas)
+  "$here/nas" --version >/dev/null
   echo "$CARGO_TARGET_DIR/release/nas"
 }
 
@@ -33,14 +37,16 @@ start() {
   # outnumber the cores spin against each other and run many times slower.
   threads=$(( $(nproc) / (trainers * slots) ))
   [ "$threads" -ge 1 ] || threads=1
-  "$here/setup.sh"
+  step "building nas" "see the message above"
   nas=$(nas_bin)
+  step "starting the cluster in $dir" "see the logs in $dir/logs"
   mkdir -p "$dir/redis" "$dir/logs" "$dir/results"
   if ! running "$dir/redis.pid"; then
     redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/redis" --appendonly yes \
       --appendfsync everysec --maxmemory-policy noeviction --save "" \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
     for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || die "redis-server did not answer on port $port (see $dir/logs/redis.log)"
   fi
   if ! running "$dir/surrogate.pid"; then
     REDIS_URL="$url" setsid "$nas" surrogate >"$dir/logs/surrogate.log" 2>&1 &
@@ -63,7 +69,7 @@ stop() {
   local f
   for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
     [ -f "$f" ] || continue
-    running "$f" && kill -TERM "$(cat "$f")" 2>/dev/null || true
+    if running "$f"; then kill -TERM "$(cat "$f")" 2>/dev/null || true; fi
   done
   for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
     [ -f "$f" ] || continue

@@ -7,6 +7,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
+# shellcheck source=scripts/steps.sh
+source "$here/steps.sh"
 spec="${1:-$root/examples/evolution-nb201.toml}"
 export NAS_CLUSTER_DIR="${NAS_CLUSTER_DIR:-$(mktemp -d -t nas-example.XXXXXX)}"
 
@@ -17,6 +19,7 @@ eval "$("$here/cluster.sh" env)"
 source "$here/env.sh"
 nas="$CARGO_TARGET_DIR/release/nas"
 
+step "submitting $spec" "the cluster's logs are in $NAS_CLUSTER_DIR/logs"
 id=$("$nas" submit "$spec")
 echo "submitted $id" >&2
 while :; do
@@ -24,10 +27,13 @@ while :; do
   case "$state" in
     running) sleep 1 ;;
     done) break ;;
-    *) echo "search $id ended as: $state" >&2; exit 1 ;;
+    *) die "search $id ended as: $state" ;;
   esac
 done
 "$nas" status "$id"
 echo "--- results ($NAS_CLUSTER_DIR/results/$id/evaluations.jsonl) ---"
-"$nas" results "$id" --format csv | head -n 6
-echo "... $("$nas" results "$id" --format csv | tail -n +2 | wc -l) evaluations"
+# Into a file first: `nas results | head` would end nas with a broken pipe,
+# which pipefail turns into this script's failure.
+"$nas" results "$id" --format csv >"$NAS_CLUSTER_DIR/results.csv"
+sed -n '1,6p' "$NAS_CLUSTER_DIR/results.csv"
+echo "... $(($(wc -l <"$NAS_CLUSTER_DIR/results.csv") - 1)) evaluations"

