@@ -1,16 +1,19 @@
 //! The `nas` command line: parses flags into configs and calls the libraries.
 //! Every subcommand lives in its own module under `cmd/`.
 
+mod args;
 mod cli;
 mod cmd;
+mod metered;
+mod runtime;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_tracing(&args.log_format);
-    match cmd::run(args) {
+    init_tracing(args.log_format);
+    match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
             // A closed pipe (`nas space enumerate ... | head`) is not an error.
@@ -28,7 +31,7 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr, human-readable or as JSON lines; RUST_LOG sets the
 /// level (default info).
-fn init_tracing(format: &str) {
+fn init_tracing(format: cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -36,7 +39,7 @@ fn init_tracing(format: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if format == "json" {
+    if format == cli::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();

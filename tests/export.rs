@@ -8,8 +8,8 @@
 
 mod common;
 
-use queue::wire::{EvaluatorSpec, TrainSettings};
-use queue::{Metrics, Outcome};
+use queue::wire::{DataRef, EvaluatorSpec, TrainSettings};
+use queue::{Outcome, Scores};
 use scheduler::state::{Evaluation, Stage};
 use scheduler::strategy::StrategySpec;
 use scheduler::{FileStore, SearchSpec, SearchState, Status, Store};
@@ -300,14 +300,14 @@ fn train_settings() -> TrainSettings {
     }
 }
 
-fn evaluation(index: u64, stage: Stage, genotype: &Genotype, metrics: Metrics) -> Evaluation {
+fn evaluation(index: u64, stage: Stage, genotype: &Genotype, scores: Scores) -> Evaluation {
     Evaluation {
         index,
         stage,
         job_id: format!("job-{index}"),
         hash: genotype.hash().to_string(),
         genotype: genotype.canonical_text(),
-        outcome: Outcome::Ok(metrics),
+        outcome: Outcome::Ok(scores),
         attempt: 1,
         worker: "local".into(),
         finished_ms: 1_000 + index * 1_000,
@@ -326,9 +326,7 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
         space: Space::Nb201,
         strategy: StrategySpec::Random,
         evaluator: EvaluatorSpec::Torch {
-            data: data.display().to_string(),
-            format: None,
-            fingerprint: None,
+            data: DataRef::new(data.display().to_string()),
             settings: Box::new(train_settings()),
         },
         budget: 3,
@@ -347,11 +345,11 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
     let winner = g(CELL);
     let other =
         g("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|");
-    let m = |acc: f64| Metrics {
+    let m = |acc: f64| Scores {
         val_acc: acc,
         train_seconds: 0.5,
         params: Some(1000),
-        ..Metrics::default()
+        ..Scores::default()
     };
     let mut evals = vec![
         evaluation(0, Stage::Search, &other, m(41.0)),
@@ -385,13 +383,13 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
             3,
             Stage::Final,
             &winner,
-            Metrics {
+            Scores {
                 val_acc: r.val_acc,
                 test_acc: r.test_acc,
                 params: Some(r.params as u64),
                 train_seconds: r.train_seconds,
                 weights: Some(weights.display().to_string()),
-                ..Metrics::default()
+                ..Scores::default()
             },
         );
         state.finals.push(final_eval.clone());

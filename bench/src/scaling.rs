@@ -223,7 +223,7 @@ async fn level(
 
         let id = format!("slots-{slots}");
         let jobs = slots * config.rounds;
-        let start_ms = queue::wire::now_ms();
+        let start_ms = queue::now_ms();
         enqueue_noops(q, &id, jobs, config.job_ms).await?;
         let end_ms = collect(q, &id, jobs).await?;
         let seconds = end_ms.saturating_sub(start_ms).max(1) as f64 / 1000.0;

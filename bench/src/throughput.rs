@@ -329,7 +329,7 @@ async fn measure(
         None
     };
 
-    let start_ms = queue::wire::now_ms();
+    let start_ms = queue::now_ms();
     enqueue_noops(ws.queue(), "direct", jobs, 0).await?;
     let end_ms = collect(ws.queue(), "direct", jobs).await?;
     let direct_seconds = end_ms.saturating_sub(start_ms).max(1) as f64 / 1000.0;

@@ -37,7 +37,7 @@ impl Workspace {
         let prefix = format!(
             "{}-bench-{what}-{:x}-{:04x}",
             target.queue.prefix,
-            queue::wire::now_ms(),
+            queue::now_ms(),
             rand::rng().random::<u16>()
         );
         let config = QueueConfig {

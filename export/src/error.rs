@@ -32,7 +32,7 @@ pub enum ExportError {
     Draw {
         /// The picture's file.
         path: PathBuf,
-        /// Why.
+        /// The plotting library's error.
         reason: String,
     },
     /// No font for the text of the plots.

@@ -115,6 +115,16 @@ const COLUMN_GAP: f64 = 150.0;
 const SLOT_GAP: f64 = 22.0;
 const DUMMY_H: f64 = 16.0;
 const MARGIN: f64 = 10.0;
+/// The part of a node's side kept free of edge ports at its ends.
+const PORT_INSET: f64 = 12.0;
+/// The largest gap between two ports on one side.
+const PORT_STEP: f64 = 9.0;
+/// How far apart parallel edges between the same two nodes bulge.
+const TWIN_BULGE: f64 = 16.0;
+/// Where along an edge segment a label may sit, in the order tried.
+const LABEL_SPOTS: [f64; 7] = [0.5, 0.35, 0.65, 0.22, 0.78, 0.12, 0.88];
+/// The room a label keeps from every node.
+const LABEL_CLEARANCE: f64 = 2.0;
 
 fn node_size(n: &Node) -> (f64, f64) {
     let text = n
@@ -313,18 +323,37 @@ pub fn layout(g: &Graph) -> Laid {
     let rank = ranks(g);
     let mut slots = Slots::new(g, &rank);
     slots.order();
+    let placed = place_nodes(g, &slots);
+    let curves = route_edges(g, &slots, &placed);
+    let labels = place_labels(g, &curves, &placed.boxes);
+    Laid {
+        width: placed.width,
+        height: placed.height,
+        boxes: placed.boxes,
+        curves,
+        labels,
+    }
+}
+
+/// Where every slot's center is, the nodes' boxes, and the picture's size.
+struct Placed {
+    centers: Vec<(f64, f64)>,
+    boxes: Vec<Rect>,
+    width: f64,
+    height: f64,
+}
+
+/// Columns side by side, as wide as their widest node; each column's
+/// slots stacked and centered vertically.
+fn place_nodes(g: &Graph, slots: &Slots) -> Placed {
     let size = |id: usize| match slots.node[id] {
         Some(v) => node_size(&g.nodes[v]),
         None => (0.0, DUMMY_H),
     };
-    let widths: Vec<f64> = slots
-        .columns
-        .iter()
+    let widths: Vec<f64> = (slots.columns.iter())
         .map(|c| c.iter().map(|&id| size(id).0).fold(0.0, f64::max))
         .collect();
-    let heights: Vec<f64> = slots
-        .columns
-        .iter()
+    let heights: Vec<f64> = (slots.columns.iter())
         .map(|c| {
             c.iter().map(|&id| size(id).1).sum::<f64>()
                 + SLOT_GAP * c.len().saturating_sub(1) as f64
@@ -342,8 +371,6 @@ pub fn layout(g: &Graph) -> Laid {
         }
         x += widths[c] + COLUMN_GAP;
     }
-    let width = x - COLUMN_GAP + MARGIN;
-    let height = tallest + 2.0 * MARGIN;
     let boxes: Vec<Rect> = (0..g.nodes.len())
         .map(|v| {
             let (w, h) = node_size(&g.nodes[v]);
@@ -355,45 +382,59 @@ pub fn layout(g: &Graph) -> Laid {
             }
         })
         .collect();
+    Placed {
+        centers,
+        boxes,
+        width: x - COLUMN_GAP + MARGIN,
+        height: tallest + 2.0 * MARGIN,
+    }
+}
 
-    // Edges: from the source's right side to the target's left, through the
-    // dummies. The edges of a side leave (enter) at ports spread along it in
-    // the order of where they go (come from), so that fans stay apart;
-    // parallel edges between the same nodes also bulge apart.
-    let ports = |out: bool| -> Vec<f64> {
-        let mut dy = vec![0.0; g.edges.len()];
-        for (v, b) in boxes.iter().enumerate() {
-            let mut mine: Vec<(f64, usize)> = (0..g.edges.len())
-                .filter(|&i| {
-                    if out {
-                        g.edges[i].from == v
-                    } else {
-                        g.edges[i].to == v
-                    }
-                })
-                .map(|i| {
-                    let c = &slots.chains[i];
-                    let other = if out { c[1] } else { c[c.len() - 2] };
-                    (centers[other].1, i)
-                })
-                .collect();
-            mine.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let n = mine.len() as f64;
-            let step = if n > 1.0 {
-                ((b.h - 12.0) / (n - 1.0)).min(9.0)
-            } else {
-                0.0
-            };
-            for (k, &(_, i)) in mine.iter().enumerate() {
-                dy[i] = (k as f64 - (n - 1.0) / 2.0) * step;
-            }
+/// Each edge's port on the side it leaves (`out`) or enters, as an offset
+/// from the side's middle: a side's edges are spread along it in the order
+/// of where they go (come from), so that fans stay apart.
+fn ports(g: &Graph, slots: &Slots, placed: &Placed, out: bool) -> Vec<f64> {
+    let mut dy = vec![0.0; g.edges.len()];
+    for (v, b) in placed.boxes.iter().enumerate() {
+        let mut mine: Vec<(f64, usize)> = (0..g.edges.len())
+            .filter(|&i| {
+                if out {
+                    g.edges[i].from == v
+                } else {
+                    g.edges[i].to == v
+                }
+            })
+            .map(|i| {
+                let c = &slots.chains[i];
+                let other = if out { c[1] } else { c[c.len() - 2] };
+                (placed.centers[other].1, i)
+            })
+            .collect();
+        mine.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let n = mine.len() as f64;
+        let step = if n > 1.0 {
+            ((b.h - PORT_INSET) / (n - 1.0)).min(PORT_STEP)
+        } else {
+            0.0
+        };
+        for (k, &(_, i)) in mine.iter().enumerate() {
+            dy[i] = (k as f64 - (n - 1.0) / 2.0) * step;
         }
-        dy
-    };
-    let (out_dy, in_dy) = (ports(true), ports(false));
+    }
+    dy
+}
+
+/// Edges as cubic segments from the source's right side to the target's
+/// left, through their dummies; parallel edges between the same nodes
+/// bulge apart.
+fn route_edges(g: &Graph, slots: &Slots, placed: &Placed) -> Vec<Vec<[(f64, f64); 4]>> {
+    let (out_dy, in_dy) = (
+        ports(g, slots, placed, true),
+        ports(g, slots, placed, false),
+    );
     // x of a port `dy` off the middle of the side of node `v`.
     let side = |v: usize, dy: f64, right: bool| {
-        let b = boxes[v];
+        let b = placed.boxes[v];
         let inset = if g.nodes[v].style == Style::Sum {
             let r = b.w / 2.0;
             r - (r * r - dy * dy).max(0.0).sqrt()
@@ -412,8 +453,8 @@ pub fn layout(g: &Graph) -> Laid {
             .filter(|&j| g.edges[j].from == e.from && g.edges[j].to == e.to)
             .collect();
         let k = twins.iter().position(|&j| j == i).unwrap_or(0) as f64;
-        let bulge = (k - (twins.len() as f64 - 1.0) / 2.0) * 16.0;
-        let mut points: Vec<(f64, f64)> = chain.iter().map(|&id| centers[id]).collect();
+        let bulge = (k - (twins.len() as f64 - 1.0) / 2.0) * TWIN_BULGE;
+        let mut points: Vec<(f64, f64)> = chain.iter().map(|&id| placed.centers[id]).collect();
         let last = points.len() - 1;
         points[0] = (side(e.from, out_dy[i], true), points[0].1 + out_dy[i]);
         points[last] = (side(e.to, in_dy[i], false), points[last].1 + in_dy[i]);
@@ -432,11 +473,15 @@ pub fn layout(g: &Graph) -> Laid {
             .collect();
         curves.push(segs);
     }
-    // Labels: the first spot along the edge, from its middle outwards, that
-    // overlaps no node and no label placed before.
+    curves
+}
+
+/// Each op label at the first spot along its edge, from the edge's middle
+/// segment outwards, that overlaps no node and no label placed before.
+fn place_labels(g: &Graph, curves: &[Vec<[(f64, f64); 4]>], boxes: &[Rect]) -> Vec<Option<Rect>> {
     let mut placed: Vec<Rect> = Vec::new();
     let mut labels = Vec::with_capacity(g.edges.len());
-    for (e, segs) in g.edges.iter().zip(&curves) {
+    for (e, segs) in g.edges.iter().zip(curves) {
         let Some(text) = &e.label else {
             labels.push(None);
             continue;
@@ -445,11 +490,9 @@ pub fn layout(g: &Graph) -> Laid {
         let mid = (segs.len() - 1) / 2;
         let mut order: Vec<usize> = vec![mid];
         order.extend((0..segs.len()).filter(|&s| s != mid));
-        let spots = order.iter().flat_map(|&s| {
-            [0.5, 0.35, 0.65, 0.22, 0.78, 0.12, 0.88]
-                .into_iter()
-                .map(move |t| (s, t))
-        });
+        let spots = order
+            .iter()
+            .flat_map(|&s| LABEL_SPOTS.into_iter().map(move |t| (s, t)));
         let rect_at = |(s, t): (usize, f64)| {
             let (cx, cy) = bezier(segs[s], t);
             Rect {
@@ -463,10 +506,10 @@ pub fn layout(g: &Graph) -> Laid {
             !placed.iter().any(|p| p.overlaps(r))
                 && !boxes.iter().any(|b| {
                     b.overlaps(&Rect {
-                        x: r.x - 2.0,
-                        y: r.y - 2.0,
-                        w: r.w + 4.0,
-                        h: r.h + 4.0,
+                        x: r.x - LABEL_CLEARANCE,
+                        y: r.y - LABEL_CLEARANCE,
+                        w: r.w + 2.0 * LABEL_CLEARANCE,
+                        h: r.h + 2.0 * LABEL_CLEARANCE,
                     })
                 })
         };
@@ -477,13 +520,7 @@ pub fn layout(g: &Graph) -> Laid {
         placed.push(rect);
         labels.push(Some(rect));
     }
-    Laid {
-        width,
-        height,
-        boxes,
-        curves,
-        labels,
-    }
+    labels
 }
 
 fn colors(style: Style) -> (&'static str, &'static str) {

@@ -103,7 +103,7 @@ impl WeightsFile {
     }
 }
 
-/// Where a search's weights file is: `Metrics::weights` as recorded (a path
+/// Where a search's weights file is: `Scores::weights` as recorded (a path
 /// relative to where the trainer ran, or absolute), else a file of that name
 /// in `search_dir`, where `nas search` and a shared artifacts folder keep them.
 pub fn find_weights(recorded: &str, search_dir: Option<&Path>) -> Option<PathBuf> {
@@ -145,14 +145,13 @@ pub fn resolve(
     let (mut classes, mut in_channels, mut input_size) =
         (defaults.classes, defaults.in_channels, defaults.input_size);
     match &state.spec.evaluator {
-        EvaluatorSpec::Torch { data, format, .. } => {
-            let format = format.as_deref().map(str::parse::<data::Format>);
+        EvaluatorSpec::Torch { data, .. } => {
+            let format = data.format.as_deref().map(str::parse::<data::Format>);
+            let path = Path::new(&data.path);
             let meta = match format {
                 Some(Err(e)) => Err(e.to_string()),
-                Some(Ok(f)) => {
-                    data::Dataset::load(Path::new(data), Some(f)).map_err(|e| e.to_string())
-                }
-                None => data::Dataset::load(Path::new(data), None).map_err(|e| e.to_string()),
+                Some(Ok(f)) => data::Dataset::load(path, Some(f)).map_err(|e| e.to_string()),
+                None => data::Dataset::load(path, None).map_err(|e| e.to_string()),
             }
             .map(|ds| ds.meta);
             match meta {

@@ -1,9 +1,13 @@
 //! Prometheus metrics of the `nas` daemons (`nas scheduler`, `nas trainer`,
 //! `nas surrogate`): one registry per process, the metric families each
-//! daemon records, decorators that count what passes through the queue and
-//! the search store ([`MeteredQueue`], [`MeteredStore`]), a sampler of the
-//! queue's global state ([`sampler`]), and the HTTP endpoint that serves
-//! `/metrics` in the text exposition format and `/healthz` ([`server`]).
+//! daemon records, a decorator that counts what passes through the queue
+//! ([`MeteredQueue`]), a sampler of the queue's global state ([`sampler`]),
+//! and the HTTP endpoint that serves `/metrics` in the text exposition
+//! format and `/healthz` ([`server`]).
+//!
+//! Architecture invariant: of the workspace's crates, metrics depends on
+//! `queue` alone, so every service can record into it without depending
+//! on another service (`tests/layering.rs` checks it).
 //!
 //! Architecture invariant: recording a metric never does I/O and never
 //! fails; the services stay unaware of metrics, except the surrogate
@@ -15,7 +19,7 @@ pub mod meter;
 pub mod sampler;
 pub mod server;
 
-pub use meter::{MeteredQueue, MeteredStore};
+pub use meter::MeteredQueue;
 pub use server::{Server, ServerConfig};
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};

@@ -1,6 +1,8 @@
-//! Decorators that count what passes through a [`Queue`] and a [`Store`]
-//! and otherwise delegate every call unchanged: the daemons hand them to
-//! `trainer::run` and `scheduler::run`, which stay unaware of metrics.
+//! A decorator that counts what passes through a [`Queue`] and otherwise
+//! delegates every call unchanged: the daemons hand it to `trainer::run`
+//! and `scheduler::run`, which stay unaware of metrics. (The search
+//! store's decorator lives where the scheduler daemon is wired, in the
+//! binary, so that this crate depends on the queue alone.)
 //!
 //! A trainer's busy slots are the leases it holds: a slot is taken before a
 //! claim and freed when its job completes, fails, is handed back or its
@@ -12,7 +14,6 @@ use queue::{
     DeadLetter, Enqueued, FailKind, FailOutcome, JobResult, JobState, Lease, NewJob, Outcome,
     Queue, QueueConfig, QueueError, SearchCounts,
 };
-use scheduler::{Evaluation, SearchState, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -217,83 +218,6 @@ impl Queue for MeteredQueue {
 
     async fn redeliveries(&self) -> QResult<u64> {
         self.ok(self.inner.redeliveries().await)
-    }
-}
-
-type SResult<T> = Result<T, StoreError>;
-
-/// A search store that records leadership, active searches and finished
-/// searches into [`crate::scheduler`], and each successful call in
-/// [`crate::health`].
-pub struct MeteredStore {
-    inner: Arc<dyn Store>,
-}
-
-impl MeteredStore {
-    /// Count what passes through `inner`.
-    pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner }
-    }
-
-    fn ok<T>(&self, r: SResult<T>) -> SResult<T> {
-        if r.is_ok() {
-            crate::health().redis_ok();
-        }
-        r
-    }
-}
-
-#[async_trait]
-impl Store for MeteredStore {
-    async fn submit(&self, state: &SearchState) -> SResult<()> {
-        self.ok(self.inner.submit(state).await)
-    }
-
-    async fn active(&self) -> SResult<Vec<String>> {
-        let r = self.ok(self.inner.active().await);
-        if let Ok(ids) = &r {
-            crate::scheduler().searches_active.set(ids.len() as i64);
-        }
-        r
-    }
-
-    async fn load(&self, id: &str) -> SResult<Option<SearchState>> {
-        self.ok(self.inner.load(id).await)
-    }
-
-    async fn checkpoint(&self, state: &SearchState, evals: &[Evaluation]) -> SResult<()> {
-        let r = self.ok(self.inner.checkpoint(state, evals).await);
-        if r.is_ok() && state.status.is_terminal() {
-            let s = crate::scheduler();
-            s.searches_finished
-                .with_label_values(&[state.status.word()])
-                .inc();
-        }
-        r
-    }
-
-    async fn cancel_requested(&self, id: &str) -> SResult<bool> {
-        self.ok(self.inner.cancel_requested(id).await)
-    }
-
-    async fn request_cancel(&self, id: &str) -> SResult<bool> {
-        self.ok(self.inner.request_cancel(id).await)
-    }
-
-    async fn evaluations(&self, id: &str, from: u64, max: usize) -> SResult<Vec<Evaluation>> {
-        self.ok(self.inner.evaluations(id, from, max).await)
-    }
-
-    async fn searches(&self) -> SResult<Vec<SearchState>> {
-        self.ok(self.inner.searches().await)
-    }
-
-    async fn lead(&self, ttl: Duration) -> SResult<bool> {
-        let r = self.ok(self.inner.lead(ttl).await);
-        if let Ok(leading) = r {
-            crate::scheduler().leader.set(i64::from(leading));
-        }
-        r
     }
 }
 

@@ -9,8 +9,6 @@
 //! trouble) and the gauges keep their last values.
 
 use queue::{Queue, RedisQueue};
-use scheduler::Store;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Heartbeats younger than this count as a trainer alive, as `nas status`
@@ -33,16 +31,13 @@ fn failed(what: &str, e: impl std::fmt::Display) -> SampleError {
     SampleError(format!("sampling {what}: {e}"))
 }
 
-/// Take one sample of `queue` (whose searches `store` knows) into
-/// [`crate::queue`] and `nas_searches_active`.
-pub async fn sample(queue: &RedisQueue, store: &dyn Store) -> Result<(), SampleError> {
+/// Take one sample of `queue` into [`crate::queue`] and
+/// `nas_searches_active`; `active` are the ids of the searches running now
+/// (the scheduler's store knows them).
+pub async fn sample(queue: &RedisQueue, active: &[String]) -> Result<(), SampleError> {
     let m = crate::queue();
-    let active = store
-        .active()
-        .await
-        .map_err(|e| failed("active searches", e))?;
     let mut totals = [0u64; crate::JOB_STATES.len()];
-    for id in &active {
+    for id in active {
         let c = queue
             .counts(id)
             .await
@@ -91,16 +86,4 @@ pub async fn sample(queue: &RedisQueue, store: &dyn Store) -> Result<(), SampleE
     }
     crate::health().redis_ok();
     Ok(())
-}
-
-/// Sample every `every` until the task is dropped or aborted.
-pub async fn run(queue: RedisQueue, store: Arc<dyn Store>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = sample(&queue, &*store).await {
-            tracing::debug!(error = %e, "queue metrics sample failed; keeping the last values");
-        }
-    }
 }

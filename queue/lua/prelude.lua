@@ -1,5 +1,5 @@
 -- prelude.lua: helpers shared by every script of the queue; prepended to each
--- script when it is loaded (queue/src/redis.rs). Not a script on its own.
+-- script when it is loaded (queue/src/redis_queue.rs). Not a script on its own.
 --
 -- Key layout (see queue/src/keys.rs, the one place that names keys):
 --   <p>:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result

@@ -15,15 +15,17 @@
 //! embedded single-process mode. One conformance suite (`tests/`) runs
 //! against both.
 
+mod clock;
 mod memory;
 mod redis_queue;
 
 pub mod keys;
 pub mod wire;
 
+pub use clock::now_ms;
 pub use memory::MemoryQueue;
 pub use redis_queue::{RedisQueue, RedisUrl};
-pub use wire::{Envelope, JobKind, JobResult, Metrics, Outcome, WireError};
+pub use wire::{Envelope, JobKind, JobResult, Outcome, Scores, WireError};
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -319,7 +321,7 @@ fn envelope_for(job: &NewJob) -> Result<Envelope> {
         search_id: job.search_id.clone(),
         kind: job.kind,
         attempt: 0,
-        created_ms: wire::now_ms(),
+        created_ms: now_ms(),
         payload: job.payload.clone(),
     };
     env.validate()?;
@@ -334,7 +336,7 @@ fn result_for(lease: &Lease, outcome: Outcome) -> JobResult {
         search_id: lease.job.search_id.clone(),
         attempt: lease.job.attempt,
         worker: lease.worker.clone(),
-        finished_ms: wire::now_ms(),
+        finished_ms: now_ms(),
         outcome,
     }
 }

@@ -207,7 +207,7 @@ impl Queue for MemoryQueue {
             }
             let n = q.jobseq.entry(job.search_id.clone()).or_default();
             *n += 1;
-            let id = format!("{}.{:010}", job.search_id, n);
+            let id = wire::JobId::format(&job.search_id, *n);
             env.job_id = id.clone();
             let text =
                 serde_json::to_string(&env).map_err(|e| QueueError::Corrupt(e.to_string()))?;
@@ -238,7 +238,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
-        let now = wire::now_ms();
+        let now = crate::now_ms();
         let lease_ms = self.config.lease.as_millis() as u64;
         let mut q = self.lock();
         q.promote_delayed(now);
@@ -290,7 +290,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn renew(&self, lease: &Lease) -> Result<u64> {
-        let now = wire::now_ms();
+        let now = crate::now_ms();
         let mut q = self.lock();
         let id = &lease.job.job_id;
         if !q.held(id, lease.token) {
@@ -305,7 +305,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn progress(&self, lease: &Lease, note: &str) -> Result<()> {
-        wire::validate_progress(note)?;
+        wire::ProgressNote::validate(note)?;
         let mut q = self.lock();
         if !q.held(&lease.job.job_id, lease.token) {
             return Err(Self::stale(lease));
@@ -340,7 +340,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome> {
-        let now = wire::now_ms();
+        let now = crate::now_ms();
         let mut q = self.lock();
         let id = &lease.job.job_id;
         if !q.held(id, lease.token) {
@@ -377,7 +377,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn reap(&self) -> Result<(u64, u64)> {
-        let now = wire::now_ms();
+        let now = crate::now_ms();
         let mut q = self.lock();
         q.promote_delayed(now);
         let (mut requeued, mut dead) = (0, 0);
@@ -478,12 +478,12 @@ impl Queue for MemoryQueue {
     async fn heartbeat(&self, worker: &str) -> Result<()> {
         self.lock()
             .workers
-            .insert(worker.to_string(), wire::now_ms());
+            .insert(worker.to_string(), crate::now_ms());
         Ok(())
     }
 
     async fn workers(&self, within: Duration) -> Result<Vec<String>> {
-        let since = wire::now_ms().saturating_sub(within.as_millis() as u64);
+        let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
         let q = self.lock();
         let mut w: Vec<String> = q
             .workers

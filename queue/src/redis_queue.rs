@@ -23,14 +23,22 @@ use std::time::Duration;
 /// trust store, or against the CA of [`RedisUrl::with_ca_file`] (a private
 /// CA, as in the tests and most self-hosted deployments).
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(String, Option<std::path::PathBuf>);
+pub struct RedisUrl {
+    /// The URL as given, password included: never printed.
+    url: String,
+    /// A PEM CA certificate to trust for `rediss://` (a private CA).
+    ca_file: Option<std::path::PathBuf>,
+}
 
 impl RedisUrl {
     /// Parse and check the scheme.
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         let u = url::Url::parse(s).map_err(|e| format!("invalid redis url: {e}"))?;
         match u.scheme() {
-            "redis" | "rediss" | "redis+unix" | "unix" => Ok(Self(s.to_string(), None)),
+            "redis" | "rediss" | "redis+unix" | "unix" => Ok(Self {
+                url: s.to_string(),
+                ca_file: None,
+            }),
             other => Err(format!(
                 "invalid redis url: scheme {other:?} is not redis or rediss"
             )),
@@ -39,18 +47,18 @@ impl RedisUrl {
 
     /// Trust the PEM CA certificate in `path` for `rediss://`.
     pub fn with_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
-        self.1 = path;
+        self.ca_file = path;
         self
     }
 
     /// The URL with its secret, for the client only.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.url
     }
 
     /// A client for this URL.
     fn client(&self) -> Result<redis::Client> {
-        let Some(ca) = &self.1 else {
+        let Some(ca) = &self.ca_file else {
             return Ok(redis::Client::open(self.expose())?);
         };
         let pem = std::fs::read(ca).map_err(|e| {
@@ -75,7 +83,7 @@ impl RedisUrl {
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match url::Url::parse(&self.0) {
+        match url::Url::parse(&self.url) {
             Ok(mut u) => {
                 if u.password().is_some() {
                     let _ = u.set_password(Some("***"));
@@ -510,7 +518,7 @@ impl Queue for RedisQueue {
     }
 
     async fn progress(&self, lease: &Lease, note: &str) -> Result<()> {
-        wire::validate_progress(note)?;
+        wire::ProgressNote::validate(note)?;
         let mut con = self.con.clone();
         let r: i64 = self
             .scripts
@@ -607,14 +615,14 @@ impl Queue for RedisQueue {
     async fn heartbeat(&self, worker: &str) -> Result<()> {
         let mut con = self.con.clone();
         let _: () = con
-            .zadd(self.keys.workers(), worker, wire::now_ms())
+            .zadd(self.keys.workers(), worker, crate::now_ms())
             .await?;
         Ok(())
     }
 
     async fn workers(&self, within: Duration) -> Result<Vec<String>> {
         let mut con = self.con.clone();
-        let since = wire::now_ms().saturating_sub(within.as_millis() as u64);
+        let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
         Ok(con
             .zrangebyscore(self.keys.workers(), since, "+inf")
             .await?)

@@ -43,7 +43,7 @@ fn job(search: &str, key: &str, priority: f64) -> NewJob {
 }
 
 fn ok(acc: f64) -> Outcome {
-    Outcome::Ok(queue::Metrics {
+    Outcome::Ok(queue::Scores {
         val_acc: acc,
         ..Default::default()
     })

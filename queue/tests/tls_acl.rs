@@ -161,7 +161,7 @@ async fn rediss_with_an_acl_user_runs_the_queue_and_never_shows_the_password() {
         .expect("connect over TLS as the ACL user");
     q.enqueue(vec![job()]).await.unwrap();
     let lease = q.claim("w", 1).await.unwrap().remove(0);
-    q.complete(&lease, Outcome::Ok(queue::Metrics::default()))
+    q.complete(&lease, Outcome::Ok(queue::Scores::default()))
         .await
         .unwrap();
     assert_eq!(q.results("s", 0, 10).await.unwrap().len(), 1);

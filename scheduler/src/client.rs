@@ -4,6 +4,7 @@
 use crate::spec::SearchSpec;
 use crate::state::{Evaluation, SearchState, Stage};
 use crate::store::{Store, StoreError};
+use queue::wire::ProgressNote;
 use queue::{Queue, QueueError, SearchCounts};
 use std::time::Duration;
 use thiserror::Error;
@@ -62,7 +63,7 @@ pub struct JobNote {
     /// The candidate's canonical text (empty for a supernet search).
     pub genotype: String,
     /// The note, as the trainer wrote it.
-    pub note: serde_json::Value,
+    pub note: ProgressNote,
 }
 
 /// The standing of one search, or of all when `id` is `None`, and the
@@ -82,7 +83,7 @@ pub async fn status(
     let mut out = Vec::with_capacity(states.len());
     for state in states {
         let counts = queue.counts(&state.id).await?;
-        let end = state.finished_ms.unwrap_or_else(queue::wire::now_ms);
+        let end = state.finished_ms.unwrap_or_else(queue::now_ms);
         let secs = (end.saturating_sub(state.created_ms) as f64 / 1000.0).max(1e-3);
         let done = state.finished() as f64;
         let rate = done / secs;
@@ -107,7 +108,8 @@ pub async fn status(
                 job_id,
                 stage,
                 genotype,
-                note: serde_json::from_str(&note).unwrap_or(serde_json::Value::String(note)),
+                note: ProgressNote::decode(&note)
+                    .unwrap_or(ProgressNote::Other(serde_json::Value::String(note))),
             });
         }
         out.push(SearchStatus {

@@ -2,7 +2,8 @@
 //! queue and their results into the next candidates.
 //!
 //! - [`strategy`]: search strategies as pure ask/tell state machines.
-//! - [`spec`]: the search spec users submit.
+//! - [`spec`]: the search spec users submit; [`cpu`]: the CPU-sized spec
+//!   of each strategy that `nas search` runs by default.
 //! - [`state`]: a search's persisted state and evaluations.
 //! - [`store`]: where that state lives ([`RedisStore`]; [`FileStore`] for
 //!   the embedded mode).
@@ -12,6 +13,7 @@
 //! - [`rank`]: the [`rank::Ranker`] surrogate-driven strategies ask.
 
 pub mod client;
+pub mod cpu;
 pub mod file_store;
 pub mod rank;
 pub mod run;

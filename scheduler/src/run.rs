@@ -35,7 +35,7 @@ pub enum StepError {
     Log {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The I/O error.
         source: std::io::Error,
     },
     /// The search's own state is inconsistent.
@@ -43,7 +43,7 @@ pub enum StepError {
     Invalid {
         /// The search.
         id: String,
-        /// Why.
+        /// Which part of the state disagrees with which.
         reason: String,
     },
 }
@@ -174,61 +174,95 @@ impl Run {
         }
         let long_before = self.long_jobs_known();
         if !self.resumed {
-            // After a restart, every candidate with no result is enqueued
-            // again: jobs that exist come back unchanged (idempotent), ones
-            // lost before they reached the queue are created.
-            // Their results, already in the log past the cursor, are then
-            // matched by job id as usual.
-            for p in self.state.pending.values_mut() {
-                p.job_id = None;
-            }
-            report.enqueued += self.enqueue_pending(queue).await?;
-            self.resumed = true;
+            report.enqueued += self.enqueue_again(queue).await?;
         }
         if store.cancel_requested(&self.state.id).await? {
             queue.cancel(&self.state.id).await?;
             return self.finish(store, Status::Cancelled).await.map(|_| report);
         }
-
         let evals = self.consume(queue).await?;
         report.results = evals.len();
-        if let Some(request) = self.state.strategy.ranking_request() {
-            let Some(ranker) = ranker else {
-                return Err(StepError::Invalid {
-                    id: self.state.id.clone(),
-                    reason: "its strategy ranks candidates with the surrogate, and this scheduler has none (run `nas surrogate` and give the scheduler --surrogate redis, or search embedded)".into(),
-                });
-            };
-            let t = std::time::Instant::now();
-            let scores = ranker
-                .rank(
-                    &self.state.id,
-                    self.state.spec.space,
-                    &request.training,
-                    &request.candidates,
-                )
-                .await
-                .map_err(StepError::Rank)?;
-            tracing::info!(
-                search = %self.state.id,
-                candidates = request.candidates.len(),
-                fitted_on = request.training.len(),
-                ms = t.elapsed().as_millis() as u64,
-                "surrogate ranked candidates"
-            );
-            self.state.strategy.ranked(&scores);
+        self.rank(ranker).await?;
+        self.propose_and_persist(store, &evals).await?;
+        // The job ids that enqueueing assigns are persisted with the next
+        // checkpoint rather than by one of their own: a restarted scheduler
+        // enqueues every pending candidate again and gets the same ids back
+        // (see above), so they need no write-ahead, and a second write of
+        // the whole state per step would double the cost of a step. The
+        // exception is the few long jobs (a supernet search, the final
+        // retrainings): `nas status` finds their progress notes by the job
+        // ids in the stored state, and no result may come for hours.
+        report.enqueued += self.enqueue_pending(queue).await?;
+        if self.advance_stage(queue, store, &mut report).await? {
+            return Ok(report);
         }
-        let room = self
-            .state
-            .spec
-            .parallel
-            .saturating_sub(self.state.pending.len());
+        if !self.long_jobs_known().is_subset(&long_before) {
+            store.checkpoint(&self.state, &[]).await?;
+        }
+        Ok(report)
+    }
+
+    /// After a restart, every candidate with no result is enqueued again:
+    /// jobs that exist come back unchanged (idempotent), ones lost before
+    /// they reached the queue are created. Their results, already in the
+    /// log past the cursor, are then matched by job id as usual.
+    async fn enqueue_again(&mut self, queue: &dyn Queue) -> Result<usize, StepError> {
+        for p in self.state.pending.values_mut() {
+            p.job_id = None;
+        }
+        let enqueued = self.enqueue_pending(queue).await?;
+        self.resumed = true;
+        Ok(enqueued)
+    }
+
+    /// If the strategy waits for the surrogate's scores, ask for them and
+    /// hand them over.
+    async fn rank(&mut self, ranker: Option<&dyn Ranker>) -> Result<(), StepError> {
+        let Some(request) = self.state.strategy.ranking_request() else {
+            return Ok(());
+        };
+        let Some(ranker) = ranker else {
+            return Err(StepError::Invalid {
+                id: self.state.id.clone(),
+                reason: "its strategy ranks candidates with the surrogate, and this scheduler has none (run `nas surrogate` and give the scheduler --surrogate redis, or search embedded)".into(),
+            });
+        };
+        let t = std::time::Instant::now();
+        let scores = ranker
+            .rank(
+                &self.state.id,
+                self.state.spec.space,
+                &request.training,
+                &request.candidates,
+            )
+            .await
+            .map_err(StepError::Rank)?;
+        tracing::info!(
+            search = %self.state.id,
+            candidates = request.candidates.len(),
+            fitted_on = request.training.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "surrogate ranked candidates"
+        );
+        self.state.strategy.ranked(&scores);
+        Ok(())
+    }
+
+    /// Ask the strategy for as many candidates as there is room for (and a
+    /// DARTS search for its supernet job), record them as pending, and
+    /// persist them with the round's evaluations before any is enqueued.
+    async fn propose_and_persist(
+        &mut self,
+        store: &dyn Store,
+        evals: &[Evaluation],
+    ) -> Result<(), StepError> {
+        let room = (self.state.spec.parallel).saturating_sub(self.state.pending.len());
         let proposals = if room > 0 {
             self.state.strategy.propose(room)
         } else {
             Vec::new()
         };
-        let now = queue::wire::now_ms();
+        let now = queue::now_ms();
         // A DARTS search asks once for its supernet search, a job of its
         // own, persisted like a proposal before it is enqueued.
         let asked = self.state.strategy.supernet_request().is_some();
@@ -257,38 +291,34 @@ impl Run {
             );
         }
         if !evals.is_empty() || !proposals.is_empty() || asked {
-            self.log.append(&evals)?;
+            self.log.append(evals)?;
             self.state.updated_ms = now;
-            store.checkpoint(&self.state, &evals).await?;
+            store.checkpoint(&self.state, evals).await?;
         }
+        Ok(())
+    }
 
-        // The job ids that enqueueing assigns are persisted with the next
-        // checkpoint rather than by one of their own: a restarted scheduler
-        // enqueues every pending candidate again and gets the same ids back
-        // (see above), so they need no write-ahead, and a second write of
-        // the whole state per step would double the cost of a step. The
-        // exception is the few long jobs (a supernet search, the final
-        // retrainings): `nas status` finds their progress notes by the job
-        // ids in the stored state, and no result may come for hours.
-        report.enqueued += self.enqueue_pending(queue).await?;
-        let searching = self
-            .state
-            .pending
-            .values()
-            .any(|p| p.stage == Stage::Search);
-        if self.state.strategy.is_done() && !searching {
-            if self.begin_final_stage() {
-                store.checkpoint(&self.state, &[]).await?;
-                report.enqueued += self.enqueue_pending(queue).await?;
-            } else if self.state.pending.is_empty() {
-                self.finish(store, Status::Done).await?;
-                return Ok(report);
-            }
+    /// Once the strategy is done and its last candidates are in, start the
+    /// final stage, or end the search when there is none (or it is over);
+    /// true when the search ended.
+    async fn advance_stage(
+        &mut self,
+        queue: &dyn Queue,
+        store: &dyn Store,
+        report: &mut StepReport,
+    ) -> Result<bool, StepError> {
+        let searching = (self.state.pending.values()).any(|p| p.stage == Stage::Search);
+        if !self.state.strategy.is_done() || searching {
+            return Ok(false);
         }
-        if !self.long_jobs_known().is_subset(&long_before) {
+        if self.begin_final_stage() {
             store.checkpoint(&self.state, &[]).await?;
+            report.enqueued += self.enqueue_pending(queue).await?;
+        } else if self.state.pending.is_empty() {
+            self.finish(store, Status::Done).await?;
+            return Ok(true);
         }
-        Ok(report)
+        Ok(false)
     }
 
     /// The job ids of the pending supernet and final jobs.
@@ -310,7 +340,7 @@ impl Run {
             // Nothing succeeded: nothing to retrain, the search is over.
             return false;
         }
-        let now = queue::wire::now_ms();
+        let now = queue::now_ms();
         for (rank, e) in self.state.leaders.iter().enumerate() {
             self.state.pending.insert(
                 Stage::Final.key(&e.hash),
@@ -349,7 +379,7 @@ impl Run {
         let results = queue
             .results(&self.state.id, self.state.cursor, 1000)
             .await?;
-        let consumed_ms = queue::wire::now_ms();
+        let consumed_ms = queue::now_ms();
         let mut evals = Vec::with_capacity(results.len());
         for r in results {
             self.state.cursor += 1;
@@ -501,23 +531,14 @@ impl Run {
             reason,
         };
         if p.stage == Stage::Supernet {
-            let (
-                crate::strategy::StrategyState::Darts(darts),
-                EvaluatorSpec::Torch {
-                    data,
-                    format,
-                    fingerprint,
-                    ..
-                },
-            ) = (&self.state.strategy, &spec.evaluator)
+            let (crate::strategy::StrategyState::Darts(darts), Some(data)) =
+                (&self.state.strategy, spec.evaluator.data())
             else {
                 return Err(invalid("a supernet search is pending, and the search is not a DARTS search with the torch evaluator".into()));
             };
             let job = DartsJob {
                 space: spec.space,
                 data: data.clone(),
-                format: format.clone(),
-                fingerprint: fingerprint.clone(),
                 settings: darts.settings().clone(),
             };
             return Ok((
@@ -530,19 +551,8 @@ impl Run {
             .parse(&p.genotype)
             .map_err(|e| invalid(format!("pending genotype {}: {e}", p.genotype)))?;
         let evaluator = match (p.stage, &spec.evaluator, &spec.final_stage) {
-            (
-                Stage::Final,
-                EvaluatorSpec::Torch {
-                    data,
-                    format,
-                    fingerprint,
-                    ..
-                },
-                Some(f),
-            ) => EvaluatorSpec::Torch {
+            (Stage::Final, EvaluatorSpec::Torch { data, .. }, Some(f)) => EvaluatorSpec::Torch {
                 data: data.clone(),
-                format: format.clone(),
-                fingerprint: fingerprint.clone(),
                 settings: Box::new(queue::wire::TrainSettings {
                     test: true,
                     ..f.settings.clone()
@@ -601,7 +611,7 @@ impl Run {
     }
 
     async fn finish(&mut self, store: &dyn Store, status: Status) -> Result<(), StepError> {
-        let now = queue::wire::now_ms();
+        let now = queue::now_ms();
         self.state.status = status;
         self.state.finished_ms = Some(now);
         self.state.updated_ms = now;

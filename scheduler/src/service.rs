@@ -202,7 +202,7 @@ async fn round(
                 run.state.status = Status::Failed {
                     reason: e.to_string(),
                 };
-                run.state.finished_ms = Some(queue::wire::now_ms());
+                run.state.finished_ms = Some(queue::now_ms());
                 store.checkpoint(&run.state, &[]).await?;
             }
         }

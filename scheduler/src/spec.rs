@@ -85,7 +85,7 @@ pub enum SpecError {
     Read {
         /// The file.
         path: String,
-        /// Why.
+        /// The I/O error.
         source: std::io::Error,
     },
     /// The text is not a spec.
@@ -172,7 +172,7 @@ impl SearchSpec {
                 }
             }
             EvaluatorSpec::Torch { data, settings, .. } => {
-                if data.trim().is_empty() {
+                if data.path.trim().is_empty() {
                     return Err(invalid(
                         "evaluator torch: data: the dataset path is empty".into(),
                     ));
@@ -228,7 +228,7 @@ impl SearchSpec {
         } else {
             slug
         };
-        let t = queue::wire::now_ms();
+        let t = queue::now_ms();
         format!("{slug}-{}-{:04x}", radix36(t), rand::rng().random::<u16>())
     }
 }

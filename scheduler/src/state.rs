@@ -19,7 +19,7 @@ pub enum Status {
     Cancelled,
     /// Stopped by an error it cannot recover from.
     Failed {
-        /// Why.
+        /// The error that stopped it, for `nas status`.
         reason: String,
     },
 }
@@ -194,7 +194,7 @@ impl SearchState {
     /// A new search from a checked spec.
     pub fn new(id: String, spec: SearchSpec) -> Result<Self, crate::strategy::StrategyError> {
         let strategy = crate::strategy::build(&spec.strategy, spec.space, spec.budget, spec.seed)?;
-        let now = queue::wire::now_ms();
+        let now = queue::now_ms();
         Ok(Self {
             id,
             spec,

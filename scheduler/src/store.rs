@@ -22,7 +22,7 @@ pub enum StoreError {
     Corrupt {
         /// The search.
         id: String,
-        /// Why.
+        /// What does not decode, and where.
         reason: String,
     },
     /// Submitting an id that exists.
@@ -165,7 +165,7 @@ impl Store for RedisStore {
         let exists: bool = con.hexists(self.keys.search(id), "state").await?;
         if exists {
             let _: () = con
-                .hset(self.keys.search(id), "cancel", queue::wire::now_ms())
+                .hset(self.keys.search(id), "cancel", queue::now_ms())
                 .await?;
         }
         Ok(exists)

@@ -81,7 +81,7 @@ pub trait Strategy {
     /// propose more, with the results to fit it on; `None` when it needs
     /// nothing. Asked before every [`Strategy::propose`]; the same request
     /// comes back until [`Strategy::ranked`] answers it.
-    fn ranking_request(&mut self) -> Option<RankRequest> {
+    fn ranking_request(&mut self) -> Option<RankingAsk> {
         None
     }
 
@@ -124,16 +124,17 @@ pub(crate) fn best_first(
         .collect()
 }
 
-/// What a strategy asks the surrogate.
+/// What a strategy asks the surrogate (the scheduler turns it into the
+/// surrogate service's wire `RankRequest`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RankRequest {
+pub struct RankingAsk {
     /// The candidates to score.
     pub candidates: Vec<Genotype>,
     /// Every result so far: (architecture, validation accuracy in percent).
     pub training: Vec<(Genotype, f64)>,
 }
 
-impl RankRequest {
+impl RankingAsk {
     /// A request to score `candidates`, fitted on every result in `observed`.
     pub(crate) fn of(candidates: &[Genotype], observed: &[Member]) -> Self {
         Self {
@@ -248,7 +249,7 @@ impl Strategy for StrategyState {
         }
     }
 
-    fn ranking_request(&mut self) -> Option<RankRequest> {
+    fn ranking_request(&mut self) -> Option<RankingAsk> {
         match self {
             Self::Pnas(s) => s.ranking_request(),
             Self::Surrogate(s) => s.ranking_request(),
@@ -425,7 +426,73 @@ fn default_sample() -> usize {
     DEFAULT_SAMPLE
 }
 
+/// The strategies by name, as `strategy = "..."` in a spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    /// Uniform random search.
+    Random,
+    /// Regularized evolution.
+    Evolution,
+    /// Progressive NAS.
+    Pnas,
+    /// Surrogate-ranked local search.
+    Surrogate,
+    /// The RL controller.
+    Rl,
+    /// DARTS.
+    Darts,
+}
+
+impl StrategyKind {
+    /// Every strategy.
+    pub const ALL: [StrategyKind; 6] = [
+        Self::Evolution,
+        Self::Random,
+        Self::Surrogate,
+        Self::Pnas,
+        Self::Rl,
+        Self::Darts,
+    ];
+
+    /// The name in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::Evolution => "evolution",
+            Self::Pnas => "pnas",
+            Self::Surrogate => "surrogate",
+            Self::Rl => "rl",
+            Self::Darts => "darts",
+        }
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl StrategySpec {
+    /// Which strategy this is.
+    pub fn kind(&self) -> StrategyKind {
+        match self {
+            Self::Random => StrategyKind::Random,
+            Self::Evolution { .. } => StrategyKind::Evolution,
+            Self::Pnas { .. } => StrategyKind::Pnas,
+            Self::Surrogate { .. } => StrategyKind::Surrogate,
+            Self::Rl { .. } => StrategyKind::Rl,
+            Self::Darts { .. } => StrategyKind::Darts,
+        }
+    }
+
+    /// The strategy `kind` with its default settings.
+    pub fn default_of(kind: StrategyKind) -> Self {
+        serde_json::from_value(serde_json::json!({ "strategy": kind.name() }))
+            .expect("every strategy has defaults for all its settings")
+    }
+
     /// Regularized evolution with the default settings.
     pub fn evolution() -> Self {
         Self::Evolution {
@@ -533,14 +600,8 @@ pub fn build(
             StrategyState::Rl(Box::new(RlStrategy::new(policy, budget, seed)))
         }
         StrategySpec::Darts { settings } => {
-            let job = queue::wire::DartsJob {
-                space,
-                data: String::new(),
-                format: None,
-                fingerprint: None,
-                settings: settings.clone(),
-            };
-            job.validate()
+            settings
+                .validate_for(&space)
                 .map_err(|e| StrategyError::Setting(format!("strategy darts: {e}")))?;
             StrategyState::Darts(DartsStrategy::new(space, settings, seed))
         }

@@ -3,8 +3,8 @@
 //! supernet settings, its derived cell retrained by the final stage, and
 //! the ways a supernet search can fail.
 
-use queue::wire::{DartsJob, DartsSettings, EvalJob, EvaluatorSpec, TrainSettings};
-use queue::{JobKind, MemoryQueue, Metrics, Outcome, Queue, QueueConfig};
+use queue::wire::{DartsJob, DartsSettings, DataRef, EvalJob, EvaluatorSpec, TrainSettings};
+use queue::{JobKind, MemoryQueue, Outcome, Queue, QueueConfig, Scores};
 use scheduler::run::Run;
 use scheduler::spec::FinalSpec;
 use scheduler::state::Stage;
@@ -23,9 +23,11 @@ fn spec() -> SearchSpec {
             },
         },
         evaluator: EvaluatorSpec::Torch {
-            data: "/data/fm".into(),
-            format: Some("idx".into()),
-            fingerprint: Some("abc".into()),
+            data: DataRef {
+                path: "/data/fm".into(),
+                format: Some("idx".into()),
+                fingerprint: Some("abc".into()),
+            },
             settings: Box::default(),
         },
         budget: 1,
@@ -83,9 +85,9 @@ async fn one_supernet_job_then_its_cell_is_retrained_and_tested() {
     assert_eq!(job.space, space::Space::Darts);
     assert_eq!(
         (
-            job.data.as_str(),
-            job.format.as_deref(),
-            job.fingerprint.as_deref()
+            job.data.path.as_str(),
+            job.data.format.as_deref(),
+            job.data.fingerprint.as_deref()
         ),
         ("/data/fm", Some("idx"), Some("abc"))
     );
@@ -108,10 +110,10 @@ async fn one_supernet_job_then_its_cell_is_retrained_and_tested() {
     f.queue
         .complete(
             &lease,
-            Outcome::Ok(Metrics {
+            Outcome::Ok(Scores {
                 val_acc: 61.5,
                 genotype: Some(derived.canonical_text()),
-                ..Metrics::default()
+                ..Scores::default()
             }),
         )
         .await
@@ -146,10 +148,10 @@ async fn one_supernet_job_then_its_cell_is_retrained_and_tested() {
     f.queue
         .complete(
             &lease,
-            Outcome::Ok(Metrics {
+            Outcome::Ok(Scores {
                 val_acc: 90.0,
                 test_acc: Some(89.5),
-                ..Metrics::default()
+                ..Scores::default()
             }),
         )
         .await
@@ -204,10 +206,10 @@ async fn a_failed_or_cell_less_supernet_search_ends_the_search_with_the_reason()
             "not a darts genotype",
         ),
     ] {
-        let (s, evals) = fails_with(Outcome::Ok(Metrics {
+        let (s, evals) = fails_with(Outcome::Ok(Scores {
             val_acc: 50.0,
             genotype,
-            ..Metrics::default()
+            ..Scores::default()
         }))
         .await;
         assert_eq!((s.status.clone(), s.failed), (Status::Done, 1));

@@ -1,10 +1,80 @@
 //! `nas arch validate | show | params`: one architecture, given on the command line.
 
-use crate::cli::{ArchCommand, ParamsArgs, SpaceArgs};
+use crate::args::SpaceArgs;
 use anyhow::Context;
+use clap::{Args, Subcommand};
+use space::SpaceKind;
 use space::{Genotype, Space};
 use std::io::Read;
 use std::process::ExitCode;
+
+/// `nas arch ...`
+#[derive(Debug, Subcommand)]
+pub enum ArchCommand {
+    /// Exit 0 if GENOTYPE is in the space, else non-zero with the reason on stderr.
+    Validate {
+        /// The space.
+        #[command(flatten)]
+        space: SpaceArgs,
+        /// The genotype's text form (JSON also accepted), or - to read stdin.
+        genotype: String,
+    },
+    /// Print the canonical form and the stable hash of GENOTYPE.
+    Show {
+        /// The space.
+        #[command(flatten)]
+        space: SpaceArgs,
+        /// The genotype's text form (JSON also accepted), or - to read stdin.
+        genotype: String,
+        /// Print JSON (space, text, canonical form, hash, genotype).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the parameter count of GENOTYPE's network, counted as the
+    /// DARTS reference counts it: without the auxiliary head unless
+    /// --auxiliary. Defaults: darts C=36 L=20 (with --imagenet C=48 L=14,
+    /// 1000 classes, 224x224 inputs); nb201 C=16 N=5; pnas F=48 N=3; macro
+    /// takes its filters from the genotype. All: 10 classes, 3x32x32 inputs.
+    Params(ParamsArgs),
+}
+
+/// `nas arch params`: the genotype and the network's settings.
+#[derive(Debug, Args)]
+pub struct ParamsArgs {
+    /// The search space: macro, pnas, darts or nb201.
+    #[arg(long, value_parser = crate::args::parse_space_kind)]
+    pub space: SpaceKind,
+    /// The genotype's text form (JSON also accepted), or - to read stdin;
+    /// none with --supernet.
+    #[arg(required_unless_present = "supernet", conflicts_with = "supernet")]
+    pub genotype: Option<String>,
+    /// darts, nb201: count the DARTS search supernet (every op on every
+    /// edge) as the DARTS reference does (weights only: not α, not running
+    /// statistics); defaults darts C=16 L=8, nb201 C=16 N=5.
+    #[arg(long, conflicts_with_all = ["auxiliary", "imagenet"])]
+    pub supernet: bool,
+    /// darts: initial channels C; nb201: C; pnas: filters F (not for macro).
+    #[arg(long)]
+    pub channels: Option<i64>,
+    /// darts: cells L; nb201 and pnas: cells per stage N (not for macro).
+    #[arg(long)]
+    pub layers: Option<i64>,
+    /// Output classes [default: 10, or 1000 with --imagenet].
+    #[arg(long)]
+    pub classes: Option<i64>,
+    /// darts: build the auxiliary head and count it too.
+    #[arg(long)]
+    pub auxiliary: bool,
+    /// Input height and width [default: 32, or 224 with --imagenet].
+    #[arg(long)]
+    pub input_size: Option<i64>,
+    /// Input channels.
+    #[arg(long, default_value_t = 3)]
+    pub in_channels: i64,
+    /// darts: the ImageNet network (NetworkImageNet) instead of CIFAR's.
+    #[arg(long)]
+    pub imagenet: bool,
+}
 
 pub fn run(cmd: ArchCommand) -> anyhow::Result<ExitCode> {
     match cmd {

@@ -1,20 +1,167 @@
 //! `nas bench queue | scaling | search`: wire flags to the `bench` crate's
 //! configs, run, and print the report (its last line is the ratio).
 
-use crate::cli::{BenchCommand, QueueArgs};
+use crate::args::QueueArgs;
 use anyhow::Context;
+use clap::Subcommand;
+use space::SpaceKind;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// `nas bench ...`: each runs under a fresh key prefix on --redis, stops by
+/// itself within --timeout-secs and deletes its keys.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// No-op candidates through submit, scheduler, queue, trainer and back;
+    /// prints jobs/s, overhead p50/p99 and, last, the ratio to
+    /// redis-benchmark's lpush ops/s on the same server.
+    Queue {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Candidates to measure, over all searches.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        /// Trainer slots.
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+        /// Random searches run at once; the jobs are split between them.
+        #[arg(long, default_value_t = 8)]
+        searches: usize,
+        /// Candidates each search keeps queued or running.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        /// Candidates of a search run one at a time afterwards, for the
+        /// unloaded overhead per job (0: skip it).
+        #[arg(long, default_value_t = 500)]
+        latency_jobs: usize,
+        /// Requests of the redis-benchmark reference.
+        #[arg(long, default_value_t = 100_000)]
+        lpush_requests: u64,
+        /// Folder of the converted NAS-Bench-201 tables.
+        #[arg(long, env = "NAS_NB201_DIR")]
+        nb201_dir: Option<std::path::PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Fixed-length jobs through 1, 4, 16 and 64 slots of `nas trainer`
+    /// processes; prints throughput efficiency against slots / duration.
+    Scaling {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Total trainer slots of each level.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+        levels: Vec<usize>,
+        /// The most trainer processes a level's slots are spread over.
+        #[arg(long, default_value_t = 4)]
+        trainers: usize,
+        /// Length of each job, milliseconds.
+        #[arg(long, default_value_t = 50)]
+        job_ms: u64,
+        /// Jobs per slot timed at each level.
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Each strategy on the NAS-Bench-201 table through the queue, seeds
+    /// 0..N: best architecture's seed-averaged val_acc, mean and std,
+    /// beside the optimum and random search.
+    Search {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The search space (the table evaluator needs nb201).
+        #[arg(long, value_parser = crate::args::parse_space_kind, default_value = "nb201")]
+        space: SpaceKind,
+        /// cifar10, cifar100 or imagenet.
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        /// Candidates per search.
+        #[arg(long, default_value_t = 100)]
+        budget: usize,
+        /// Searches per strategy, seeds 0..N.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Strategies by spec name; random is the baseline.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "random,evolution,surrogate,rl"
+        )]
+        strategies: Vec<String>,
+        /// Count the evaluations each search needs to come within this many
+        /// points of the table's optimum.
+        #[arg(long, default_value_t = 0.3)]
+        regret: f64,
+        /// Candidates each search keeps queued or running.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        /// Trainer slots.
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+        /// Folder of the converted NAS-Bench-201 tables.
+        #[arg(long, env = "NAS_NB201_DIR")]
+        nb201_dir: Option<std::path::PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+    },
+    /// Training images/s of a genotype's network in tch against the same
+    /// network and settings in PyTorch, measured in the same run; the last
+    /// line prints the ratio tch/PyTorch.
+    Train {
+        /// nb201 or darts.
+        #[arg(long, value_parser = crate::args::parse_space_kind, default_value = "nb201")]
+        space: SpaceKind,
+        /// The genotype (default: the best NAS-Bench-201 CIFAR-10 cell).
+        #[arg(
+            long,
+            default_value = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+        )]
+        genotype: String,
+        /// An IDX dataset folder.
+        #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+        data: std::path::PathBuf,
+        /// Initial channels C.
+        #[arg(long, default_value_t = 16)]
+        channels: i64,
+        /// Cells (per stage for nb201).
+        #[arg(long, default_value_t = 1)]
+        layers: i64,
+        /// Images per step.
+        #[arg(long, default_value_t = 128)]
+        batch_size: i64,
+        /// Timed steps.
+        #[arg(long, default_value_t = 50)]
+        steps: u64,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 5)]
+        warmup: u64,
+        /// libtorch threads on both sides.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// scripts/bench_train.py.
+        #[arg(long, default_value = "scripts/bench_train.py")]
+        script: std::path::PathBuf,
+    },
+    /// The surrogate's ranking quality on NAS-Bench-201 (Kendall tau,
+    /// Spearman rho) and its ranking speed; the same as `nas surrogate bench`.
+    Surrogate(super::surrogate::BenchArgs),
+}
+
 impl QueueArgs {
     /// The benchmark target these flags give.
     fn target(&self) -> anyhow::Result<bench::Target> {
         Ok(bench::Target {
-            url: self.redis.clone(),
+            url: self.redis.url.clone(),
             queue: self.config()?,
-            connect_timeout: Duration::from_secs_f64(self.connect_timeout_secs.max(0.0)),
+            connect_timeout: self.redis.connect_timeout(),
         })
     }
 }

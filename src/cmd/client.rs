@@ -1,7 +1,9 @@
 //! `nas submit | status | results | cancel | dlq`: talk to a running system.
 
-use crate::cli::{DlqCommand, QueueArgs};
+use crate::args::QueueArgs;
 use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use queue::wire::ProgressNote;
 use queue::Queue;
 use scheduler::client;
 use scheduler::{RedisStore, SearchSpec};
@@ -9,16 +11,110 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Flags of `nas submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// The spec file.
+    pub spec: std::path::PathBuf,
+}
+
+/// Flags of `nas status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// One search (default: all).
+    pub id: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw in place every --interval seconds until Ctrl-C, or until
+    /// every search shown is done, cancelled or failed.
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
+    /// Seconds between redraws with --watch.
+    #[arg(long, default_value_t = 2.0, requires = "watch")]
+    pub interval: f64,
+}
+
+/// How `nas results` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultsFormat {
+    /// One evaluation per line, as JSON.
+    Json,
+    /// A CSV table with a header row.
+    Csv,
+}
+
+/// Flags of `nas results`.
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// The search.
+    pub id: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
+    pub format: ResultsFormat,
+}
+
+/// Flags of `nas cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// The search.
+    pub id: String,
+}
+
+/// Flags of `nas dlq`.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// What to do with it.
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+/// `nas dlq ...`
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead jobs with their reasons.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead jobs again with fresh attempts.
+    Replay {
+        /// Job ids to replay.
+        #[arg(required_unless_present = "all")]
+        job_ids: Vec<String>,
+        /// Replay every dead job.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 async fn connect(args: &QueueArgs) -> anyhow::Result<(queue::RedisQueue, RedisStore)> {
     let q = args.connect().await?;
     let store = RedisStore::new(&q, "client");
     Ok((q, store))
 }
 
-pub async fn submit(args: QueueArgs, spec: &Path) -> anyhow::Result<ExitCode> {
-    let mut spec = SearchSpec::from_file(spec)?;
+/// `nas submit`.
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let mut spec = SearchSpec::from_file(&args.spec)?;
     pin_dataset(&mut spec)?;
-    let (_, store) = connect(&args).await?;
+    let (_, store) = connect(&args.queue).await?;
     let id = client::submit(&store, spec).await?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
@@ -27,28 +123,22 @@ pub async fn submit(args: QueueArgs, spec: &Path) -> anyhow::Result<ExitCode> {
 /// Record the fingerprint of a torch search's dataset, as this machine
 /// reads it, so that every trainer can check its own copy against it.
 pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
-    if let queue::wire::EvaluatorSpec::Torch {
-        data,
-        format,
-        fingerprint,
-        ..
-    } = &mut spec.evaluator
-    {
-        let format = format
-            .as_deref()
+    if let queue::wire::EvaluatorSpec::Torch { data, .. } = &mut spec.evaluator {
+        let format = (data.format.as_deref())
             .map(|f| f.parse::<data::Format>())
             .transpose()
             .map_err(|e| anyhow::anyhow!("evaluator torch: format: {e}"))?;
-        let ds = data::Dataset::load(Path::new(data.as_str()), format)
-            .with_context(|| format!("evaluator torch: reading the dataset {data}"))?;
-        if let Some(want) = fingerprint.as_deref() {
+        let path = &data.path;
+        let ds = data::Dataset::load(Path::new(path), format)
+            .with_context(|| format!("evaluator torch: reading the dataset {path}"))?;
+        if let Some(want) = data.fingerprint.as_deref() {
             anyhow::ensure!(
                 want == ds.meta.fingerprint,
-                "evaluator torch: the spec pins fingerprint {want}, but {data} here is {}",
+                "evaluator torch: the spec pins fingerprint {want}, but {path} here is {}",
                 ds.meta.fingerprint
             );
         }
-        *fingerprint = Some(ds.meta.fingerprint);
+        data.fingerprint = Some(ds.meta.fingerprint);
     }
     Ok(())
 }
@@ -56,43 +146,31 @@ pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
 /// A running job's progress note as lines of the status table: a DARTS
 /// search's epoch, losses and current cell, then per cell type the
 /// strongest op of each edge with its softmax(α) weight; a training run's
-/// step and loss.
+/// step and loss; any other note as its JSON.
 fn note_lines(n: &client::JobNote) -> Vec<String> {
-    let v = &n.note;
-    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    match v["kind"].as_str() {
-        Some("darts") => {
+    match &n.note {
+        ProgressNote::Darts(d) => {
             let mut lines = vec![format!(
                 "{} {}: epoch {}/{}, train loss {:.3} ({:.1}% correct), α loss {:.3}; cell now {}",
                 n.stage.word(),
                 n.job_id,
-                v["epoch"],
-                v["epochs"],
-                f("train_loss"),
-                f("train_acc"),
-                f("arch_loss"),
-                v["genotype"].as_str().unwrap_or("?")
+                d.epoch,
+                d.epochs,
+                d.train_loss,
+                d.train_acc,
+                d.arch_loss,
+                d.genotype
             )];
-            let ops: Vec<&str> = (v["ops"].as_array().into_iter().flatten())
-                .map(|o| o.as_str().unwrap_or("?"))
-                .collect();
-            let edges: Vec<&str> = (v["edges"].as_array().into_iter().flatten())
-                .map(|e| e.as_str().unwrap_or("?"))
-                .collect();
-            for (name, rows) in v["alphas"].as_object().into_iter().flatten() {
-                let cells: Vec<String> = (rows.as_array().into_iter().flatten())
-                    .enumerate()
-                    .map(|(i, row)| {
-                        let w: Vec<f64> = (row.as_array().into_iter().flatten())
-                            .map(|x| x.as_f64().unwrap_or(f64::NAN))
-                            .collect();
+            for (name, rows) in &d.alphas {
+                let cells: Vec<String> = (rows.iter().enumerate())
+                    .map(|(i, w)| {
                         let best = (0..w.len())
                             .max_by(|&a, &b| w[a].total_cmp(&w[b]))
                             .unwrap_or(0);
                         format!(
                             "{} {} {:.3}",
-                            edges.get(i).copied().unwrap_or("?"),
-                            ops.get(best).copied().unwrap_or("?"),
+                            d.edges.get(i).map_or("?", String::as_str),
+                            d.ops.get(best).map_or("?", String::as_str),
                             w.get(best).copied().unwrap_or(f64::NAN)
                         )
                     })
@@ -101,106 +179,111 @@ fn note_lines(n: &client::JobNote) -> Vec<String> {
             }
             lines
         }
-        Some("train") => vec![format!(
+        ProgressNote::Train(t) => vec![format!(
             "{} {} {}: step {}/{}, loss {:.3}",
             n.stage.word(),
             n.job_id,
             n.genotype,
-            v["step"],
-            v["steps"],
-            f("loss")
+            t.step,
+            t.steps,
+            t.loss
         )],
-        _ => vec![format!("{} {}: {}", n.stage.word(), n.job_id, v)],
+        ProgressNote::Other(v) => vec![format!("{} {}: {v}", n.stage.word(), n.job_id)],
     }
+}
+
+/// The status table: a row per search with its best, final results and
+/// running jobs' progress, then the trainers alive.
+fn table(
+    out: &mut impl Write,
+    rows: &[client::SearchStatus],
+    workers: &[String],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
+        "SEARCH",
+        "STATUS",
+        "BUDGET",
+        "EVALUATED",
+        "QUEUED",
+        "LEASED",
+        "FAILED",
+        "BEST",
+        "RATE/S",
+        "ETA"
+    )?;
+    for r in rows {
+        let s = &r.state;
+        let best = s
+            .best
+            .as_ref()
+            .and_then(|b| b.val_acc())
+            .map(|a| format!("{a:.2}"))
+            .unwrap_or("-".into());
+        let eta = r.eta_s.map(|e| format!("{e:.0}s")).unwrap_or("-".into());
+        writeln!(
+            out,
+            "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8.2} {:>7}",
+            s.id,
+            s.status.word(),
+            s.spec.budget,
+            s.evaluated,
+            r.counts.queued + r.counts.delayed,
+            r.counts.leased,
+            s.failed,
+            best,
+            r.rate,
+            eta
+        )?;
+        if let Some(b) = &s.best {
+            writeln!(out, "  best {}", b.genotype)?;
+        }
+        for f in &s.finals {
+            match &f.outcome {
+                queue::Outcome::Ok(m) => writeln!(
+                    out,
+                    "  final {}: val {:.2}%, test {}",
+                    f.genotype,
+                    m.val_acc,
+                    m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
+                )?,
+                other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
+            }
+        }
+        for n in &r.notes {
+            for line in note_lines(n) {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        if let scheduler::Status::Failed { reason } = &s.status {
+            writeln!(out, "  failed: {reason}")?;
+        }
+    }
+    writeln!(
+        out,
+        "trainers alive: {}",
+        if workers.is_empty() {
+            "none".into()
+        } else {
+            workers.join(", ")
+        }
+    )?;
+    Ok(())
 }
 
 /// `nas status`: the table (or JSON) once, or with `watch` (seconds between
 /// redraws) redrawn in place until Ctrl-C or every search shown is terminal.
-pub async fn status(
-    args: QueueArgs,
-    id: Option<String>,
-    json: bool,
-    watch: Option<f64>,
-) -> anyhow::Result<ExitCode> {
-    fn table(
-        out: &mut impl Write,
-        rows: &[client::SearchStatus],
-        workers: &[String],
-    ) -> std::io::Result<()> {
-        writeln!(
-            out,
-            "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
-            "SEARCH",
-            "STATUS",
-            "BUDGET",
-            "EVALUATED",
-            "QUEUED",
-            "LEASED",
-            "FAILED",
-            "BEST",
-            "RATE/S",
-            "ETA"
-        )?;
-        for r in rows {
-            let s = &r.state;
-            let best = s
-                .best
-                .as_ref()
-                .and_then(|b| b.val_acc())
-                .map(|a| format!("{a:.2}"))
-                .unwrap_or("-".into());
-            let eta = r.eta_s.map(|e| format!("{e:.0}s")).unwrap_or("-".into());
-            writeln!(
-                out,
-                "{:<34} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>8.2} {:>7}",
-                s.id,
-                s.status.word(),
-                s.spec.budget,
-                s.evaluated,
-                r.counts.queued + r.counts.delayed,
-                r.counts.leased,
-                s.failed,
-                best,
-                r.rate,
-                eta
-            )?;
-            if let Some(b) = &s.best {
-                writeln!(out, "  best {}", b.genotype)?;
-            }
-            for f in &s.finals {
-                match &f.outcome {
-                    queue::Outcome::Ok(m) => writeln!(
-                        out,
-                        "  final {}: val {:.2}%, test {}",
-                        f.genotype,
-                        m.val_acc,
-                        m.test_acc.map(|t| format!("{t:.2}%")).unwrap_or("-".into())
-                    )?,
-                    other => writeln!(out, "  final {}: {other:?}", f.genotype)?,
-                }
-            }
-            for n in &r.notes {
-                for line in note_lines(n) {
-                    writeln!(out, "  {line}")?;
-                }
-            }
-            if let scheduler::Status::Failed { reason } = &s.status {
-                writeln!(out, "  failed: {reason}")?;
-            }
-        }
-        writeln!(
-            out,
-            "trainers alive: {}",
-            if workers.is_empty() {
-                "none".into()
-            } else {
-                workers.join(", ")
-            }
-        )?;
-        Ok(())
-    }
-
-    let (q, store) = connect(&args).await?;
+pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let StatusArgs {
+        queue,
+        id,
+        json,
+        watch,
+        interval,
+    } = args;
+    let watch = watch.then_some(interval);
+    let (q, store) = connect(&queue).await?;
     let Some(every) = watch else {
         let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
         let mut out = std::io::stdout().lock();
@@ -249,11 +332,12 @@ pub async fn status(
     }
 }
 
-pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<ExitCode> {
-    let (_, store) = connect(&args).await?;
-    let evals = client::results(&store, id).await?;
+/// `nas results`.
+pub async fn results(args: ResultsArgs) -> anyhow::Result<ExitCode> {
+    let (_, store) = connect(&args.queue).await?;
+    let evals = client::results(&store, &args.id).await?;
     let mut out = std::io::stdout().lock();
-    if format == "csv" {
+    if args.format == ResultsFormat::Csv {
         write!(out, "{}", export::results::csv(&evals))?;
     } else {
         for e in &evals {
@@ -263,16 +347,19 @@ pub async fn results(args: QueueArgs, id: &str, format: &str) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn cancel(args: QueueArgs, id: &str) -> anyhow::Result<ExitCode> {
-    let (q, store) = connect(&args).await?;
+/// `nas cancel`.
+pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let id = &args.id;
+    let (q, store) = connect(&args.queue).await?;
     let dropped = client::cancel(&store, &q, id).await?;
     println!("cancelled {id}: {dropped} queued jobs dropped");
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn dlq(args: QueueArgs, command: DlqCommand) -> anyhow::Result<ExitCode> {
-    let q = args.connect().await?;
-    match command {
+/// `nas dlq`.
+pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
+    let q = args.queue.connect().await?;
+    match args.command {
         DlqCommand::List { json } => {
             let mut out = std::io::stdout().lock();
             for d in q.dead_letters(100_000).await? {

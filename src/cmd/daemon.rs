@@ -1,95 +1,132 @@
-//! `nas scheduler` and `nas trainer`: wire flags to the services' configs,
-//! connect, and run until SIGTERM or SIGINT.
+//! `nas scheduler` and `nas trainer`: their flags, wired to the services'
+//! configs; connect, and run until SIGTERM or SIGINT.
 
-use crate::cli::QueueArgs;
-use anyhow::Context;
-use queue::{Queue, QueueConfig, RedisQueue};
+use crate::args::QueueArgs;
+use crate::runtime::{shutdown_signal, start_metrics};
+use clap::{Args, ValueEnum};
+use queue::Queue;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-impl QueueArgs {
-    /// The queue settings these flags give.
-    pub fn config(&self) -> anyhow::Result<QueueConfig> {
-        anyhow::ensure!(
-            self.lease_secs.is_finite() && self.lease_secs >= 0.05,
-            "--lease-secs {} must be at least 0.05",
-            self.lease_secs
-        );
-        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
-        Ok(QueueConfig {
-            prefix: self.prefix.clone(),
-            lease: Duration::from_secs_f64(self.lease_secs),
-            max_attempts: self.max_attempts,
-            backoff_base: Duration::from_millis(self.backoff_ms),
-            ..QueueConfig::default()
-        })
-    }
+/// Where strategies that rank candidates get their surrogate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SurrogateChoice {
+    /// The `nas surrogate` service, over Redis.
+    Redis,
+    /// In this process.
+    Embedded,
+    /// None: ranked strategies cannot run.
+    None,
+}
 
-    /// Connect, retrying with backoff (each failure logged) up to
-    /// `--connect-timeout-secs`.
-    pub async fn connect(&self) -> anyhow::Result<RedisQueue> {
-        let give_up = Duration::from_secs_f64(self.connect_timeout_secs.max(0.0));
-        let url = self.redis.clone().with_ca_file(self.redis_ca.clone());
-        RedisQueue::connect_with_retry(&url, self.config()?, give_up)
-            .await
-            .with_context(|| format!("cannot reach redis at {}", self.redis))
+/// Flags of `nas scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Folder for each search's evaluations.jsonl.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Where strategies that rank candidates (pnas, surrogate) get their
+    /// surrogate: `redis` (the `nas surrogate` service), `embedded` (in
+    /// this process) or `none`.
+    #[arg(long, value_enum, default_value_t = SurrogateChoice::Redis)]
+    pub surrogate: SurrogateChoice,
+    /// Seconds to wait for a surrogate reply before asking again.
+    #[arg(long, default_value_t = 60.0)]
+    pub surrogate_timeout_secs: f64,
+    /// Serve Prometheus metrics (/metrics) and a health check
+    /// (/healthz) on this address, e.g. 0.0.0.0:9100 (default: off).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// How a trainer evaluates: the flags that become its
+/// [`trainer::EvaluatorConfig`].
+#[derive(Debug, Clone, Args)]
+pub struct EvaluatorFlags {
+    /// Folder of the converted NAS-Bench-201 tables.
+    #[arg(long, env = "NAS_NB201_DIR")]
+    pub nb201_dir: Option<PathBuf>,
+    /// Where torch jobs train: auto (every GPU, else the CPU), cpu, cuda,
+    /// cuda:N, or a comma-separated list; jobs go to the least busy.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Checkpoint torch and darts jobs each epoch under this folder
+    /// (`<dir>/<search>/<payload digest>/`); a redelivered job resumes
+    /// from its checkpoint.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Save the weights of final evaluations under this folder
+    /// (`<dir>/<search>/<hash>.safetensors`; share it with the scheduler
+    /// host for `nas export`).
+    #[arg(long, env = "NAS_ARTIFACTS_DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+    /// libtorch threads per job on the CPU (default: cores / slots).
+    #[arg(long)]
+    pub cpu_threads: Option<i32>,
+    /// Fail every job with this message (drills and poison-job tests).
+    #[arg(long, hide = true)]
+    pub fail_all: Option<String>,
+}
+
+impl EvaluatorFlags {
+    /// The evaluators' settings for a trainer of `slots` slots.
+    pub fn config(self, slots: usize) -> trainer::EvaluatorConfig {
+        let defaults = trainer::EvaluatorConfig::default();
+        trainer::EvaluatorConfig {
+            nb201_dir: self.nb201_dir.unwrap_or(defaults.nb201_dir),
+            fail_all: self.fail_all,
+            device: self.device,
+            checkpoint_dir: self.checkpoint_dir,
+            artifacts_dir: self.artifacts_dir,
+            cpu_threads: self.cpu_threads,
+            slots,
+        }
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops this process");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
+/// Flags of `nas trainer`.
+#[derive(Debug, Args)]
+pub struct TrainerArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Concurrent jobs.
+    #[arg(long, default_value_t = 1)]
+    pub slots: usize,
+    /// Seconds running jobs may finish after SIGTERM/SIGINT before they
+    /// are handed back.
+    #[arg(long, default_value_t = 0.0)]
+    pub grace_secs: f64,
+    /// This worker's name (default: hostname-pid).
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// How jobs are evaluated.
+    #[command(flatten)]
+    pub evaluator: EvaluatorFlags,
+    /// Serve Prometheus metrics (/metrics) and a health check
+    /// (/healthz) on this address, e.g. 0.0.0.0:9100 (default: off).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// How often the scheduler samples the queue's global state into its
 /// metrics (a few cheap reads, and one per active search).
 const METRICS_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
-/// Start the metrics endpoint if `--metrics-addr` is given, with `role`'s
-/// families at zero; true if it was. The port is bound before Redis is
-/// reached, so a taken port fails at start-up and `/healthz` answers (503)
-/// while Redis is still out of reach.
-pub async fn start_metrics(addr: Option<SocketAddr>, role: metrics::Role) -> anyhow::Result<bool> {
-    let Some(addr) = addr else {
-        return Ok(false);
-    };
-    metrics::touch(role);
-    let server = metrics::Server::bind(metrics::ServerConfig::new(addr))
-        .await
-        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
-    tracing::info!(addr = %server.local_addr()?, "metrics endpoint listening on /metrics and /healthz");
-    server.spawn();
-    Ok(true)
-}
-
-pub async fn scheduler(
-    queue: QueueArgs,
-    results_dir: PathBuf,
-    surrogate: &str,
-    surrogate_timeout_secs: f64,
-    metrics_addr: Option<SocketAddr>,
-) -> anyhow::Result<ExitCode> {
+/// `nas scheduler`.
+pub async fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        surrogate_timeout_secs.is_finite() && surrogate_timeout_secs > 0.0,
+        args.surrogate_timeout_secs.is_finite() && args.surrogate_timeout_secs > 0.0,
         "--surrogate-timeout-secs must be positive"
     );
-    let metered = start_metrics(metrics_addr, metrics::Role::Scheduler).await?;
-    let q = queue.connect().await?;
+    let metered = start_metrics(args.metrics_addr, metrics::Role::Scheduler).await?;
+    let q = args.queue.connect().await?;
     let instance = trainer::default_worker_id();
     let mut store: Arc<dyn scheduler::Store> = Arc::new(scheduler::RedisStore::new(
         &q,
@@ -97,71 +134,41 @@ pub async fn scheduler(
     ));
     let mut shared: Arc<dyn Queue> = Arc::new(q.clone());
     if metered {
-        tokio::spawn(metrics::sampler::run(
+        tokio::spawn(crate::metered::sample_queue(
             q.clone(),
             store.clone(),
             METRICS_SAMPLE_EVERY,
         ));
-        store = Arc::new(metrics::MeteredStore::new(store));
+        store = Arc::new(crate::metered::MeteredStore::new(store));
         shared = Arc::new(metrics::MeteredQueue::new(shared));
     }
-    let ranker = match surrogate {
-        "redis" => {
-            let url = queue.redis.clone().with_ca_file(queue.redis_ca.clone());
-            Some(
-                super::ranker::redis(
-                    &url,
-                    &queue.prefix,
-                    Duration::from_secs_f64(surrogate_timeout_secs),
-                )
-                .await?,
-            )
+    let ranker = match args.surrogate {
+        SurrogateChoice::Redis => {
+            let url = args.queue.redis.url();
+            let timeout = Duration::from_secs_f64(args.surrogate_timeout_secs);
+            Some(super::ranker::redis(&url, &args.queue.redis.prefix, timeout).await?)
         }
-        "embedded" => Some(super::ranker::embedded()?),
-        _ => None,
+        SurrogateChoice::Embedded => Some(super::ranker::embedded()?),
+        SurrogateChoice::None => None,
     };
     let config = scheduler::SchedulerConfig {
         ranker,
-        results_dir,
+        results_dir: args.results_dir,
         ..Default::default()
     };
-    tracing::info!(redis = %q.url(), surrogate, "scheduler connected");
+    tracing::info!(redis = %q.url(), surrogate = ?args.surrogate, "scheduler connected");
     scheduler::run(config, shared, store, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The trainer's evaluator flags.
-pub struct EvaluatorArgs {
-    pub nb201_dir: Option<PathBuf>,
-    pub device: String,
-    pub checkpoint_dir: Option<PathBuf>,
-    pub artifacts_dir: Option<PathBuf>,
-    pub cpu_threads: Option<i32>,
-    pub fail_all: Option<String>,
-}
-
-pub async fn trainer(
-    queue: QueueArgs,
-    slots: usize,
-    grace_secs: f64,
-    worker_id: Option<String>,
-    ev: EvaluatorArgs,
-    metrics_addr: Option<SocketAddr>,
-) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(slots >= 1, "--slots must be at least 1");
+/// `nas trainer`.
+pub async fn trainer(args: TrainerArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.slots >= 1, "--slots must be at least 1");
     anyhow::ensure!(
-        grace_secs.is_finite() && grace_secs >= 0.0,
+        args.grace_secs.is_finite() && args.grace_secs >= 0.0,
         "--grace-secs must be >= 0"
     );
-    let mut evaluators = trainer::EvaluatorConfig {
-        fail_all: ev.fail_all,
-        device: ev.device,
-        checkpoint_dir: ev.checkpoint_dir,
-        artifacts_dir: ev.artifacts_dir,
-        cpu_threads: ev.cpu_threads,
-        slots,
-        ..Default::default()
-    };
+    let evaluators = args.evaluator.config(args.slots);
     let devices = evaluators
         .devices()
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
@@ -171,16 +178,17 @@ pub async fn trainer(
     } else {
         "cpu"
     };
-    let metered = start_metrics(metrics_addr, metrics::Role::Trainer { device, slots }).await?;
-    if let Some(dir) = ev.nb201_dir {
-        evaluators.nb201_dir = dir;
-    }
-    let q = queue.connect().await?;
+    let role = metrics::Role::Trainer {
+        device,
+        slots: args.slots,
+    };
+    let metered = start_metrics(args.metrics_addr, role).await?;
+    let q = args.queue.connect().await?;
     tracing::info!(redis = %q.url(), "trainer connected");
     let config = trainer::TrainerConfig {
-        worker_id: worker_id.unwrap_or_else(trainer::default_worker_id),
-        slots,
-        grace: Duration::from_secs_f64(grace_secs),
+        worker_id: args.worker_id.unwrap_or_else(trainer::default_worker_id),
+        slots: args.slots,
+        grace: Duration::from_secs_f64(args.grace_secs),
         evaluators,
         ..Default::default()
     };

@@ -143,7 +143,7 @@ impl DartsArgs {
 /// Run the search the flags ask for; exit code 3 when it diverged.
 pub fn run(args: DartsArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings()?;
-    let device = trainer::train::parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
+    let device = trainer::device::parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
     if let Some(n) = args.threads {
         anyhow::ensure!(n >= 1, "--threads {n}: at least 1");
         trainer::set_cpu_threads(n);

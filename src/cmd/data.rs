@@ -1,10 +1,28 @@
 //! `nas data inspect`: what a dataset folder holds, as the trainers will
 //! load it.
 
-use crate::cli::DataCommand;
 use anyhow::Context;
+use clap::Subcommand;
 use data::{Dataset, Format};
 use std::process::ExitCode;
+
+/// `nas data ...`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print a dataset's format, shape, classes with per-split counts, and
+    /// the fingerprint of its content.
+    Inspect {
+        /// The dataset folder.
+        path: std::path::PathBuf,
+        /// idx, cifar10, cifar100 or image_folder (default: detected from
+        /// the files present).
+        #[arg(long)]
+        format: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {

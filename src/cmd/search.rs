@@ -4,12 +4,11 @@
 //! its state saved; `--resume ID` takes it up again.
 
 use anyhow::{bail, Context};
-use clap::Args;
-use queue::wire::{EvaluatorSpec, TrainSettings};
+use clap::{Args, ValueEnum};
+use queue::wire::{DataRef, JobId, ProgressNote};
 use queue::{MemoryQueue, QueueConfig};
-use scheduler::strategy::StrategySpec;
+use scheduler::strategy::StrategyKind;
 use scheduler::{FileStore, SearchSpec, Store};
-use space::Space;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,9 +23,9 @@ pub struct SearchArgs {
     /// Dataset format: idx, cifar10, cifar100, folder (default: detected).
     #[arg(long)]
     pub format: Option<String>,
-    /// Search strategy: evolution, random, pnas, surrogate, rl, darts.
-    #[arg(long, default_value = "evolution")]
-    pub strategy: String,
+    /// Search strategy.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Evolution)]
+    pub strategy: StrategyChoice,
     /// Candidates to evaluate (default: the strategy's CPU-sized budget).
     #[arg(long)]
     pub budget: Option<usize>,
@@ -50,132 +49,56 @@ pub struct SearchArgs {
     pub resume: Option<String>,
 }
 
-/// Candidates of the CPU-sized default search (evolution, random,
-/// surrogate, RL over NAS-Bench-201 cells). With the proxy and final
-/// settings below, the whole search takes about 10 minutes on 2 cores.
-pub const DEFAULT_BUDGET: usize = 32;
-
-/// The CPU-sized proxy settings candidates train with during the search.
-pub fn proxy_settings() -> TrainSettings {
-    TrainSettings {
-        epochs: 1.0,
-        batch_size: 64,
-        lr: 0.1,
-        channels: 8,
-        layers: 1,
-        train_subset: Some(8000),
-        val_fraction: 0.1,
-        ..TrainSettings::default()
-    }
+/// The strategies `nas search` offers, each with its CPU-sized defaults
+/// ([`SearchSpec::cpu_default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyChoice {
+    /// Regularized evolution over NAS-Bench-201 cells.
+    Evolution,
+    /// Random search over NAS-Bench-201 cells.
+    Random,
+    /// Surrogate-ranked local search over NAS-Bench-201 cells.
+    Surrogate,
+    /// Progressive NAS over 2-block PNAS cells.
+    Pnas,
+    /// The RL controller over NAS-Bench-201 cells.
+    Rl,
+    /// One DARTS supernet search over DARTS cells.
+    Darts,
 }
 
-/// The settings the winner is retrained with.
-pub fn final_settings() -> TrainSettings {
-    TrainSettings {
-        epochs: 8.0,
-        batch_size: 128,
-        lr: 0.1,
-        channels: 16,
-        layers: 1,
-        val_fraction: 0.1,
-        test: true,
-        ..TrainSettings::default()
-    }
-}
-
-/// The CPU-sized DARTS search: first order, a supernet of 5 cells with 8
-/// initial channels, 3 epochs over halves of a 4,000-image subset, and α's
-/// learning rate 10 times the paper's (which is meant for ~20,000 steps and
-/// leaves α near uniform in these ~90).
-pub fn darts_strategy() -> StrategySpec {
-    StrategySpec::Darts {
-        settings: queue::wire::DartsSettings {
-            epochs: 3,
-            channels: 8,
-            layers: Some(5),
-            train_subset: Some(4000),
-            arch_lr: 3e-3,
-            ..queue::wire::DartsSettings::default()
-        },
+impl From<StrategyChoice> for StrategyKind {
+    fn from(c: StrategyChoice) -> Self {
+        match c {
+            StrategyChoice::Evolution => StrategyKind::Evolution,
+            StrategyChoice::Random => StrategyKind::Random,
+            StrategyChoice::Surrogate => StrategyKind::Surrogate,
+            StrategyChoice::Pnas => StrategyKind::Pnas,
+            StrategyChoice::Rl => StrategyKind::Rl,
+            StrategyChoice::Darts => StrategyKind::Darts,
+        }
     }
 }
 
 /// The default spec of a strategy on `data`, sized for a 2-core CPU.
-pub fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result<SearchSpec> {
-    let (space, strategy, budget) = match args.strategy.as_str() {
-        "evolution" => (
-            Space::Nb201,
-            StrategySpec::Evolution {
-                population: 8,
-                sample: 3,
-            },
-            DEFAULT_BUDGET,
-        ),
-        "random" => (Space::Nb201, StrategySpec::Random, DEFAULT_BUDGET),
-        "surrogate" => (
-            Space::Nb201,
-            StrategySpec::Surrogate {
-                init: 8,
-                beam: 4,
-                parents: 2,
-            },
-            DEFAULT_BUDGET,
-        ),
-        "pnas" => (
-            Space::Pnas { blocks: 2 },
-            StrategySpec::Pnas { beam: 8 },
-            144,
-        ),
-        "darts" => (Space::Darts, darts_strategy(), 1),
-        other => {
-            match serde_json::from_value::<StrategySpec>(serde_json::json!({ "strategy": other })) {
-                Ok(spec) => (Space::Nb201, spec, DEFAULT_BUDGET),
-                Err(_) => bail!(
-                    "unknown strategy {other:?}: expected evolution, random, surrogate, pnas, rl or darts"
-                ),
-            }
-        }
+fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result<SearchSpec> {
+    let strategy = StrategyKind::from(args.strategy);
+    let name = format!(
+        "{strategy} on {}",
+        data.file_name().and_then(|n| n.to_str()).unwrap_or("data")
+    );
+    let data = DataRef {
+        format: args.format.clone(),
+        ..DataRef::new(data.to_str().context("the data path is not UTF-8")?)
     };
-    let mut proxy = proxy_settings();
-    let mut last = final_settings();
-    if matches!(space, Space::Pnas { .. }) {
-        // PNAS trains all 136 one-block cells: keep each proxy short.
-        proxy.train_subset = Some(2000);
-        proxy.channels = 6;
-        last.channels = 12;
-        last.epochs = 3.0;
-    }
-    if space == Space::Darts {
-        // The derived cell is retrained as a DARTS network of 5 cells, for
-        // 2 epochs (about 10 minutes on 2 cores).
-        last.layers = 5;
-        last.epochs = 2.0;
-    }
-    Ok(SearchSpec {
-        name: Some(format!(
-            "{} on {}",
-            args.strategy,
-            data.file_name().and_then(|n| n.to_str()).unwrap_or("data")
-        )),
-        space,
+    Ok(SearchSpec::cpu_default(
         strategy,
-        evaluator: EvaluatorSpec::Torch {
-            data: data
-                .to_str()
-                .context("the data path is not UTF-8")?
-                .to_string(),
-            format: args.format.clone(),
-            fingerprint: None,
-            settings: Box::new(proxy),
-        },
-        budget: args.budget.unwrap_or(budget),
-        seed: args.seed,
-        parallel: args.slots.max(1),
-        final_stage: Some(scheduler::spec::FinalSpec {
-            top_k: 1,
-            settings: last,
-        }),
-    })
+        data,
+        name,
+        args.budget,
+        args.seed,
+        args.slots,
+    ))
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
@@ -193,68 +116,98 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     // look, rather than killing the process mid-write.
     let mut interrupt = Interrupt::listen()?;
     let store = Arc::new(FileStore::new(&args.results));
-    let id = match &args.resume {
-        Some(id) => {
-            let state = store
-                .load(id)
-                .await?
-                .with_context(|| format!("no search {id} in {}", args.results.display()))?;
-            if state.status.is_terminal() {
-                bail!("search {id} is {} already", state.status.word());
-            }
-            eprintln!(
-                "resuming {id}: {} of {} candidates evaluated",
-                state.finished(),
-                state.spec.budget
-            );
-            id.clone()
+    let id = open_search(&args, &store).await?;
+    let queue = in_process_queue(&store, &id, args.resume.is_some()).await?;
+    let state = store.load(&id).await?.context("the search vanished")?;
+    eprintln!(
+        "search {id}: {} over {}, budget {}; results in {}",
+        state.spec.strategy.kind(),
+        state.spec.space,
+        state.spec.budget,
+        store.search_dir(&id).display()
+    );
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let services = start_services(&args, queue.clone(), store.clone(), &stop_tx)?;
+    let interrupted = watch(&store, &*queue, &id, state.spec.budget, &mut interrupt).await?;
+    let _ = stop_tx.send(());
+    for service in services {
+        let _ = service.await;
+    }
+    let s = store.load(&id).await?.context("the search vanished")?;
+    if interrupted {
+        eprintln!("stopped: {} of {} candidates evaluated; state saved. Resume with: nas search --results {} --resume {id}", s.finished(), s.spec.budget, args.results.display());
+        return Ok(ExitCode::from(130));
+    }
+    super::export::after_search(&store, &s).await;
+    report(&s, &store.search_dir(&id))
+}
+
+/// The search to run: the one `--resume` names, if it can still run, or a
+/// new one from `--config` or the CPU-sized defaults, submitted to `store`
+/// with its dataset pinned.
+async fn open_search(args: &SearchArgs, store: &FileStore) -> anyhow::Result<String> {
+    if let Some(id) = &args.resume {
+        let state = store
+            .load(id)
+            .await?
+            .with_context(|| format!("no search {id} in {}", args.results.display()))?;
+        if state.status.is_terminal() {
+            bail!("search {id} is {} already", state.status.word());
         }
-        None => {
-            let mut spec = match &args.config {
-                Some(path) => SearchSpec::from_file(path)?,
-                None => default_spec(&args, args.data.as_deref().expect("clap requires --data"))?,
-            };
-            super::client::pin_dataset(&mut spec)?;
-            spec.validate()?;
-            scheduler::client::submit(&*store, spec).await?
-        }
+        eprintln!(
+            "resuming {id}: {} of {} candidates evaluated",
+            state.finished(),
+            state.spec.budget
+        );
+        return Ok(id.clone());
+    }
+    let mut spec = match &args.config {
+        Some(path) => SearchSpec::from_file(path)?,
+        None => default_spec(args, args.data.as_deref().expect("clap requires --data"))?,
     };
-    let mut state = store.load(&id).await?.context("the search vanished")?;
+    super::client::pin_dataset(&mut spec)?;
+    spec.validate()?;
+    Ok(scheduler::client::submit(store, spec).await?)
+}
+
+/// The in-process queue of search `id`. On `resume` it starts empty: its
+/// result log is read from the start again, the pending candidates are
+/// enqueued anew (the scheduler does that on taking a search up), and
+/// their new jobs are numbered after every job the search has seen.
+async fn in_process_queue(
+    store: &FileStore,
+    id: &str,
+    resume: bool,
+) -> anyhow::Result<Arc<dyn queue::Queue>> {
     let memory = MemoryQueue::new(QueueConfig {
         lease: Duration::from_secs(3600),
         max_attempts: 2,
         ..QueueConfig::default()
     });
-    if args.resume.is_some() {
-        // The in-process queue starts empty: its result log is read from the
-        // start again, the pending candidates are enqueued anew (the
-        // scheduler does that on taking a search up), and their new jobs are
-        // numbered after every job the search has seen.
-        let mut last = 0;
-        let evals = scheduler::client::results(&*store, &id).await?;
+    if resume {
+        let mut state = store.load(id).await?.context("the search vanished")?;
+        let evals = scheduler::client::results(store, id).await?;
         let ids = (evals.iter().map(|e| e.job_id.as_str()))
             .chain(state.pending.values().filter_map(|p| p.job_id.as_deref()));
-        for job_id in ids {
-            let n = job_id
-                .rsplit('.')
-                .next()
-                .and_then(|n| n.parse::<u64>().ok());
-            last = last.max(n.unwrap_or(0));
-        }
-        memory.continue_numbering(&id, last);
+        let last = ids
+            .filter_map(|job_id| JobId::parse(job_id).map(|j| j.seq))
+            .max()
+            .unwrap_or(0);
+        memory.continue_numbering(id, last);
         state.cursor = 0;
         store.checkpoint(&state, &[]).await?;
     }
-    eprintln!(
-        "search {id}: {} over {}, budget {}; results in {}",
-        strategy_name(&state.spec.strategy),
-        state.spec.space,
-        state.spec.budget,
-        store.search_dir(&id).display()
-    );
+    Ok(Arc::new(memory))
+}
 
-    let queue: Arc<dyn queue::Queue> = Arc::new(memory);
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+/// The scheduler and a trainer of `--slots` slots on this runtime, until
+/// `stop` fires.
+fn start_services(
+    args: &SearchArgs,
+    queue: Arc<dyn queue::Queue>,
+    store: Arc<FileStore>,
+    stop: &tokio::sync::broadcast::Sender<()>,
+) -> anyhow::Result<[tokio::task::JoinHandle<()>; 2]> {
     let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
         let mut rx = tx.subscribe();
         async move {
@@ -267,12 +220,6 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         idle_tick: Duration::from_millis(100),
         ..Default::default()
     };
-    let scheduler = tokio::spawn(scheduler::run(
-        sched_config,
-        queue.clone(),
-        store.clone(),
-        stopped(&stop_tx),
-    ));
     let trainer_config = trainer::TrainerConfig {
         worker_id: "local".into(),
         slots: args.slots,
@@ -292,13 +239,29 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         .evaluators
         .devices()
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
-    let trainer = tokio::spawn(trainer::run(
-        trainer_config,
+    let scheduler = tokio::spawn(scheduler::run(
+        sched_config,
         queue.clone(),
-        stopped(&stop_tx),
+        store,
+        stopped(stop),
     ));
+    let trainer_stop = stopped(stop);
+    let trainer = tokio::spawn(async move {
+        trainer::run(trainer_config, queue, trainer_stop).await;
+    });
+    Ok([scheduler, trainer])
+}
 
-    let bar = indicatif::ProgressBar::new(state.spec.budget as u64);
+/// Show the search's progress on a bar until it ends (false) or a signal
+/// comes (true).
+async fn watch(
+    store: &FileStore,
+    queue: &dyn queue::Queue,
+    id: &str,
+    budget: usize,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<bool> {
+    let bar = indicatif::ProgressBar::new(budget as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:30} {pos}/{len} candidates  {msg}  {elapsed_precise} eta {eta}",
@@ -310,50 +273,41 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break true,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let (mut rows, _) = scheduler::client::status(&*store, &*queue, Some(&id)).await?;
+        let (mut rows, _) = scheduler::client::status(store, queue, Some(id)).await?;
         let Some(row) = rows.pop() else { continue };
         let s = &row.state;
         bar.set_position(s.finished().min(s.spec.budget as u64));
-        let best = s
-            .best
-            .as_ref()
-            .and_then(|b| b.val_acc())
-            .map(|a| format!("best {a:.2}%"))
-            .unwrap_or_default();
-        let stage = if s.final_started {
-            "  retraining the winner"
-        } else {
-            ""
-        };
-        // The long jobs' progress: a DARTS supernet search's epoch, the
-        // final retraining's step.
-        let long: String = (row.notes.iter())
-            .filter(|n| n.stage != scheduler::state::Stage::Search)
-            .filter_map(|n| {
-                let v = &n.note;
-                match v["kind"].as_str()? {
-                    "darts" => Some(format!("  supernet epoch {}/{}", v["epoch"], v["epochs"])),
-                    "train" => Some(format!("  step {}/{}", v["step"], v["steps"])),
-                    _ => None,
-                }
-            })
-            .collect();
-        bar.set_message(format!("{best}{stage}{long}"));
+        bar.set_message(bar_message(&row));
         if s.status.is_terminal() {
             break false;
         }
     };
     bar.finish_and_clear();
-    let _ = stop_tx.send(());
-    let _ = scheduler.await;
-    let _ = trainer.await;
-    let s = store.load(&id).await?.context("the search vanished")?;
-    if interrupted {
-        eprintln!("stopped: {} of {} candidates evaluated; state saved. Resume with: nas search --results {} --resume {id}", s.finished(), s.spec.budget, args.results.display());
-        return Ok(ExitCode::from(130));
-    }
-    super::export::after_search(&store, &s).await;
-    report(&s, &store.search_dir(&id))
+    Ok(interrupted)
+}
+
+/// The bar's message: the best so far, the stage, and the long jobs'
+/// progress (a DARTS supernet search's epoch, the final retraining's step).
+fn bar_message(row: &scheduler::client::SearchStatus) -> String {
+    let s = &row.state;
+    let best = (s.best.as_ref())
+        .and_then(|b| b.val_acc())
+        .map(|a| format!("best {a:.2}%"))
+        .unwrap_or_default();
+    let stage = if s.final_started {
+        "  retraining the winner"
+    } else {
+        ""
+    };
+    let long: String = (row.notes.iter())
+        .filter(|n| n.stage != scheduler::state::Stage::Search)
+        .filter_map(|n| match &n.note {
+            ProgressNote::Darts(d) => Some(format!("  supernet epoch {}/{}", d.epoch, d.epochs)),
+            ProgressNote::Train(t) => Some(format!("  step {}/{}", t.step, t.steps)),
+            ProgressNote::Other(_) => None,
+        })
+        .collect();
+    format!("{best}{stage}{long}")
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, each kept until read.
@@ -378,13 +332,6 @@ impl Interrupt {
             _ = self.term.recv() => {}
         }
     }
-}
-
-fn strategy_name(s: &StrategySpec) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v["strategy"].as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 /// Print the search's answer.

@@ -1,10 +1,39 @@
 //! `nas space list | enumerate | sample`.
 
-use crate::cli::{SpaceArgs, SpaceCommand};
-use anyhow::{bail, Context};
-use space::{Space, SpaceKind};
+use crate::args::SpaceArgs;
+use anyhow::bail;
+use clap::Subcommand;
+use space::SpaceKind;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+
+/// `nas space ...`
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// List the search spaces with their sizes.
+    List,
+    /// Print every genotype of a finite space, one canonical form per line.
+    Enumerate {
+        /// The space.
+        #[command(flatten)]
+        space: SpaceArgs,
+    },
+    /// Print seeded uniformly random genotypes, one per line.
+    Sample {
+        /// The space.
+        #[command(flatten)]
+        space: SpaceArgs,
+        /// Seed of the generator; the same seed prints the same genotypes.
+        #[arg(long)]
+        seed: u64,
+        /// How many genotypes to print.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cmd: SpaceCommand) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
@@ -50,30 +79,4 @@ pub fn run(cmd: SpaceCommand) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-impl SpaceArgs {
-    /// The space these flags name, with defaults for unset settings.
-    pub fn to_space(&self) -> anyhow::Result<Space> {
-        let mut space = self.space.default_space();
-        match (&mut space, self.blocks, self.layers) {
-            (Space::Pnas { blocks }, Some(b), None) => *blocks = b,
-            (Space::Macro { layers }, None, Some(n)) => *layers = n,
-            (_, None, None) => {}
-            (_, Some(_), _) if self.space != SpaceKind::Pnas => {
-                bail!("--blocks applies to the pnas space, not {}", self.space)
-            }
-            (_, _, Some(_)) if self.space != SpaceKind::Macro => {
-                bail!("--layers applies to the macro space, not {}", self.space)
-            }
-            _ => bail!(
-                "the {} space takes at most one of --blocks, --layers",
-                self.space
-            ),
-        }
-        space
-            .validate()
-            .with_context(|| format!("bad settings for the {} space", self.space))?;
-        Ok(space)
-    }
 }

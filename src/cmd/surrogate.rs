@@ -3,6 +3,7 @@
 //! `nas surrogate bench`: how well the surrogate ranks NAS-Bench-201 cells
 //! it was not fitted on (`surrogate::bench`).
 
+use crate::args::RedisArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use space::SpaceKind;
@@ -43,30 +44,6 @@ pub struct SurrogateArgs {
     /// on this address, e.g. 0.0.0.0:9100 (default: off).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
-}
-
-/// Where Redis is: the `--redis`, `--redis-ca` and `--prefix` of every
-/// daemon, without the queue's lease and retry settings.
-#[derive(Debug, Args)]
-pub struct RedisArgs {
-    /// Redis URL: redis://[user:password@]host:port/db or rediss:// for TLS.
-    #[arg(
-        long = "redis",
-        env = "REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379/"
-    )]
-    pub redis: queue::RedisUrl,
-    /// PEM CA certificate that signed the Redis server's TLS certificate
-    /// (for rediss:// with a private CA; default: the system trust store).
-    #[arg(long, env = "NAS_REDIS_CA")]
-    pub redis_ca: Option<PathBuf>,
-    /// Key prefix, so deployments can share one Redis.
-    #[arg(long, env = "NAS_PREFIX", default_value = "nas")]
-    pub prefix: String,
-    /// Give up connecting to Redis after this many seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub connect_timeout_secs: f64,
 }
 
 /// `nas surrogate ...`
@@ -112,7 +89,7 @@ pub struct BenchArgs {
 pub fn run(args: SurrogateArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(SurrogateCommand::Bench(b)) => bench(b),
-        None => super::block_on(serve(args)),
+        None => crate::runtime::block_on(serve(args)),
     }
 }
 
@@ -141,11 +118,11 @@ async fn serve(args: SurrogateArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         drain: Duration::from_secs_f64(args.drain_secs),
-        connect_timeout: Duration::from_secs_f64(q.connect_timeout_secs.max(0.0)),
-        ..ServiceConfig::new(q.redis.clone().with_ca_file(q.redis_ca.clone()))
+        connect_timeout: q.connect_timeout(),
+        ..ServiceConfig::new(q.url())
     };
-    super::daemon::start_metrics(args.metrics_addr, metrics::Role::Surrogate).await?;
-    let report = surrogate::run(config, super::daemon::shutdown_signal())
+    crate::runtime::start_metrics(args.metrics_addr, metrics::Role::Surrogate).await?;
+    let report = surrogate::run(config, crate::runtime::shutdown_signal())
         .await
         .context("surrogate replica")?;
     eprintln!(

@@ -1,7 +1,7 @@
 //! `nas train`: train one architecture outside any search, with a progress
 //! bar, and print its scores.
 
-use crate::cli::SpaceArgs;
+use crate::args::SpaceArgs;
 use anyhow::Context;
 use clap::Args;
 use queue::wire::TrainSettings;
@@ -147,7 +147,7 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (_, genotype) = super::arch::read_genotype(&args.space, &args.genotype)?;
     let settings = args.settings()?;
-    let device = trainer::train::parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
+    let device = trainer::device::parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
     let t = std::time::Instant::now();
     let dataset = trainer::train::load_dataset(&args.data, args.format.as_deref(), None)
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -7,8 +7,8 @@
 //! [`run`] loads the table; [`measure`] does the work on any pool of
 //! (genotype, accuracy) pairs, which is what the tests use.
 
-use crate::metrics::{kendall_tau_b, spearman_rho};
 use crate::predictor::{FitConfig, PredictorKind, Surrogate};
+use crate::rank_corr::{kendall_tau_b, spearman_rho};
 use crate::SurrogateError;
 use nb201::{Dataset, Table};
 use rand::seq::SliceRandom;

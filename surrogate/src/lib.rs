@@ -6,7 +6,7 @@
 //! - [`Surrogate`]: an LSTM or an MLP ensemble over those tokens, fitted
 //!   with Adam on the scaled accuracy ([`Surrogate::fit`], [`Surrogate::refit`])
 //!   and scoring candidates in batches ([`Surrogate::predict`]).
-//! - [`metrics`]: Kendall's tau-b and Spearman's rho; [`mod@bench`]: how well
+//! - [`rank_corr`]: Kendall's tau-b and Spearman's rho; [`mod@bench`]: how well
 //!   the predictors rank NAS-Bench-201 cells they were not fitted on.
 //! - [`run`]: the ranking service, replicas that pop [`wire::RankRequest`]s
 //!   from Redis and push [`wire::RankReply`]s; [`client::rank`] is its
@@ -24,9 +24,9 @@ pub mod bench;
 pub mod client;
 pub mod encode;
 mod engine;
-pub mod metrics;
 mod model;
 mod predictor;
+pub mod rank_corr;
 mod ranker;
 mod service;
 pub mod wire;
@@ -69,7 +69,8 @@ pub enum SurrogateError {
     Training {
         /// Its position.
         index: usize,
-        /// Why.
+        /// What is wrong with it (a genotype of another space, a
+        /// non-finite accuracy).
         reason: String,
     },
     /// A candidate that cannot be scored.
@@ -77,7 +78,7 @@ pub enum SurrogateError {
     Candidate {
         /// Its position.
         index: usize,
-        /// Why.
+        /// What is wrong with it (a genotype of another space).
         reason: String,
     },
     /// A setting out of range.

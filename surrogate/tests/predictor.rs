@@ -4,7 +4,7 @@
 
 use rand::Rng;
 use space::{Genotype, PnasOp, Space, SpaceKind};
-use surrogate::metrics::kendall_tau_b;
+use surrogate::rank_corr::kendall_tau_b;
 use surrogate::{FitConfig, PredictorKind, Surrogate, SurrogateError};
 
 /// A synthetic accuracy: separable convolutions help, pooling hurts, and

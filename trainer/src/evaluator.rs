@@ -1,11 +1,14 @@
 //! Evaluators: what a trainer does with one job's payload. Each runs on its
 //! own thread, off the async runtime, and watches a cancel flag.
 
-use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
-use queue::{JobKind, Metrics, Outcome};
+use crate::cancel::Cancel;
+use crate::darts_search::DartsError;
+use crate::progress::ProgressSink;
+use crate::train::TrainError;
+use queue::wire::{DartsJob, DataRef, EvalJob, EvaluatorSpec, ProgressNote, TrainProgress};
+use queue::{JobKind, Outcome, Scores};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -25,59 +28,8 @@ pub enum EvalError {
     Cancelled,
 }
 
-/// Where a running evaluation reports how far it has got, as a JSON note;
-/// the trainer publishes the latest one to the queue
-/// ([`queue::Queue::progress`]) for `nas status`. Only the latest note
-/// matters, so reporting never blocks and never queues up. Clones share
-/// the channel; the default sink drops every note.
-#[derive(Debug, Clone, Default)]
-pub struct ProgressSink(Option<tokio::sync::watch::Sender<Option<String>>>);
-
-impl ProgressSink {
-    /// A sink and the receiver of its latest note.
-    pub fn channel() -> (Self, tokio::sync::watch::Receiver<Option<String>>) {
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        (Self(Some(tx)), rx)
-    }
-
-    /// Replace the latest note.
-    pub fn report(&self, note: &serde_json::Value) {
-        if let Some(tx) = &self.0 {
-            tx.send_replace(Some(note.to_string()));
-        }
-    }
-}
-
 /// How often a training run builds a progress note, at most.
 const NOTE_EVERY: Duration = Duration::from_millis(200);
-
-/// A flag an evaluation polls to stop early.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// Ask the evaluation to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Has it been asked to stop?
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Sleep for `d`, waking early when cancelled; false if cancelled.
-    pub fn sleep(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if self.is_cancelled() {
-                return false;
-            }
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
-        }
-        !self.is_cancelled()
-    }
-}
 
 /// The longest `sleep_ms` a no-op job may ask for: one hour.
 pub const MAX_NOOP_SLEEP_MS: u64 = 3_600_000;
@@ -100,10 +52,10 @@ fn noop(payload: &serde_json::Value, cancel: &Cancel) -> Result<Outcome, EvalErr
     if sleep_ms > 0 && !cancel.sleep(Duration::from_millis(sleep_ms)) {
         return Err(EvalError::Cancelled);
     }
-    Ok(Outcome::Ok(Metrics {
+    Ok(Outcome::Ok(Scores {
         train_seconds: sleep_ms as f64 / 1000.0,
         device: Some("none".into()),
-        ..Metrics::default()
+        ..Scores::default()
     }))
 }
 
@@ -151,27 +103,14 @@ impl EvaluatorConfig {
     /// The devices torch jobs may use; `auto` is every CUDA device, or the
     /// CPU when there is none.
     pub fn devices(&self) -> Result<Vec<tch::Device>, String> {
-        if self.device == "auto" {
-            let n = tch::Cuda::device_count();
-            return Ok(if n > 0 {
-                (0..n as usize).map(tch::Device::Cuda).collect()
-            } else {
-                vec![tch::Device::Cpu]
-            });
-        }
-        self.device
-            .split(',')
-            .map(|d| crate::train::parse_device(d.trim()))
-            .collect()
+        crate::device::parse_devices(&self.device)
     }
 }
 
 /// What a torch job asks for.
 struct TorchJob<'a> {
     search: &'a str,
-    data: &'a str,
-    format: Option<&'a str>,
-    fingerprint: Option<&'a str>,
+    data: &'a DataRef,
     settings: &'a queue::wire::TrainSettings,
     seed: u64,
     /// Where to checkpoint, if anywhere.
@@ -252,18 +191,11 @@ impl Evaluators {
                         dataset,
                         time_scale,
                     } => self.nb201(&genotype, dataset, *time_scale, job.seed, cancel),
-                    EvaluatorSpec::Torch {
-                        data,
-                        format,
-                        fingerprint,
-                        settings,
-                    } => self.torch(
+                    EvaluatorSpec::Torch { data, settings } => self.torch(
                         &genotype,
                         TorchJob {
                             search: search_id,
                             data,
-                            format: format.as_deref(),
-                            fingerprint: fingerprint.as_deref(),
                             settings,
                             seed: job.seed,
                             checkpoint: self.checkpoint_dir(search_id, payload),
@@ -276,14 +208,10 @@ impl Evaluators {
         }
     }
 
-    /// The dataset at `path`, loaded once per trainer and checked against
-    /// the job's fingerprint.
-    fn dataset(
-        &self,
-        path: &str,
-        format: Option<&str>,
-        fingerprint: Option<&str>,
-    ) -> Result<data::Dataset, EvalError> {
+    /// The dataset a job names, loaded once per trainer and checked
+    /// against the job's fingerprint.
+    fn dataset(&self, data: &DataRef) -> Result<data::Dataset, EvalError> {
+        let (path, format) = (data.path.as_str(), data.format.as_deref());
         let key = (path.to_string(), format.map(str::to_string));
         let mut cache = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
         let ds = match cache.get(&key) {
@@ -296,7 +224,7 @@ impl Evaluators {
                 copy
             }
         };
-        if let Some(want) = fingerprint {
+        if let Some(want) = data.fingerprint.as_deref() {
             if ds.meta.fingerprint != want {
                 return Err(EvalError::Permanent(format!(
                     "dataset fingerprint mismatch: the job expects {want}, this trainer's copy of {path} is {}",
@@ -318,7 +246,7 @@ impl Evaluators {
         job.settings
             .validate()
             .map_err(|e| EvalError::Permanent(format!("torch evaluator: settings: {e}")))?;
-        let ds = self.dataset(job.data, job.format, job.fingerprint)?;
+        let ds = self.dataset(job.data)?;
         let device = self.take_device();
         let checkpoint = job.checkpoint.as_deref();
         let weights = match (&self.config.artifacts_dir, job.settings.test) {
@@ -343,16 +271,14 @@ impl Evaluators {
         let result = crate::train::train(&run, cancel, &mut |p| {
             if noted.elapsed() >= NOTE_EVERY || p.step == p.total {
                 noted = Instant::now();
-                progress.report(&serde_json::json!({
-                    "kind": "train",
-                    "step": p.step,
-                    "steps": p.total,
-                    "loss": p.loss,
+                progress.report(&ProgressNote::Train(TrainProgress {
+                    step: p.step,
+                    steps: p.total,
+                    loss: p.loss,
                 }))
             }
         });
         self.give_back_device(device);
-        use crate::train::TrainError;
         let report = match result {
             Ok(r) => r,
             Err(TrainError::Cancelled) => return Err(EvalError::Cancelled),
@@ -366,7 +292,7 @@ impl Evaluators {
         if let Some(reason) = report.diverged {
             return Ok(Outcome::Diverged { reason });
         }
-        Ok(Outcome::Ok(Metrics {
+        Ok(Outcome::Ok(Scores {
             val_acc: report.val_acc,
             val_loss: Some(report.val_loss),
             test_acc: report.test_acc,
@@ -437,7 +363,7 @@ impl Evaluators {
     ) -> Result<Outcome, EvalError> {
         job.validate()
             .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
-        let ds = self.dataset(&job.data, job.format.as_deref(), job.fingerprint.as_deref())?;
+        let ds = self.dataset(&job.data)?;
         let output = (self.config.checkpoint_dir.as_ref())
             .or(self.config.artifacts_dir.as_ref())
             .map(|dir| crate::darts_search::job::output_path(dir, job_id));
@@ -468,7 +394,17 @@ impl Evaluators {
             &mut progress,
         );
         self.give_back_device(device);
-        result
+        result.map_err(|e| match e {
+            DartsError::Cancelled => EvalError::Cancelled,
+            DartsError::Settings(_)
+            | DartsError::Space(_)
+            | DartsError::Model(_)
+            | DartsError::Data(_)
+            | DartsError::Derive(_) => EvalError::Permanent(format!("darts job: {e}")),
+            DartsError::Torch(_) | DartsError::Output { .. } => {
+                EvalError::Retryable(format!("darts job: {e}"))
+            }
+        })
     }
 
     fn table(&self, dataset: nb201::Dataset) -> Result<Arc<nb201::Table>, EvalError> {
@@ -514,12 +450,12 @@ impl Evaluators {
         if time_scale > 0.0 && !cancel.sleep(Duration::from_secs_f64(train_seconds * time_scale)) {
             return Err(EvalError::Cancelled);
         }
-        Ok(Outcome::Ok(Metrics {
+        Ok(Outcome::Ok(Scores {
             val_acc: table.val_acc(cell, seed),
             params: Some((entry.model_size_m * 1e6).round() as u64),
             train_seconds,
             device: Some("table".into()),
-            ..Metrics::default()
+            ..Scores::default()
         }))
     }
 }

@@ -9,14 +9,20 @@
 //! busy CPU or GPU never starves lease renewal, and a panic or libtorch
 //! error in one evaluation fails that job only.
 
+mod cancel;
 mod checkpoint;
 pub mod darts_search;
+pub mod device;
 pub mod evaluator;
 pub mod model;
+mod progress;
+mod schedule;
 pub mod threads;
 pub mod train;
 
-pub use evaluator::{Cancel, EvalError, EvaluatorConfig, Evaluators, ProgressSink};
+pub use cancel::Cancel;
+pub use evaluator::{EvalError, EvaluatorConfig, Evaluators};
+pub use progress::ProgressSink;
 
 use queue::{FailKind, Lease, Queue, QueueError};
 use std::future::Future;

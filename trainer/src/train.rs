@@ -5,8 +5,10 @@
 //! epoch, and score it on validation data (and the test set for final
 //! evaluations). A NaN or infinite loss ends training as diverged.
 
-use crate::evaluator::Cancel;
+use crate::cancel::Cancel;
+use crate::device::device_name;
 use crate::model::{self, NetConfig};
+use crate::schedule::cosine;
 use data::{Dataset, Loader, LoaderConfig, Normalize, Split};
 use queue::wire::TrainSettings;
 use serde::{Deserialize, Serialize};
@@ -33,7 +35,7 @@ pub enum TrainError {
     Checkpoint {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// What failed: the I/O or format error.
         reason: String,
     },
     /// The settings are invalid.
@@ -47,30 +49,6 @@ pub enum TrainError {
 impl From<tch::TchError> for TrainError {
     fn from(e: tch::TchError) -> Self {
         TrainError::Torch(e.to_string())
-    }
-}
-
-/// Where to train: `auto` (the first GPU if any, else the CPU), `cpu`,
-/// `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device, String> {
-    match s {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
-        _ => s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| format!("device {s:?} is not auto, cpu, cuda or cuda:N")),
-    }
-}
-
-/// The name a device is reported by.
-pub fn device_name(d: Device) -> String {
-    match d {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(n) => format!("cuda:{n}"),
-        other => format!("{other:?}").to_lowercase(),
     }
 }
 
@@ -155,208 +133,313 @@ pub fn train(
     cancel: &Cancel,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport, TrainError> {
-    let TrainRun {
-        genotype,
-        dataset,
-        settings,
-        seed,
-        device,
-        checkpoint_dir,
-        weights_out,
-    } = *run;
-    settings.validate().map_err(TrainError::Settings)?;
+    let settings = run.settings;
+    settings
+        .validate()
+        .map_err(|e| TrainError::Settings(e.to_string()))?;
     let setup = Instant::now();
-    tch::manual_seed(seed as i64);
-    let meta = &dataset.meta;
-    let (train_split, val_split) =
-        data::split_train_val(&dataset.train, settings.val_fraction, seed);
-    let train_split = match settings.train_subset {
-        Some(n) if n < train_split.len() => train_split.subset(n, seed),
-        _ => train_split,
-    };
-    let normalize = Normalize::from_split(&train_split);
-    let train_split = train_split.to_device(device);
-    let val_split = val_split.to_device(device);
-
-    let mut cfg = NetConfig::for_space(genotype.kind());
-    cfg.channels = settings.channels;
-    cfg.layers = settings.layers;
-    cfg.classes = meta.classes.len() as i64;
-    cfg.in_channels = meta.channels as i64;
-    cfg.input_size = meta.height.min(meta.width) as i64;
-    cfg.auxiliary = settings.auxiliary_weight > 0.0;
-    cfg.drop_path = 0.0;
-    let mut vs = nn::VarStore::new(device);
-    let net = model::build(&vs.root(), genotype, &cfg)?;
-    let params = model::count_params(&vs, false);
-    let mut opt = nn::Sgd {
-        momentum: settings.momentum,
-        dampening: 0.0,
-        wd: settings.weight_decay,
-        nesterov: settings.nesterov && settings.momentum > 0.0,
-    }
-    .build(&vs, settings.lr)?;
-
-    let loader = Loader::new(
-        &train_split,
-        &normalize,
-        LoaderConfig {
-            batch_size: settings.batch_size as usize,
-            shuffle: true,
-            drop_last: train_split.len() > settings.batch_size as usize,
-            augment: data::Augment {
-                crop_padding: settings.crop_padding,
-                flip_prob: if settings.flip { 0.5 } else { 0.0 },
-                cutout: settings.cutout,
-            },
-            seed,
-        },
-    )?;
+    tch::manual_seed(run.seed as i64);
+    let splits = Splits::prepare(run);
+    let mut learner = Learner::build(run)?;
+    let loader = splits.loader(run)?;
     let per_epoch = loader.len().max(1) as u64;
     let mut total = (settings.epochs * per_epoch as f64).ceil().max(1.0) as u64;
     if let Some(max) = settings.max_steps {
         total = total.min(max);
     }
-
-    let key = format!(
-        "{}|{}|{seed}|{}",
-        genotype.hash(),
-        serde_json::to_string(settings).unwrap_or_default(),
-        meta.fingerprint
-    );
-    let (mut step, mut epoch, mut train_seconds) = (0u64, 0u64, 0.0f64);
-    if let Some(dir) = checkpoint_dir {
-        if let Some(ck) = load_checkpoint(dir, &key, &mut vs)? {
+    let key = checkpoint_key(run);
+    let mut at = Position::default();
+    if let Some(dir) = run.checkpoint_dir {
+        if let Some(ck) = load_checkpoint(dir, &key, &mut learner.vs)? {
             tracing::info!(step = ck.step, epoch = ck.epoch, dir = %dir.display(), "resuming from checkpoint");
-            (step, epoch, train_seconds) = (ck.step, ck.epoch, ck.train_seconds);
+            at = Position {
+                step: ck.step,
+                epoch: ck.epoch,
+                train_seconds: ck.train_seconds,
+            };
         }
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
-
-    let (mut images, mut data_seconds, mut step_seconds) = (0u64, 0.0f64, 0.0f64);
-    let mut diverged = None;
-    'epochs: while step < total {
-        let mut batches = loader.epoch(epoch);
-        loop {
-            if step >= total {
-                break;
-            }
-            if cancel.is_cancelled() {
-                return Err(TrainError::Cancelled);
-            }
-            let t0 = Instant::now();
-            let Some(batch) = batches.next() else { break };
-            let (xs, ys) = batch;
-            let t1 = Instant::now();
-            let lr = cosine(settings.lr, settings.lr_min, step, total);
-            opt.set_lr(lr);
-            if settings.drop_path > 0.0 {
-                net.set_drop_path(settings.drop_path * step as f64 / total as f64)?;
-            }
-            let out = net.forward_t(&xs, true);
-            let mut loss = out.logits.f_cross_entropy_loss::<Tensor>(
-                &ys,
-                None,
-                Reduction::Mean,
-                -100,
-                settings.label_smoothing,
-            )?;
-            if let Some(aux) = &out.aux_logits {
-                let aux_loss = aux.f_cross_entropy_loss::<Tensor>(
-                    &ys,
-                    None,
-                    Reduction::Mean,
-                    -100,
-                    settings.label_smoothing,
-                )?;
-                loss += aux_loss * settings.auxiliary_weight;
-            }
-            let value = loss.f_double_value(&[])?;
-            if !value.is_finite() {
-                diverged = Some(format!(
-                    "loss became {value} at step {step} (epoch {epoch})"
-                ));
-                break 'epochs;
-            }
-            opt.zero_grad();
-            loss.f_backward()?;
-            if let Some(max) = settings.grad_clip {
-                opt.clip_grad_norm(max);
-            }
-            opt.step();
-            let t2 = Instant::now();
-            data_seconds += (t1 - t0).as_secs_f64();
-            step_seconds += (t2 - t0).as_secs_f64();
-            images += ys.size()[0] as u64;
-            step += 1;
-            progress(Progress {
-                step,
-                total,
-                loss: value,
-            });
-        }
-        epoch += 1;
-        train_seconds += step_seconds;
-        if let Some(dir) = checkpoint_dir {
-            if step < total {
-                save_checkpoint(
-                    dir,
-                    &vs,
-                    &CheckpointMeta {
-                        key: key.clone(),
-                        step,
-                        epoch,
-                        train_seconds,
-                    },
-                )?;
-            }
-        }
-        step_seconds = 0.0;
-    }
-    train_seconds += step_seconds;
-    let measured = train_seconds.max(1e-9);
-    let epochs_done = step as f64 / per_epoch as f64;
-    let mut report = TrainReport {
+    let mut clock = StepClock::default();
+    let diverged = learner.run_epochs(
+        run, &loader, total, &key, &mut at, &mut clock, cancel, progress,
+    )?;
+    let measured = at.train_seconds.max(1e-9);
+    let report = TrainReport {
         val_acc: 0.0,
         val_loss: f64::NAN,
         test_acc: None,
-        params,
-        train_seconds,
-        images_per_s: images as f64 / measured,
-        data_share: if step_seconds + data_seconds > 0.0 {
-            data_seconds / measured
+        params: learner.params,
+        train_seconds: at.train_seconds,
+        images_per_s: clock.images as f64 / measured,
+        data_share: if clock.step_seconds + clock.data_seconds > 0.0 {
+            clock.data_seconds / measured
         } else {
             0.0
         },
-        epochs: epochs_done,
-        steps: step,
-        device: device_name(device),
+        epochs: at.step as f64 / per_epoch as f64,
+        steps: at.step,
+        device: device_name(run.device),
         setup_seconds,
         diverged,
     };
     if report.diverged.is_some() {
         return Ok(report);
     }
-    let (acc, loss) = evaluate(&net, &val_split, &normalize, settings)?;
-    report.val_acc = acc;
-    report.val_loss = loss;
-    if !loss.is_finite() {
-        report.diverged = Some(format!("validation loss is {loss} after {step} steps"));
-        return Ok(report);
-    }
-    if settings.test {
-        let test = dataset.test.to_device(device);
-        report.test_acc = Some(evaluate(&net, &test, &normalize, settings)?.0);
-    }
-    if let Some(path) = weights_out {
-        save_weights(&vs, path)?;
-    }
-    if let Some(dir) = checkpoint_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    Ok(report)
+    learner.finish(run, &splits, report)
 }
 
+/// A run's data: the training split divided into the part trained on
+/// (a seeded subset for CPU proxies) and the validation part, on the
+/// run's device, with the normalization of the part trained on.
+struct Splits {
+    train: Split,
+    val: Split,
+    normalize: Normalize,
+}
+
+impl Splits {
+    fn prepare(run: &TrainRun<'_>) -> Self {
+        let settings = run.settings;
+        let (train, val) =
+            data::split_train_val(&run.dataset.train, settings.val_fraction, run.seed);
+        let train = match settings.train_subset {
+            Some(n) if n < train.len() => train.subset(n, run.seed),
+            _ => train,
+        };
+        let normalize = Normalize::from_split(&train);
+        Self {
+            train: train.to_device(run.device),
+            val: val.to_device(run.device),
+            normalize,
+        }
+    }
+
+    /// Shuffled, augmented batches of the part trained on.
+    fn loader(&self, run: &TrainRun<'_>) -> Result<Loader<'_>, TrainError> {
+        let settings = run.settings;
+        Ok(Loader::new(
+            &self.train,
+            &self.normalize,
+            LoaderConfig {
+                batch_size: settings.batch_size as usize,
+                shuffle: true,
+                drop_last: self.train.len() > settings.batch_size as usize,
+                augment: data::Augment {
+                    crop_padding: settings.crop_padding,
+                    flip_prob: if settings.flip { 0.5 } else { 0.0 },
+                    cutout: settings.cutout,
+                },
+                seed: run.seed,
+            },
+        )?)
+    }
+}
+
+/// How far a run has got: what a checkpoint records.
+#[derive(Debug, Default, Clone, Copy)]
+struct Position {
+    step: u64,
+    epoch: u64,
+    train_seconds: f64,
+}
+
+/// Where the step time went since the run (or its resumption) started.
+#[derive(Debug, Default)]
+struct StepClock {
+    images: u64,
+    data_seconds: f64,
+    /// Step time of the epoch under way.
+    step_seconds: f64,
+}
+
+/// The network being trained, its weights and its optimizer.
+struct Learner {
+    vs: nn::VarStore,
+    net: model::Network,
+    opt: nn::Optimizer,
+    params: i64,
+}
+
+impl Learner {
+    /// The network of the run's genotype, shaped for its dataset, freshly
+    /// initialized from libtorch's generator, with SGD over its weights.
+    fn build(run: &TrainRun<'_>) -> Result<Self, TrainError> {
+        let (settings, meta) = (run.settings, &run.dataset.meta);
+        let mut cfg = NetConfig::for_space(run.genotype.kind());
+        cfg.channels = settings.channels;
+        cfg.layers = settings.layers;
+        cfg.classes = meta.classes.len() as i64;
+        cfg.in_channels = meta.channels as i64;
+        cfg.input_size = meta.height.min(meta.width) as i64;
+        cfg.auxiliary = settings.auxiliary_weight > 0.0;
+        cfg.drop_path = 0.0;
+        let vs = nn::VarStore::new(run.device);
+        let net = model::build(&vs.root(), run.genotype, &cfg)?;
+        let params = model::count_params(&vs, false);
+        let opt = nn::Sgd {
+            momentum: settings.momentum,
+            dampening: 0.0,
+            wd: settings.weight_decay,
+            nesterov: settings.nesterov && settings.momentum > 0.0,
+        }
+        .build(&vs, settings.lr)?;
+        Ok(Self {
+            vs,
+            net,
+            opt,
+            params,
+        })
+    }
+
+    /// Train from `at` until `total` steps, checkpointing after each epoch
+    /// that does not end the run; `Some(why)` if the loss diverged.
+    #[allow(clippy::too_many_arguments)]
+    fn run_epochs(
+        &mut self,
+        run: &TrainRun<'_>,
+        loader: &Loader,
+        total: u64,
+        key: &str,
+        at: &mut Position,
+        clock: &mut StepClock,
+        cancel: &Cancel,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Option<String>, TrainError> {
+        while at.step < total {
+            let mut batches = loader.epoch(at.epoch);
+            while at.step < total {
+                if cancel.is_cancelled() {
+                    return Err(TrainError::Cancelled);
+                }
+                let t0 = Instant::now();
+                let Some((xs, ys)) = batches.next() else {
+                    break;
+                };
+                let t1 = Instant::now();
+                let loss = self.step(run.settings, &xs, &ys, at.step, total)?;
+                if !loss.is_finite() {
+                    at.train_seconds += clock.step_seconds;
+                    return Ok(Some(format!(
+                        "loss became {loss} at step {} (epoch {})",
+                        at.step, at.epoch
+                    )));
+                }
+                let t2 = Instant::now();
+                clock.data_seconds += (t1 - t0).as_secs_f64();
+                clock.step_seconds += (t2 - t0).as_secs_f64();
+                clock.images += ys.size()[0] as u64;
+                at.step += 1;
+                progress(Progress {
+                    step: at.step,
+                    total,
+                    loss,
+                });
+            }
+            at.epoch += 1;
+            at.train_seconds += clock.step_seconds;
+            if let (Some(dir), true) = (run.checkpoint_dir, at.step < total) {
+                let meta = CheckpointMeta {
+                    key: key.to_string(),
+                    step: at.step,
+                    epoch: at.epoch,
+                    train_seconds: at.train_seconds,
+                };
+                save_checkpoint(dir, &self.vs, &meta)?;
+            }
+            clock.step_seconds = 0.0;
+        }
+        Ok(None)
+    }
+
+    /// One SGD step on a batch, as step `step` of `total` (the learning
+    /// rate and drop-path schedules); the batch's loss. A loss that is not
+    /// finite is returned without touching the weights.
+    fn step(
+        &mut self,
+        settings: &TrainSettings,
+        xs: &Tensor,
+        ys: &Tensor,
+        step: u64,
+        total: u64,
+    ) -> Result<f64, TrainError> {
+        self.opt
+            .set_lr(cosine(settings.lr, settings.lr_min, step, total));
+        if settings.drop_path > 0.0 {
+            self.net
+                .set_drop_path(settings.drop_path * step as f64 / total as f64)?;
+        }
+        let out = self.net.forward_t(xs, true);
+        let ce = |logits: &Tensor| {
+            logits.f_cross_entropy_loss::<Tensor>(
+                ys,
+                None,
+                Reduction::Mean,
+                -100,
+                settings.label_smoothing,
+            )
+        };
+        let mut loss = ce(&out.logits)?;
+        if let Some(aux) = &out.aux_logits {
+            loss += ce(aux)? * settings.auxiliary_weight;
+        }
+        let value = loss.f_double_value(&[])?;
+        if !value.is_finite() {
+            return Ok(value);
+        }
+        self.opt.zero_grad();
+        loss.f_backward()?;
+        if let Some(max) = settings.grad_clip {
+            self.opt.clip_grad_norm(max);
+        }
+        self.opt.step();
+        Ok(value)
+    }
+
+    /// Score the trained network on the validation split (and the test
+    /// set when asked), save its weights where asked, and drop the run's
+    /// checkpoint, which a finished run no longer needs.
+    fn finish(
+        &self,
+        run: &TrainRun<'_>,
+        splits: &Splits,
+        mut report: TrainReport,
+    ) -> Result<TrainReport, TrainError> {
+        let (acc, loss) = evaluate(&self.net, &splits.val, &splits.normalize, run.settings)?;
+        report.val_acc = acc;
+        report.val_loss = loss;
+        if !loss.is_finite() {
+            report.diverged = Some(format!(
+                "validation loss is {loss} after {} steps",
+                report.steps
+            ));
+            return Ok(report);
+        }
+        if run.settings.test {
+            let test = run.dataset.test.to_device(run.device);
+            report.test_acc = Some(evaluate(&self.net, &test, &splits.normalize, run.settings)?.0);
+        }
+        if let Some(path) = run.weights_out {
+            save_weights(&self.vs, path)?;
+        }
+        if let Some(dir) = run.checkpoint_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(report)
+    }
+}
+
+/// What a checkpoint must match to be resumed from: the genotype, the
+/// settings, the seed and the data.
+fn checkpoint_key(run: &TrainRun<'_>) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        run.genotype.hash(),
+        serde_json::to_string(run.settings).unwrap_or_default(),
+        run.seed,
+        run.dataset.meta.fingerprint
+    )
+}
 /// Accuracy (percent) and mean loss of `net` on `split`.
 pub fn evaluate(
     net: &model::Network,
@@ -393,12 +476,6 @@ pub fn evaluate(
         n += ys.size()[0];
     }
     Ok((100.0 * correct as f64 / n as f64, loss_sum / n as f64))
-}
-
-/// Cosine annealing from `lr` to `lr_min` over `total` steps.
-pub fn cosine(lr: f64, lr_min: f64, step: u64, total: u64) -> f64 {
-    let t = step as f64 / total.max(1) as f64;
-    lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
 /// Save the weights as safetensors at `path`, atomically.

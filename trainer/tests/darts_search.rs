@@ -3,7 +3,7 @@
 //! `darts` job through the trainer's evaluator, and bad settings refused by
 //! name.
 
-use queue::wire::{DartsJob, DartsOrder, DartsSettings};
+use queue::wire::{DartsJob, DartsOrder, DartsSettings, DataRef};
 use queue::{JobKind, Outcome};
 use serde_json::json;
 use space::{Genotype, SpaceKind};
@@ -371,9 +371,7 @@ fn darts_jobs_run_through_the_evaluator() {
     });
     let job = DartsJob {
         space: space::Space::Nb201,
-        data: data_dir.path().display().to_string(),
-        format: None,
-        fingerprint: None,
+        data: DataRef::new(data_dir.path().display().to_string()),
         settings: DartsSettings {
             epochs: 1,
             ..settings(SpaceKind::Nb201)

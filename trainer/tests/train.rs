@@ -2,7 +2,7 @@
 //! diverging run is reported as diverged, checkpoints resume, and a torch
 //! job runs through Redis and a trainer daemon.
 
-use queue::wire::{EvalJob, EvaluatorSpec, TrainSettings};
+use queue::wire::{DataRef, EvalJob, EvaluatorSpec, TrainSettings};
 use queue::{JobKind, NewJob, Outcome, Queue, QueueConfig, RedisQueue, RedisUrl};
 use std::path::Path;
 use std::sync::Arc;
@@ -309,9 +309,10 @@ fn torch_job(
     settings: TrainSettings,
 ) -> NewJob {
     let ev = EvaluatorSpec::Torch {
-        data: dir.to_str().unwrap().into(),
-        format: None,
-        fingerprint: fingerprint.map(str::to_string),
+        data: DataRef {
+            fingerprint: fingerprint.map(str::to_string),
+            ..DataRef::new(dir.to_str().unwrap())
+        },
         settings: Box::new(settings),
     };
     NewJob {

@@ -8,7 +8,7 @@
 //! surrogate (in-process or the Redis service) and hands the scores back
 //! ([`Strategy::ranked`]).
 
-use super::{Ledger, Member, Outcome, Proposal, RankRequest, Strategy};
+use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Strategy};
 use serde::{Deserialize, Serialize};
 use space::{Genotype, PnasCell, Space};
 use std::collections::{HashSet, VecDeque};
@@ -127,7 +127,7 @@ impl Strategy for Progressive {
         &self.ledger
     }
 
-    fn ranking_request(&mut self) -> Option<RankRequest> {
+    fn ranking_request(&mut self) -> Option<RankingAsk> {
         if !self.level_done() || !self.ledger.can_propose() {
             return None;
         }
@@ -144,7 +144,7 @@ impl Strategy for Progressive {
             }
             self.awaiting = Some(children);
         }
-        Some(RankRequest::of(self.awaiting.as_deref()?, &self.observed))
+        Some(RankingAsk::of(self.awaiting.as_deref()?, &self.observed))
     }
 
     fn ranked(&mut self, scores: &[f64]) {

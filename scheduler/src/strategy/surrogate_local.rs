@@ -4,7 +4,7 @@
 //! surrogate rank them, and trains the best K.
 
 use super::random::sample_new;
-use super::{Ledger, Member, Outcome, Proposal, RankRequest, Strategy};
+use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Strategy};
 use serde::{Deserialize, Serialize};
 use space::{Genotype, Space, SpaceRng};
 use std::collections::{HashSet, VecDeque};
@@ -127,7 +127,7 @@ impl Strategy for SurrogateLocal {
         &self.ledger
     }
 
-    fn ranking_request(&mut self) -> Option<RankRequest> {
+    fn ranking_request(&mut self) -> Option<RankingAsk> {
         // Rounds are synchronous: rank once the last round's results are in.
         let round_over = self.queue.is_empty()
             && self.ledger.pending() == 0
@@ -150,7 +150,7 @@ impl Strategy for SurrogateLocal {
             }
             self.awaiting = Some(candidates);
         }
-        Some(RankRequest::of(self.awaiting.as_deref()?, &self.observed))
+        Some(RankingAsk::of(self.awaiting.as_deref()?, &self.observed))
     }
 
     fn ranked(&mut self, scores: &[f64]) {

@@ -1,31 +1,33 @@
 //! A DARTS search as a queue job ([`queue::JobKind::Darts`]): the
 //! evaluator hands over the payload, the dataset and a device; this runs
-//! the search and turns its report into the job's outcome, and its errors
-//! into what the queue should do next.
+//! the search and turns its report into the job's outcome. Its errors stay
+//! [`DartsError`]s; the evaluator decides what the queue does with them.
 
 use super::search::{search, DartsEpoch, DartsRun};
 use super::DartsError;
-use crate::evaluator::{Cancel, EvalError};
-use queue::wire::DartsJob;
-use queue::{Metrics, Outcome};
+use crate::cancel::Cancel;
+use queue::wire::{DartsJob, DartsProgress, ProgressNote};
+use queue::{Outcome, Scores};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
 /// The progress note of an epoch, for `nas status`: the epoch, its losses,
 /// the cell α stands for now, and softmax(α) per edge with the op and edge
 /// names.
-pub fn progress_note(space: space::SpaceKind, e: &DartsEpoch) -> serde_json::Value {
-    serde_json::json!({
-        "kind": "darts",
-        "epoch": e.epoch,
-        "epochs": e.epochs,
-        "train_loss": e.train_loss,
-        "train_acc": e.train_acc,
-        "arch_loss": e.arch_loss,
-        "genotype": e.genotype,
-        "ops": super::op_names(space),
-        "edges": super::edge_labels(space),
-        "alphas": e.alphas,
+pub fn progress_note(space: space::SpaceKind, e: &DartsEpoch) -> ProgressNote {
+    ProgressNote::Darts(DartsProgress {
+        epoch: e.epoch,
+        epochs: e.epochs,
+        train_loss: e.train_loss,
+        train_acc: e.train_acc,
+        arch_loss: e.arch_loss,
+        genotype: e.genotype.clone(),
+        ops: super::op_names(space)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        edges: super::edge_labels(space),
+        alphas: e.alphas.clone(),
     })
 }
 
@@ -47,9 +49,8 @@ pub fn run_job(
     checkpoint: Option<&Path>,
     cancel: &Cancel,
     progress: &mut dyn FnMut(&DartsEpoch),
-) -> Result<Outcome, EvalError> {
-    job.validate()
-        .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
+) -> Result<Outcome, DartsError> {
+    job.validate()?;
     let run = DartsRun {
         space: job.space.kind(),
         dataset,
@@ -58,24 +59,11 @@ pub fn run_job(
         output,
         checkpoint,
     };
-    let report = match search(&run, cancel, progress) {
-        Ok(r) => r,
-        Err(DartsError::Cancelled) => return Err(EvalError::Cancelled),
-        Err(
-            e @ (DartsError::Settings(_)
-            | DartsError::Space(_)
-            | DartsError::Model(_)
-            | DartsError::Data(_)
-            | DartsError::Derive(_)),
-        ) => return Err(EvalError::Permanent(format!("darts job: {e}"))),
-        Err(e @ (DartsError::Torch(_) | DartsError::Output { .. })) => {
-            return Err(EvalError::Retryable(format!("darts job: {e}")))
-        }
-    };
+    let report = search(&run, cancel, progress)?;
     if let Some(reason) = report.diverged {
         return Ok(Outcome::Diverged { reason });
     }
-    Ok(Outcome::Ok(Metrics {
+    Ok(Outcome::Ok(Scores {
         val_acc: report.val_acc,
         val_loss: Some(report.val_loss),
         params: Some(report.params as u64),
@@ -84,6 +72,6 @@ pub fn run_job(
         epochs: Some(f64::from(report.epochs)),
         device: Some(report.device),
         genotype: Some(report.genotype),
-        ..Metrics::default()
+        ..Scores::default()
     }))
 }

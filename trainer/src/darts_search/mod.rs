@@ -62,7 +62,7 @@ pub enum DartsError {
     Output {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The I/O error, as the OS words it.
         reason: String,
     },
     /// Asked to stop (shutdown, lost lease).

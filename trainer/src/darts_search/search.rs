@@ -9,8 +9,9 @@
 use super::bilevel::{self, ArchAdam, Batch, WeightSgd};
 use super::supernet::{edge_labels, op_names, Supernet, SupernetConfig};
 use super::DartsError;
-use crate::evaluator::Cancel;
-use crate::train::{cosine, device_name};
+use crate::cancel::Cancel;
+use crate::device::device_name;
+use crate::schedule::cosine;
 use data::{Dataset, Loader, LoaderConfig, Normalize, Split};
 use queue::wire::{DartsOrder, DartsSettings};
 use serde::{Deserialize, Serialize};
@@ -129,57 +130,18 @@ pub fn search(
     }
     let setup = Instant::now();
     tch::manual_seed(s.seed as i64);
-    let (w_half, a_half) = halves(&run.dataset.train, s)?;
-    let normalize = Normalize::from_split(&w_half);
-    let (w_half, a_half) = (w_half.to_device(run.device), a_half.to_device(run.device));
-    let net = Supernet::new(run.space, &supernet_config(run), run.device)?;
-    let [c, h, w] = w_half.image_shape();
-    net.check_input(&Tensor::zeros([1, c, h, w], (Kind::Float, run.device)))?;
-    let params = net.params();
-    let mut opt = Optimizers {
-        sgd: WeightSgd::new(&params, s.momentum, s.weight_decay),
-        adam: ArchAdam::new(net.alphas(), s.arch_lr, s.arch_weight_decay),
-    };
-    let augment = data::Augment {
-        crop_padding: s.crop_padding,
-        flip_prob: if s.flip { 0.5 } else { 0.0 },
-        cutout: 0,
-    };
-    let w_loader = half_loader(&w_half, &normalize, s, augment, s.seed)?;
-    let a_loader = half_loader(&a_half, &normalize, s, augment, s.seed.wrapping_add(1))?;
-    let mut report = DartsReport {
-        space: run.space,
-        genotype: String::new(),
-        derived: String::new(),
-        val_acc: 0.0,
-        val_loss: f64::NAN,
-        params: net.param_count(),
-        halves: (w_half.len(), a_half.len()),
-        search_seconds: 0.0,
-        images_per_s: 0.0,
-        setup_seconds: setup.elapsed().as_secs_f64(),
-        epochs: 0,
-        steps: 0,
-        device: device_name(run.device),
-        diverged: None,
-        history: Vec::new(),
-    };
+    let mut state = SearchState::prepare(run)?;
+    let w_loader = half_loader(&state.w_half, &state.normalize, s, state.augment, s.seed)?;
+    let a_loader = half_loader(
+        &state.a_half,
+        &state.normalize,
+        s,
+        state.augment,
+        s.seed.wrapping_add(1),
+    )?;
+    let mut report = state.empty_report(run, setup);
     let key = checkpoint_key(run);
-    let mut at = DataPosition::default();
-    let mut images = 0u64;
-    let mut first = 0;
-    if let Some(dir) = run.checkpoint {
-        if let Some(meta) = load_checkpoint(dir, &key, &net, &mut opt)? {
-            tracing::info!(dir = %dir.display(), epochs_done = meta.epochs_done, "resuming the DARTS search from its checkpoint");
-            first = meta.epochs_done;
-            at = meta.at;
-            images = meta.images;
-            report.steps = meta.steps;
-            report.search_seconds = meta.search_seconds;
-            report.epochs = meta.epochs_done;
-            report.history = meta.history;
-        }
-    }
+    let (first, mut at, mut images) = resume(run, &key, &state.net, &mut state.opt, &mut report)?;
     let mut a_batches = a_loader.epoch(at.a_epoch);
     for _ in 0..at.a_taken {
         a_batches.next();
@@ -204,7 +166,7 @@ pub fn search(
             at.a_taken += 1;
             let train = Batch { xs: &xs, ys: &ys };
             let val = Batch { xs: &vx, ys: &vy };
-            match step(&net, &params, &mut opt, s, lr, train, val)? {
+            match step(&state.net, &state.params, &mut state.opt, s, lr, train, val)? {
                 Step::Done(stats) => sums.add(&stats),
                 Step::Diverged(what) => {
                     report.diverged = Some(format!(
@@ -223,29 +185,19 @@ pub fn search(
         if report.diverged.is_some() {
             break;
         }
-        let record = epoch_record(&net, epoch + 1, s.epochs, lr, &sums, seconds)?;
-        progress(&record);
-        report.history.push(record);
-        report.epochs = epoch + 1;
-        if let Some(path) = run.output {
-            write_output(path, run, &report, false)?;
-        }
-        if let (Some(dir), true) = (run.checkpoint, epoch + 1 < s.epochs) {
-            let meta = CheckpointMeta {
-                key: key.clone(),
-                epochs_done: epoch + 1,
-                at,
-                images,
-                steps: report.steps,
-                search_seconds: report.search_seconds,
-                adam_steps: opt.adam.t,
-                history: report.history.clone(),
-            };
-            save_checkpoint(dir, &net, &opt, &meta)?;
-        }
+        state.end_epoch(
+            run,
+            &key,
+            epoch,
+            (lr, &sums, seconds),
+            at,
+            images,
+            &mut report,
+            progress,
+        )?;
     }
     report.images_per_s = images as f64 / report.search_seconds.max(1e-9);
-    finish(&net, &a_half, &normalize, s, &mut report)?;
+    finish(&state.net, &state.a_half, &state.normalize, s, &mut report)?;
     if let Some(dir) = run.checkpoint {
         // Done: the state is not needed again.
         checkpoint_files(dir).remove();
@@ -254,6 +206,135 @@ pub fn search(
         write_output(path, run, &report, true)?;
     }
     Ok(report)
+}
+
+/// What a search works on: its two halves of the data (on the device),
+/// their normalization and augmentation, the supernet and its optimizers.
+struct SearchState {
+    w_half: Split,
+    a_half: Split,
+    normalize: Normalize,
+    augment: data::Augment,
+    net: Supernet,
+    params: Vec<Tensor>,
+    opt: Optimizers,
+}
+
+impl SearchState {
+    /// Split the data into halves and build the supernet (from libtorch's
+    /// generator, seeded by the caller) and its optimizers.
+    fn prepare(run: &DartsRun<'_>) -> Result<Self, DartsError> {
+        let s = run.settings;
+        let (w_half, a_half) = halves(&run.dataset.train, s)?;
+        let normalize = Normalize::from_split(&w_half);
+        let (w_half, a_half) = (w_half.to_device(run.device), a_half.to_device(run.device));
+        let net = Supernet::new(run.space, &supernet_config(run), run.device)?;
+        let [c, h, w] = w_half.image_shape();
+        net.check_input(&Tensor::zeros([1, c, h, w], (Kind::Float, run.device)))?;
+        let params = net.params();
+        let opt = Optimizers {
+            sgd: WeightSgd::new(&params, s.momentum, s.weight_decay),
+            adam: ArchAdam::new(net.alphas(), s.arch_lr, s.arch_weight_decay),
+        };
+        let augment = data::Augment {
+            crop_padding: s.crop_padding,
+            flip_prob: if s.flip { 0.5 } else { 0.0 },
+            cutout: 0,
+        };
+        Ok(Self {
+            w_half,
+            a_half,
+            normalize,
+            augment,
+            net,
+            params,
+            opt,
+        })
+    }
+
+    /// The report of a search that has not run an epoch yet.
+    fn empty_report(&self, run: &DartsRun<'_>, setup: Instant) -> DartsReport {
+        DartsReport {
+            space: run.space,
+            genotype: String::new(),
+            derived: String::new(),
+            val_acc: 0.0,
+            val_loss: f64::NAN,
+            params: self.net.param_count(),
+            halves: (self.w_half.len(), self.a_half.len()),
+            search_seconds: 0.0,
+            images_per_s: 0.0,
+            setup_seconds: setup.elapsed().as_secs_f64(),
+            epochs: 0,
+            steps: 0,
+            device: device_name(run.device),
+            diverged: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// After epoch `epoch` (from 0): its record to `progress` and the
+    /// report, `darts.json` rewritten, and a checkpoint unless it was the
+    /// last epoch.
+    #[allow(clippy::too_many_arguments)]
+    fn end_epoch(
+        &self,
+        run: &DartsRun<'_>,
+        key: &str,
+        epoch: u32,
+        (lr, sums, seconds): (f64, &Sums, f64),
+        at: DataPosition,
+        images: u64,
+        report: &mut DartsReport,
+        progress: &mut dyn FnMut(&DartsEpoch),
+    ) -> Result<(), DartsError> {
+        let s = run.settings;
+        let record = epoch_record(&self.net, epoch + 1, s.epochs, lr, sums, seconds)?;
+        progress(&record);
+        report.history.push(record);
+        report.epochs = epoch + 1;
+        if let Some(path) = run.output {
+            write_output(path, run, report, false)?;
+        }
+        if let (Some(dir), true) = (run.checkpoint, epoch + 1 < s.epochs) {
+            let meta = CheckpointMeta {
+                key: key.to_string(),
+                epochs_done: epoch + 1,
+                at,
+                images,
+                steps: report.steps,
+                search_seconds: report.search_seconds,
+                adam_steps: self.opt.adam.t,
+                history: report.history.clone(),
+            };
+            save_checkpoint(dir, &self.net, &self.opt, &meta)?;
+        }
+        Ok(())
+    }
+}
+
+/// Take up the state of the run's checkpoint, if it holds this search:
+/// the first epoch to run, the α half's position and the images seen;
+/// the report gets the epochs already done.
+fn resume(
+    run: &DartsRun<'_>,
+    key: &str,
+    net: &Supernet,
+    opt: &mut Optimizers,
+    report: &mut DartsReport,
+) -> Result<(u32, DataPosition, u64), DartsError> {
+    let Some(dir) = run.checkpoint else {
+        return Ok((0, DataPosition::default(), 0));
+    };
+    let Some(meta) = load_checkpoint(dir, key, net, opt)? else {
+        return Ok((0, DataPosition::default(), 0));
+    };
+    tracing::info!(dir = %dir.display(), epochs_done = meta.epochs_done, "resuming the DARTS search from its checkpoint");
+    report.steps = meta.steps;
+    report.search_seconds = meta.search_seconds;
+    report.epochs = meta.epochs_done;
+    report.history = meta.history;
+    Ok((meta.epochs_done, meta.at, meta.images))
 }
 
 /// The optimizers of a search: SGD for the weights, Adam for α.

@@ -1,0 +1,231 @@
+//! Job payloads: what a trainer is asked to do. An [`EvalJob`] evaluates
+//! one candidate with an [`EvaluatorSpec`] (a table lookup, or training on
+//! a dataset named by a [`DataRef`]); a [`DartsJob`] runs one DARTS
+//! supernet search on a dataset.
+
+use super::settings::{DartsSettings, SettingError, TrainSettings};
+use super::{malformed, WireError};
+use serde::{Deserialize, Serialize};
+
+/// A dataset as a job names it. Its fields sit flat in the payload
+/// (`data`, `format`, `fingerprint`) beside the job's other fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataRef {
+    /// The dataset's path, as trainers see it (the same mount on every host).
+    #[serde(rename = "data")]
+    pub path: String,
+    /// idx, cifar10, cifar100 or folder; detected when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The dataset's fingerprint, recorded at submission; a trainer whose
+    /// copy differs refuses the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+impl DataRef {
+    /// The dataset at `path`, format detected, not yet pinned.
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            format: None,
+            fingerprint: None,
+        }
+    }
+}
+
+/// A dataset shows as its path.
+impl std::fmt::Display for DataRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
+/// How a trainer evaluates a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EvaluatorSpec {
+    /// Look the cell up in the NAS-Bench-201 table.
+    Nb201 {
+        /// cifar10, cifar100 or imagenet.
+        dataset: String,
+        /// Sleep the table's train_time times this factor (0: no sleep).
+        #[serde(default)]
+        time_scale: f64,
+    },
+    /// Build the network with libtorch and train it on the user's data.
+    Torch {
+        /// The dataset.
+        #[serde(flatten)]
+        data: DataRef,
+        /// How to train.
+        #[serde(default)]
+        settings: Box<TrainSettings>,
+    },
+}
+
+impl EvaluatorSpec {
+    /// The dataset a torch evaluator trains on; `None` for the table.
+    pub fn data(&self) -> Option<&DataRef> {
+        match self {
+            Self::Torch { data, .. } => Some(data),
+            Self::Nb201 { .. } => None,
+        }
+    }
+}
+
+/// Payload of an [`super::JobKind::Evaluate`] job: one candidate architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalJob {
+    /// The space, with its settings.
+    pub space: space::Space,
+    /// The genotype's canonical text.
+    pub genotype: String,
+    /// Its stable hash; checked against `genotype` by the trainer.
+    pub hash: String,
+    /// How to evaluate it.
+    pub evaluator: EvaluatorSpec,
+    /// Seed of the evaluation (training seed; table: which run).
+    pub seed: u64,
+}
+
+impl EvalJob {
+    /// The job for `genotype`, with its hash filled in.
+    pub fn new(
+        space: space::Space,
+        genotype: &space::Genotype,
+        evaluator: EvaluatorSpec,
+        seed: u64,
+    ) -> Self {
+        Self {
+            space,
+            genotype: genotype.canonical_text(),
+            hash: genotype.hash().to_string(),
+            evaluator,
+            seed,
+        }
+    }
+
+    /// Parse and check the genotype: it must be in the space and match the hash.
+    pub fn genotype(&self) -> Result<space::Genotype, WireError> {
+        let g = self
+            .space
+            .parse(&self.genotype)
+            .map_err(|e| malformed("job payload", format!("genotype {:?}: {e}", self.genotype)))?;
+        if g.hash().to_string() != self.hash {
+            return Err(malformed(
+                "job payload",
+                format!(
+                    "hash {} does not match genotype {} (hash {})",
+                    self.hash,
+                    self.genotype,
+                    g.hash()
+                ),
+            ));
+        }
+        Ok(g)
+    }
+}
+
+/// Payload of a [`super::JobKind::Darts`] job: one DARTS search on a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DartsJob {
+    /// The cell space searched: `darts` or `nb201`.
+    pub space: space::Space,
+    /// The dataset; its training split is what the search divides into
+    /// halves.
+    #[serde(flatten)]
+    pub data: DataRef,
+    /// How to search.
+    #[serde(default)]
+    pub settings: DartsSettings,
+}
+
+impl DartsJob {
+    /// Check the space (DARTS searches cover the `darts` and `nb201` cell
+    /// spaces) and the settings.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        self.settings.validate_for(&self.space)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::DartsOrder;
+
+    #[test]
+    fn eval_jobs_check_their_genotype_and_hash() {
+        let space = space::Space::Nb201;
+        let g = space.sample(&mut space::rng(1)).unwrap();
+        let ev = EvaluatorSpec::Nb201 {
+            dataset: "cifar10".into(),
+            time_scale: 0.0,
+        };
+        let job = EvalJob::new(space, &g, ev, 3);
+        assert_eq!(job.genotype().unwrap(), g);
+        let mut wrong = job.clone();
+        wrong.hash = "0000000000000000".into();
+        assert!(wrong
+            .genotype()
+            .unwrap_err()
+            .to_string()
+            .contains("does not match"));
+        let mut bad = job;
+        bad.genotype = "|x~0|".into();
+        assert!(bad
+            .genotype()
+            .unwrap_err()
+            .to_string()
+            .contains("genotype \"|x~0|\""));
+    }
+
+    #[test]
+    fn torch_evaluators_keep_their_data_fields_flat() {
+        let text = r#"{"torch":{"data":"/d","format":"idx","settings":{"epochs":2.0}}}"#;
+        let spec: EvaluatorSpec = serde_json::from_str(text).unwrap();
+        let data = spec.data().unwrap();
+        assert_eq!(
+            (data.path.as_str(), data.format.as_deref()),
+            ("/d", Some("idx"))
+        );
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["torch"]["data"], "/d");
+        assert_eq!(back["torch"]["settings"]["epochs"], 2.0);
+        assert!(back["torch"].get("fingerprint").is_none());
+        let unknown = serde_json::from_str::<EvaluatorSpec>(r#"{"torch":{"data":"/d","dta":1}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("unknown field `dta`"), "{unknown}");
+    }
+
+    #[test]
+    fn darts_jobs_round_trip_with_defaults_and_name_bad_fields() {
+        let job: DartsJob =
+            serde_json::from_str(r#"{"space":{"kind":"darts"},"data":"/data/cifar10"}"#).unwrap();
+        assert_eq!(job.settings, DartsSettings::default());
+        assert_eq!(job.settings.order, DartsOrder::First);
+        job.validate().unwrap();
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<DartsJob>(&text).unwrap(), job);
+        let second: DartsJob = serde_json::from_str(
+            r#"{"space":{"kind":"nb201"},"data":"d","settings":{"order":"second","epochs":3,"layers":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(second.settings.order, DartsOrder::Second);
+        assert_eq!(second.settings.layers, Some(2));
+        assert_eq!(second.settings.arch_lr, 3e-4);
+        let unknown = serde_json::from_str::<DartsJob>(
+            r#"{"space":{"kind":"darts"},"data":"d","settings":{"arch_learning_rate":1}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("arch_learning_rate"), "{unknown}");
+        let mut bad = job.clone();
+        bad.space = space::Space::Pnas { blocks: 2 };
+        assert_eq!(bad.validate().unwrap_err().field, "space");
+    }
+}

@@ -1,0 +1,134 @@
+//! What a job produced: the candidate's [`Scores`] or why there are none
+//! ([`Outcome`]), recorded by the queue as a [`JobResult`] in the search's
+//! result log.
+
+use super::{malformed, validate_id, WireError, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+
+/// Scores of an evaluated candidate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Scores {
+    /// Validation accuracy, percent.
+    pub val_acc: f64,
+    /// Validation loss, where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Test accuracy, percent, for final evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_acc: Option<f64>,
+    /// Parameter count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<u64>,
+    /// Training time in seconds (simulated for table lookups).
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// Training throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_s: Option<f64>,
+    /// Epochs trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<f64>,
+    /// Where it ran (cpu, cuda:0, table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Where the trained weights were saved (safetensors), for final
+    /// evaluations on trainers with an artifacts folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+    /// The architecture a search derived, as canonical text in its space
+    /// (DARTS jobs: the genotype derived from α at the end of the search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genotype: Option<String>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Evaluated.
+    Ok(Scores),
+    /// Training diverged (NaN or infinite loss): a result, not a retry.
+    Diverged {
+        /// What diverged, and when.
+        reason: String,
+    },
+    /// Gave up: the job is in the dead-letter list.
+    Dead {
+        /// The last failure.
+        reason: String,
+    },
+}
+
+/// A job's result, as recorded by the queue and read by the scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Schema version.
+    pub v: u32,
+    /// The job.
+    pub job_id: String,
+    /// Its search.
+    pub search_id: String,
+    /// The attempt that produced this result.
+    pub attempt: u32,
+    /// The worker that produced it (empty for reaped jobs of unknown worker).
+    pub worker: String,
+    /// When it was recorded, ms since the Unix epoch.
+    pub finished_ms: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl JobResult {
+    /// Decode and validate.
+    pub fn decode(text: &str) -> Result<Self, WireError> {
+        let r: JobResult =
+            serde_json::from_str(text).map_err(|e| malformed("job result", e.to_string()))?;
+        if r.v != SCHEMA_VERSION {
+            return Err(WireError::UnknownVersion { found: r.v.into() });
+        }
+        validate_id("job result", &r.job_id)?;
+        validate_id("job result", &r.search_id)?;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_serialize_as_the_lua_dead_event_does() {
+        // reap.lua and fail.lua write dead events with cjson in this shape.
+        let lua = r#"{"v":1,"job_id":"s.0000000001","search_id":"s","attempt":3,"worker":"w","finished_ms":1764403200123,"outcome":{"dead":{"reason":"boom"}}}"#;
+        let r = JobResult::decode(lua).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Dead {
+                reason: "boom".into()
+            }
+        );
+        let ok = JobResult {
+            outcome: Outcome::Ok(Scores {
+                val_acc: 91.5,
+                ..Default::default()
+            }),
+            ..r
+        };
+        let back = JobResult::decode(&serde_json::to_string(&ok).unwrap()).unwrap();
+        assert_eq!(back, ok);
+    }
+
+    #[test]
+    fn scores_carry_a_derived_genotype_only_when_there_is_one() {
+        let old = r#"{"val_acc":50.0,"train_seconds":1.0}"#;
+        let m: Scores = serde_json::from_str(old).unwrap();
+        assert_eq!(m.genotype, None);
+        assert!(!serde_json::to_string(&m).unwrap().contains("genotype"));
+        let with = Scores {
+            genotype: Some("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|".into()),
+            ..m
+        };
+        let back: Scores = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+}
