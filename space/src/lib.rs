@@ -1,8 +1,11 @@
 //! Search spaces and genotypes for `nas`: what an architecture is, how it is
 //! written down, checked, sampled, mutated, expanded, enumerated and hashed.
 //!
-//! Four spaces: the NAS-RL macro chain ([`macro_chain`]), PNAS cells
-//! ([`pnas`]), DARTS cells ([`darts`]) and NAS-Bench-201 cells ([`nb201`]).
+//! Six spaces: for images, the NAS-RL macro chain ([`macro_chain`]), PNAS
+//! cells ([`pnas`]), DARTS cells ([`darts`]) and NAS-Bench-201 cells
+//! ([`nb201`]); for tables, dense networks ([`mlp`]); for time series, cells
+//! of 1-D operations ([`seq`]). NAS-Bench-201 and `seq` cells share one
+//! generic cell ([`cell`]).
 //! [`Space`] is a space with its settings, [`Genotype`] a member of any of
 //! them; both are plain data that cross process boundaries as JSON.
 //!
@@ -11,21 +14,26 @@
 //! deterministic: the same seed gives the same samples and mutations on every
 //! machine (the generator is ChaCha8, see [`rng`]).
 
+pub mod cell;
 pub mod darts;
 mod error;
 mod hash;
 pub mod macro_chain;
+pub mod mlp;
 pub mod nb201;
 mod ops;
 pub mod pnas;
 pub mod rng_serde;
+pub mod seq;
 
 pub use darts::{DartsGenotype, DartsOp};
 pub use error::{Result, SpaceError};
 pub use hash::GenotypeHash;
 pub use macro_chain::{MacroGenotype, MacroLayer};
+pub use mlp::{MlpGenotype, MlpLayer};
 pub use nb201::{Nb201Cell, Nb201Op};
 pub use pnas::{PnasBlock, PnasCell, PnasOp};
+pub use seq::{SeqCell, SeqOp};
 
 use rand::{Rng, SeedableRng};
 use std::fmt;
@@ -52,11 +60,22 @@ pub enum SpaceKind {
     Darts,
     /// NAS-Bench-201 cells.
     Nb201,
+    /// Dense networks for tables.
+    Mlp,
+    /// Cells of 1-D operations for time series.
+    Seq,
 }
 
 impl SpaceKind {
     /// Every space.
-    pub const ALL: [SpaceKind; 4] = [Self::Macro, Self::Pnas, Self::Darts, Self::Nb201];
+    pub const ALL: [SpaceKind; 6] = [
+        Self::Macro,
+        Self::Pnas,
+        Self::Darts,
+        Self::Nb201,
+        Self::Mlp,
+        Self::Seq,
+    ];
 
     /// The short name used on the command line, in JSON and in hashes.
     pub fn name(self) -> &'static str {
@@ -65,6 +84,8 @@ impl SpaceKind {
             Self::Pnas => "pnas",
             Self::Darts => "darts",
             Self::Nb201 => "nb201",
+            Self::Mlp => "mlp",
+            Self::Seq => "seq",
         }
     }
 
@@ -75,6 +96,8 @@ impl SpaceKind {
             Self::Pnas => "PNAS cells: up to 5 blocks of (input1, op1, input2, op2) over 8 ops (Liu et al. 2018)",
             Self::Darts => "DARTS cells: normal and reduction cells, 4 nodes of 2 edges over 7 ops (Liu, Simonyan & Yang 2019)",
             Self::Nb201 => "NAS-Bench-201 cells: 4 nodes, 6 edges, 5 ops, 15,625 cells (Dong & Yang 2020)",
+            Self::Mlp => "dense networks for tables: 1 to N layers (width, activation, normalization, dropout) with anchor-point skip connections, and the encoding of categorical columns",
+            Self::Seq => "cells of 1-D ops for time series: 4 nodes, 6 edges, 11 ops (convolutions of several kernels and dilations, separable convolutions, pooling, skip, none)",
         }
     }
 
@@ -87,6 +110,43 @@ impl SpaceKind {
             },
             Self::Darts => Space::Darts,
             Self::Nb201 => Space::Nb201,
+            Self::Mlp => Space::Mlp {
+                layers: 4,
+                categorical: false,
+            },
+            Self::Seq => Space::Seq,
+        }
+    }
+
+    /// Whether the space's networks take images, table rows or sequences.
+    pub fn input(self) -> InputKind {
+        match self {
+            Self::Macro | Self::Pnas | Self::Darts | Self::Nb201 => InputKind::Images,
+            Self::Mlp => InputKind::Table,
+            Self::Seq => InputKind::Series,
+        }
+    }
+}
+
+/// What a space's networks read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Images, `[channels, height, width]`.
+    Images,
+    /// Table rows, a vector of features.
+    Table,
+    /// Sequences, `[channels, length]`.
+    Series,
+}
+
+impl InputKind {
+    /// The name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Images => "images",
+            Self::Table => "tables",
+            Self::Series => "time series",
         }
     }
 }
@@ -106,7 +166,7 @@ impl FromStr for SpaceKind {
             .ok_or_else(|| {
                 SpaceError::new(
                     "space",
-                    format!("unknown space {s:?}; expected one of macro, pnas, darts, nb201"),
+                    format!("unknown space {s:?}; expected one of macro, pnas, darts, nb201, mlp, seq"),
                 )
             })
     }
@@ -130,6 +190,17 @@ pub enum Space {
     Darts,
     /// NAS-Bench-201 cells.
     Nb201,
+    /// Dense networks of 1 to `layers` layers.
+    Mlp {
+        /// The most layers, N (at most 16).
+        layers: usize,
+        /// The table has categorical columns, so the search also chooses
+        /// their encoding (one-hot or embedding).
+        #[serde(default)]
+        categorical: bool,
+    },
+    /// `seq` cells.
+    Seq,
 }
 
 /// How many genotypes a space holds.
@@ -161,6 +232,8 @@ impl Space {
             Space::Pnas { .. } => SpaceKind::Pnas,
             Space::Darts => SpaceKind::Darts,
             Space::Nb201 => SpaceKind::Nb201,
+            Space::Mlp { .. } => SpaceKind::Mlp,
+            Space::Seq => SpaceKind::Seq,
         }
     }
 
@@ -169,7 +242,13 @@ impl Space {
         match *self {
             Space::Macro { layers } => MacroGenotype::count(layers).map(|_| ()),
             Space::Pnas { blocks } => PnasCell::count(blocks).map(|_| ()),
-            Space::Darts | Space::Nb201 => Ok(()),
+            Space::Mlp { layers, .. } if layers == 0 || layers > mlp::MAX_LAYERS => {
+                Err(SpaceError::new(
+                    "layers",
+                    format!("{layers} is not a layer count between 1 and {}", mlp::MAX_LAYERS),
+                ))
+            }
+            Space::Mlp { .. } | Space::Darts | Space::Nb201 | Space::Seq => Ok(()),
         }
     }
 
@@ -204,6 +283,23 @@ impl Space {
                     ),
                 ))
             }
+            (Space::Mlp { layers, .. }, Genotype::Mlp(m)) if m.layers().len() > layers => {
+                Err(SpaceError::new(
+                    "layers",
+                    format!(
+                        "the network has {} layers, the space at most {layers}",
+                        m.layers().len()
+                    ),
+                ))
+            }
+            (Space::Mlp { categorical, .. }, Genotype::Mlp(m))
+                if !categorical && m.encoding() != mlp::Encoding::OneHot =>
+            {
+                Err(SpaceError::new(
+                    "encoding",
+                    "the space's data has no categorical columns, so its networks use onehot",
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -222,6 +318,11 @@ impl Space {
             Space::Pnas { blocks } => Genotype::Pnas(PnasCell::sample(blocks, rng)?),
             Space::Darts => Genotype::Darts(DartsGenotype::sample(rng)),
             Space::Nb201 => Genotype::Nb201(Nb201Cell::sample(rng)),
+            Space::Mlp {
+                layers,
+                categorical,
+            } => Genotype::Mlp(MlpGenotype::sample(layers, categorical, rng)),
+            Space::Seq => Genotype::Seq(SeqCell::sample(rng)),
         })
     }
 
@@ -233,19 +334,31 @@ impl Space {
             Genotype::Pnas(c) => Genotype::Pnas(c.mutate(rng)),
             Genotype::Darts(d) => Genotype::Darts(d.mutate(rng)),
             Genotype::Nb201(c) => Genotype::Nb201(c.mutate(rng)),
+            Genotype::Mlp(m) => {
+                let Space::Mlp {
+                    layers,
+                    categorical,
+                } = *self
+                else {
+                    unreachable!("checked above: an mlp genotype is in an mlp space")
+                };
+                Genotype::Mlp(m.mutate(layers, categorical, rng))
+            }
+            Genotype::Seq(c) => Genotype::Seq(c.mutate(rng)),
         })
     }
 
     /// Every genotype, where listing them is practical: all NAS-Bench-201
-    /// cells, or the PNAS cells of exactly `blocks` blocks. `None` for the
-    /// macro and DARTS spaces, whose sizes are astronomical.
+    /// or `seq` cells, or the PNAS cells of exactly `blocks` blocks. `None`
+    /// for the macro, DARTS and mlp spaces, whose sizes are astronomical.
     pub fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Genotype>>> {
         match *self {
             Space::Nb201 => Some(Box::new(Nb201Cell::enumerate().map(Genotype::Nb201))),
+            Space::Seq => Some(Box::new(SeqCell::enumerate().map(Genotype::Seq))),
             Space::Pnas { blocks } => PnasCell::enumerate(blocks)
                 .ok()
                 .map(|it| Box::new(it.map(Genotype::Pnas)) as Box<dyn Iterator<Item = Genotype>>),
-            Space::Macro { .. } | Space::Darts => None,
+            Space::Macro { .. } | Space::Darts | Space::Mlp { .. } => None,
         }
     }
 
@@ -264,6 +377,22 @@ impl Space {
             Space::Pnas { blocks } => Size::Exact(PnasCell::count(blocks)?),
             Space::Darts => Size::Exact(DartsGenotype::count()),
             Space::Nb201 => Size::Exact(nb201::SIZE as u128),
+            Space::Seq => Size::Exact(seq::SIZE as u128),
+            Space::Mlp {
+                layers,
+                categorical,
+            } => match MlpGenotype::count(layers, categorical) {
+                Some(n) => Size::Exact(n),
+                None => {
+                    let per_layer = (mlp::WIDTHS.len() * 4 * 3 * mlp::DROPOUT_TENTHS.len()) as f64;
+                    let bits = layers as f64 * per_layer.log2()
+                        + (layers * (layers - 1) / 2) as f64
+                        + f64::from(u8::from(categorical));
+                    Size::Huge {
+                        log10: (bits * 2f64.log10()).floor() as u32,
+                    }
+                }
+            },
         })
     }
 }
@@ -275,6 +404,12 @@ impl fmt::Display for Space {
             Space::Pnas { blocks } => write!(f, "pnas (blocks <= {blocks})"),
             Space::Darts => f.write_str("darts"),
             Space::Nb201 => f.write_str("nb201"),
+            Space::Mlp {
+                layers,
+                categorical: false,
+            } => write!(f, "mlp (layers <= {layers})"),
+            Space::Mlp { layers, .. } => write!(f, "mlp (layers <= {layers}, categorical)"),
+            Space::Seq => f.write_str("seq"),
         }
     }
 }
@@ -294,6 +429,10 @@ pub enum Genotype {
     Darts(DartsGenotype),
     /// A NAS-Bench-201 cell.
     Nb201(Nb201Cell),
+    /// A dense network.
+    Mlp(MlpGenotype),
+    /// A `seq` cell.
+    Seq(SeqCell),
 }
 
 impl Genotype {
@@ -304,6 +443,8 @@ impl Genotype {
             SpaceKind::Pnas => Genotype::Pnas(text.parse()?),
             SpaceKind::Darts => Genotype::Darts(text.parse()?),
             SpaceKind::Nb201 => Genotype::Nb201(text.parse()?),
+            SpaceKind::Mlp => Genotype::Mlp(text.parse()?),
+            SpaceKind::Seq => Genotype::Seq(text.parse()?),
         })
     }
 
@@ -314,6 +455,8 @@ impl Genotype {
             Genotype::Pnas(_) => SpaceKind::Pnas,
             Genotype::Darts(_) => SpaceKind::Darts,
             Genotype::Nb201(_) => SpaceKind::Nb201,
+            Genotype::Mlp(_) => SpaceKind::Mlp,
+            Genotype::Seq(_) => SpaceKind::Seq,
         }
     }
 
@@ -344,6 +487,8 @@ impl fmt::Display for Genotype {
             Genotype::Pnas(g) => g.fmt(f),
             Genotype::Darts(g) => g.fmt(f),
             Genotype::Nb201(g) => g.fmt(f),
+            Genotype::Mlp(g) => g.fmt(f),
+            Genotype::Seq(g) => g.fmt(f),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Data-driven tests over all four spaces: counts, round trips, published
+//! Data-driven tests over all six spaces: counts, round trips, published
 //! genotypes, mutation, golden hashes and bad input.
 
 use space::{
@@ -20,7 +20,72 @@ fn spaces() -> Vec<Space> {
         Space::Pnas { blocks: 5 },
         Space::Darts,
         Space::Nb201,
+        Space::Mlp {
+            layers: 1,
+            categorical: false,
+        },
+        Space::Mlp {
+            layers: 4,
+            categorical: false,
+        },
+        Space::Mlp {
+            layers: 8,
+            categorical: true,
+        },
+        Space::Seq,
     ]
+}
+
+#[test]
+fn seq_cells_are_11_ops_on_6_edges_and_count_exactly() {
+    assert_eq!(Space::Seq.size().unwrap(), space::Size::Exact(11u128.pow(6)));
+    let c: space::SeqCell =
+        "|conv_5~0|+|sep_conv_3~0|skip_connect~1|+|none~0|max_pool_3~1|dil_conv_3~2|"
+            .parse()
+            .unwrap();
+    assert_eq!(space::SeqCell::from_index(c.index()), Some(c));
+    assert_eq!(c.neighbours().len(), 60);
+    assert_eq!(space::SeqOp::DilConv5.conv(), Some((5, 2)));
+    assert!(!space::SeqOp::MaxPool3.is_parametric());
+    let first: Vec<_> = Space::Seq.enumerate().unwrap().take(2).collect();
+    assert_eq!(
+        first[1].to_string(),
+        "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    );
+}
+
+#[test]
+fn mlp_counts_follow_from_the_rules() {
+    // 360 choices per layer; layer i may also read i earlier outputs.
+    let one = |categorical| {
+        Space::Mlp {
+            layers: 1,
+            categorical,
+        }
+        .size()
+        .unwrap()
+    };
+    assert_eq!(one(false), space::Size::Exact(360));
+    assert_eq!(one(true), space::Size::Exact(720));
+    let three = 360 + 360u128.pow(2) * 2 + 360u128.pow(3) * 8;
+    assert_eq!(
+        Space::Mlp {
+            layers: 3,
+            categorical: false
+        }
+        .size()
+        .unwrap(),
+        space::Size::Exact(three)
+    );
+    assert!(matches!(
+        Space::Mlp {
+            layers: 16,
+            categorical: true
+        }
+        .size()
+        .unwrap(),
+        space::Size::Huge { .. }
+    ));
 }
 
 #[test]
@@ -220,6 +285,17 @@ fn hashes_are_stable_golden_values() {
             "3x3:24 5x5:36<0 3x7:48<0,1",
             "1e18bbbaaa7ee731",
         ),
+        (
+            SpaceKind::Mlp,
+            "256:relu:batch:0.1 128:gelu:none:0<x 64:silu:layer:0.2<0,x",
+            "d72289f070996972",
+        ),
+        (SpaceKind::Mlp, "embed 32:tanh:none:0.0", "5464791f48774030"),
+        (
+            SpaceKind::Seq,
+            "|conv_5~0|+|sep_conv_3~0|skip_connect~1|+|none~0|max_pool_3~1|dil_conv_3~2|",
+            "f839b6aa38db495a",
+        ),
     ];
     for (kind, text, golden) in cases {
         let g = Genotype::parse(kind, text).unwrap();
@@ -266,6 +342,22 @@ fn bad_input_gives_precise_errors() {
         (SpaceKind::Darts, "Genotype(normal=[('sep_conv_3x3', 0)", "expected ',' or ']', found the end"),
         (SpaceKind::Darts, "DARTS_V9", "expected Genotype(...) or a published name"),
         (SpaceKind::Darts, "Genotype(normal=[('sep_conv_3x3' 0)])", "text at byte 33: expected ',', found 0"),
+        // mlp
+        (SpaceKind::Mlp, "100:relu:none:0", "layer 0 width: 100 is not one of 16, 32"),
+        (SpaceKind::Mlp, "64:swish:none:0", "layer 0 activation: unknown op \"swish\""),
+        (SpaceKind::Mlp, "64:relu:group:0", "layer 0 norm: unknown op \"group\""),
+        (SpaceKind::Mlp, "64:relu:none:0.4", "layer 0 dropout: 0.4 is not one of 0, 0.1"),
+        (SpaceKind::Mlp, "64:relu:none:0.15", "layer 0 dropout: \"0.15\" is not one of 0, 0.1"),
+        (SpaceKind::Mlp, "64:relu:none", "layer 0: \"64:relu:none\" is not WIDTH:ACTIVATION:NORM:DROPOUT"),
+        (SpaceKind::Mlp, "64:relu:none:0<x", "layer 0 anchors: x is not an earlier output it may read: layer 0 reads the input features"),
+        (SpaceKind::Mlp, "64:relu:none:0 64:relu:none:0<0", "layer 1 anchors: 0 is not an earlier output it may read: layer 1 may also read x"),
+        (SpaceKind::Mlp, "64:relu:none:0 64:relu:none:0 64:relu:none:0<x,x", "layer 2 anchors: x is listed twice"),
+        (SpaceKind::Mlp, "64:relu:none:0 64:relu:none:0<y", "layer 1 anchors: \"y\" is not x or a layer number"),
+        (SpaceKind::Mlp, "sparse 64:relu:none:0", "encoding: unknown op \"sparse\""),
+        (SpaceKind::Mlp, "onehot", "layers: 0 is not a layer count between 1 and 16"),
+        // seq
+        (SpaceKind::Seq, "|conv_9~0|+|none~0|none~1|+|none~0|none~1|none~2|", "node 1 edge 1: unknown op \"conv_9\""),
+        (SpaceKind::Seq, "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "node 1 edge 1: unknown op \"nor_conv_3x3\"; expected one of none, skip_connect, conv_3"),
         // Macro
         (SpaceKind::Macro, "3x3:24 5x4:36", "layer 1 filter width: 4 is not one of 1, 3, 5, 7"),
         (SpaceKind::Macro, "3x3:25", "layer 0 filters: 25 is not one of 24, 36, 48, 64"),
@@ -293,6 +385,37 @@ fn bad_input_gives_precise_errors() {
     // Settings are checked too.
     assert!(Space::Pnas { blocks: 6 }.validate().is_err());
     assert!(Space::Macro { layers: 0 }.validate().is_err());
+    assert!(Space::Mlp {
+        layers: 17,
+        categorical: false
+    }
+    .validate()
+    .is_err());
+    let embed = Genotype::parse(SpaceKind::Mlp, "embed 64:relu:none:0").unwrap();
+    let numeric = Space::Mlp {
+        layers: 4,
+        categorical: false,
+    };
+    assert!(numeric
+        .check(&embed)
+        .unwrap_err()
+        .to_string()
+        .starts_with("encoding: the space's data has no categorical columns"));
+    let deep = Genotype::parse(
+        SpaceKind::Mlp,
+        "64:relu:none:0 64:relu:none:0 64:relu:none:0",
+    )
+    .unwrap();
+    assert_eq!(
+        Space::Mlp {
+            layers: 2,
+            categorical: false
+        }
+        .check(&deep)
+        .unwrap_err()
+        .to_string(),
+        "layers: the network has 3 layers, the space at most 2"
+    );
     let two = Genotype::parse(
         SpaceKind::Pnas,
         "(0,sep_3x3,1,identity)(0,sep_3x3,1,identity)",
