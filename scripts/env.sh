@@ -6,8 +6,9 @@ NAS_CACHE="${NAS_CACHE:-/var/cache/nas}"
 NAS_VENV="${NAS_VENV:-$NAS_CACHE/venv}"
 NAS_NB201_DIR="${NAS_NB201_DIR:-$NAS_CACHE/nasbench201}"
 NAS_FASHION_MNIST="${NAS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
+NAS_DATASETS="${NAS_DATASETS:-$NAS_CACHE/datasets}"
 NAS_TORCH_VERSION="2.11.0"
-export NAS_CACHE NAS_VENV NAS_NB201_DIR NAS_FASHION_MNIST NAS_TORCH_VERSION
+export NAS_CACHE NAS_VENV NAS_NB201_DIR NAS_FASHION_MNIST NAS_DATASETS NAS_TORCH_VERSION
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$NAS_CACHE/target}"
 # tch's build script takes libtorch from the venv's torch; keeping this value
 # identical between builds keeps cargo from rebuilding torch-sys.

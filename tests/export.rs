@@ -606,6 +606,11 @@ fn cell_pictures_of_every_space_are_svg_with_every_op() {
         Space::Darts,
         Space::Pnas { blocks: 5 },
         Space::Macro { layers: 6 },
+        Space::Seq,
+        Space::Mlp {
+            layers: 5,
+            categorical: true,
+        },
     ];
     let dir = tempfile::tempdir().unwrap();
     for space in spaces {
@@ -631,6 +636,16 @@ fn cell_pictures_of_every_space_are_svg_with_every_op() {
                     .layers()
                     .iter()
                     .map(|l| format!("{}x{} conv, {}", l.height, l.width, l.filters))
+                    .collect(),
+                Genotype::Seq(c) => c.edges.iter().map(|o| o.name().into()).collect(),
+                // Each layer's width and activation; each anchor a skip edge.
+                Genotype::Mlp(m) => m
+                    .layers()
+                    .iter()
+                    .flat_map(|l| {
+                        std::iter::once(format!("{} {}", l.width, l.activation))
+                            .chain(l.anchors.iter().map(|_| "skip".to_string()))
+                    })
                     .collect(),
             };
             for op in &ops {

@@ -89,6 +89,12 @@ impl Net {
             HeadKind::Filters,
             HeadKind::Input,
             HeadKind::Op,
+            HeadKind::Depth,
+            HeadKind::Units,
+            HeadKind::Activation,
+            HeadKind::Norm,
+            HeadKind::Dropout,
+            HeadKind::Encoding,
         ]
         .into_iter()
         .filter_map(|kind| {

@@ -78,8 +78,9 @@ pub(crate) type Params = BTreeMap<String, Param>;
 /// - per decision head `k` with n choices: `head.k.weight` `[n, H]`,
 ///   `head.k.bias` `[n]` (the softmax classifier) and `embed.k` `[n, H]`
 ///   (the chosen token, fed to the next step).
-/// - macro space only: `attention.w_prev` `[H, H]`, `attention.w_curr`
-///   `[H, H]`, `attention.v` `[H]`, the anchor-point sigmoids.
+/// - macro and mlp spaces only: `attention.w_prev` `[H, H]`,
+///   `attention.w_curr` `[H, H]`, `attention.v` `[H]`, the anchor-point
+///   sigmoids.
 pub(crate) fn layout(space: &Space, config: &ControllerConfig) -> Vec<(String, Vec<usize>)> {
     let h = config.hidden;
     let mut out = vec![("embed.go".to_string(), vec![1, h])];
@@ -95,7 +96,7 @@ pub(crate) fn layout(space: &Space, config: &ControllerConfig) -> Vec<(String, V
         out.push((format!("head.{k}.bias"), vec![n]));
         out.push((format!("embed.{k}"), vec![n, h]));
     }
-    if matches!(space, Space::Macro { .. }) {
+    if matches!(space, Space::Macro { .. } | Space::Mlp { .. }) {
         out.push(("attention.w_prev".to_string(), vec![h, h]));
         out.push(("attention.w_curr".to_string(), vec![h, h]));
         out.push(("attention.v".to_string(), vec![h]));

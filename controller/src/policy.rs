@@ -8,7 +8,11 @@
 //!   anchor point (one sigmoid per earlier layer);
 //! - PNAS: per block, input 1, op 1, input 2, op 2, inputs masked to the
 //!   block's range (0 = h[c-2], 1 = h[c-1], k + 1 = block k);
-//! - NAS-Bench-201: the 6 edges' ops in arch-string order;
+//! - NAS-Bench-201 and `seq`: the 6 edges' ops in arch-string order;
+//! - mlp: the depth, then per layer its width, activation, normalization,
+//!   dropout and anchor point (one sigmoid per earlier output it may read:
+//!   bit 0 the input features, bit k layer k-1), then, when the table has
+//!   categorical columns, their encoding;
 //! - DARTS: the normal then the reduction cell, per node input 1, op 1,
 //!   input 2 (masked to differ from input 1), op 2, ops from the 7
 //!   primitives other than `none`.
@@ -19,11 +23,13 @@
 //! genotype, so its probability is the sum over them.
 
 use crate::ControllerError;
+use space::cell::{Cell, CellOp};
 use space::darts::{DartsCell, Edge, CONCAT, NODES};
 use space::macro_chain::{FILTER_COUNTS, FILTER_SIZES};
+use space::mlp::{Activation, Anchor, Encoding, Norm, DROPOUT_TENTHS, WIDTHS};
 use space::{
-    DartsGenotype, DartsOp, Genotype, MacroGenotype, MacroLayer, Nb201Cell, Nb201Op, PnasBlock,
-    PnasCell, PnasOp, Space,
+    DartsGenotype, DartsOp, Genotype, MacroGenotype, MacroLayer, MlpGenotype, MlpLayer, Nb201Op,
+    PnasBlock, PnasCell, PnasOp, SeqOp, Space,
 };
 
 /// A kind of categorical decision: each has its own softmax classifier and
@@ -38,8 +44,20 @@ pub(crate) enum HeadKind {
     Filters,
     /// PNAS and DARTS: which earlier state a pair reads.
     Input,
-    /// PNAS, DARTS and NAS-Bench-201: an operation.
+    /// PNAS, DARTS, NAS-Bench-201 and seq: an operation.
     Op,
+    /// mlp: the number of layers.
+    Depth,
+    /// mlp: a layer's width.
+    Units,
+    /// mlp: a layer's activation.
+    Activation,
+    /// mlp: a layer's normalization.
+    Norm,
+    /// mlp: a layer's dropout.
+    Dropout,
+    /// mlp: the encoding of categorical columns.
+    Encoding,
 }
 
 impl HeadKind {
@@ -51,6 +69,12 @@ impl HeadKind {
             Self::Filters => "filters",
             Self::Input => "input",
             Self::Op => "op",
+            Self::Depth => "depth",
+            Self::Units => "units",
+            Self::Activation => "activation",
+            Self::Norm => "norm",
+            Self::Dropout => "dropout",
+            Self::Encoding => "encoding",
         }
     }
 }
@@ -68,6 +92,23 @@ pub(crate) fn heads(space: &Space) -> Vec<(HeadKind, usize)> {
             (HeadKind::Op, PnasOp::ALL.len()),
         ],
         Space::Nb201 => vec![(HeadKind::Op, Nb201Op::ALL.len())],
+        Space::Seq => vec![(HeadKind::Op, SeqOp::ALL.len())],
+        Space::Mlp {
+            layers,
+            categorical,
+        } => {
+            let mut heads = vec![
+                (HeadKind::Depth, layers),
+                (HeadKind::Units, WIDTHS.len()),
+                (HeadKind::Activation, Activation::ALL.len()),
+                (HeadKind::Norm, Norm::ALL.len()),
+                (HeadKind::Dropout, DROPOUT_TENTHS.len()),
+            ];
+            if categorical {
+                heads.push((HeadKind::Encoding, Encoding::ALL.len()));
+            }
+            heads
+        }
         Space::Darts => vec![
             (HeadKind::Input, space::darts::CELL_INPUTS + NODES - 1),
             (HeadKind::Op, DartsOp::ALL.len() - 1),
@@ -80,8 +121,9 @@ pub(crate) trait Driver {
     /// A choice of `head`, one of the indices where `mask` is true.
     fn choose(&mut self, head: HeadKind, mask: &[bool]) -> Result<usize, ControllerError>;
 
-    /// The anchor point of macro layer `layer`: for each earlier layer,
-    /// whether it feeds this one (`layer` bits; none for layer 0).
+    /// The anchor point of macro or mlp layer `layer`: for each earlier
+    /// layer (macro) or output (mlp), whether it feeds this one (`layer`
+    /// bits; none for layer 0).
     fn anchors(&mut self, layer: usize) -> Result<Vec<bool>, ControllerError>;
 }
 
@@ -91,7 +133,12 @@ pub(crate) fn decide<D: Driver>(space: &Space, d: &mut D) -> Result<Genotype, Co
     let genotype = match *space {
         Space::Macro { layers } => Genotype::Macro(macro_chain(layers, d)?),
         Space::Pnas { blocks } => Genotype::Pnas(pnas(blocks, d)?),
-        Space::Nb201 => Genotype::Nb201(nb201(d)?),
+        Space::Nb201 => Genotype::Nb201(cell::<Nb201Op, D>(d)?),
+        Space::Seq => Genotype::Seq(cell::<SeqOp, D>(d)?),
+        Space::Mlp {
+            layers,
+            categorical,
+        } => Genotype::Mlp(mlp(layers, categorical, d)?),
         Space::Darts => Genotype::Darts(darts(d)?),
     };
     Ok(genotype.canonical())
@@ -136,12 +183,54 @@ fn pnas<D: Driver>(n: usize, d: &mut D) -> Result<PnasCell, ControllerError> {
     Ok(PnasCell::new(blocks)?)
 }
 
-fn nb201<D: Driver>(d: &mut D) -> Result<Nb201Cell, ControllerError> {
-    let mut edges = [Nb201Op::None; 6];
+fn cell<O: CellOp, D: Driver>(d: &mut D) -> Result<Cell<O>, ControllerError> {
+    let ops = O::all();
+    let mut edges = [ops[0]; 6];
     for edge in edges.iter_mut() {
-        *edge = Nb201Op::ALL[d.choose(HeadKind::Op, &all(Nb201Op::ALL.len()))?];
+        *edge = ops[d.choose(HeadKind::Op, &all(ops.len()))?];
     }
-    Ok(Nb201Cell { edges })
+    Ok(Cell { edges })
+}
+
+fn mlp<D: Driver>(
+    max_layers: usize,
+    categorical: bool,
+    d: &mut D,
+) -> Result<MlpGenotype, ControllerError> {
+    let depth = 1 + d.choose(HeadKind::Depth, &all(max_layers))?;
+    let mut layers = Vec::with_capacity(depth);
+    for i in 0..depth {
+        let width = WIDTHS[d.choose(HeadKind::Units, &all(WIDTHS.len()))?];
+        let activation =
+            Activation::ALL[d.choose(HeadKind::Activation, &all(Activation::ALL.len()))?];
+        let norm = Norm::ALL[d.choose(HeadKind::Norm, &all(Norm::ALL.len()))?];
+        let dropout_tenths =
+            DROPOUT_TENTHS[d.choose(HeadKind::Dropout, &all(DROPOUT_TENTHS.len()))?];
+        let bits = d.anchors(i)?;
+        let anchors = (0..i)
+            .filter(|&j| bits.get(j) == Some(&true))
+            .map(|j| {
+                if j == 0 {
+                    Anchor::Input
+                } else {
+                    Anchor::Layer(j - 1)
+                }
+            })
+            .collect();
+        layers.push(MlpLayer {
+            width,
+            activation,
+            norm,
+            dropout_tenths,
+            anchors,
+        });
+    }
+    let encoding = if categorical {
+        Encoding::ALL[d.choose(HeadKind::Encoding, &all(Encoding::ALL.len()))?]
+    } else {
+        Encoding::OneHot
+    };
+    Ok(MlpGenotype::new(encoding, layers)?)
 }
 
 /// DARTS ops exclude `none`: token t is `DartsOp::ALL[t + 1]`.
@@ -198,10 +287,11 @@ pub(crate) enum Decision {
     Anchors(Vec<bool>),
 }
 
-/// Every decision sequence whose program run gives `g`, as tokens: one for
-/// NAS-Bench-201 and macro genotypes, one per order of each block's (PNAS,
-/// at most 2^5) or node's (DARTS, 2^8) two pairs.
-fn orderings(g: &Genotype) -> Vec<Vec<Token>> {
+/// Every decision sequence whose program run in `space` gives `g`, as
+/// tokens: one for NAS-Bench-201, seq, mlp and macro genotypes, one per
+/// order of each block's (PNAS, at most 2^5) or node's (DARTS, 2^8) two
+/// pairs.
+fn orderings(space: &Space, g: &Genotype) -> Vec<Vec<Token>> {
     // Each unit is a list of alternative token runs; a sequence picks one
     // alternative per unit.
     let mut units: Vec<Vec<Vec<Token>>> = Vec::new();
@@ -227,6 +317,48 @@ fn orderings(g: &Genotype) -> Vec<Vec<Token>> {
                 .iter()
                 .map(|op| Token::Choice(op.index()))
                 .collect()]);
+        }
+        Genotype::Seq(c) => {
+            units.push(vec![c
+                .edges
+                .iter()
+                .map(|op| Token::Choice(op.index()))
+                .collect()]);
+        }
+        Genotype::Mlp(m) => {
+            let pos = |v: usize, from: &[usize]| from.iter().position(|&x| x == v).unwrap_or(0);
+            let mut run = vec![Token::Choice(m.layers().len() - 1)];
+            for (i, l) in m.layers().iter().enumerate() {
+                let dropout = DROPOUT_TENTHS
+                    .iter()
+                    .position(|&t| t == l.dropout_tenths)
+                    .unwrap_or(0);
+                run.extend([
+                    Token::Choice(pos(l.width, &WIDTHS)),
+                    Token::Choice(l.activation.index()),
+                    Token::Choice(l.norm.index()),
+                    Token::Choice(dropout),
+                ]);
+                let bit = |j: usize| {
+                    let a = if j == 0 {
+                        Anchor::Input
+                    } else {
+                        Anchor::Layer(j - 1)
+                    };
+                    l.anchors.contains(&a)
+                };
+                run.push(Token::Bits((0..i).map(bit).collect()));
+            }
+            if matches!(
+                space,
+                Space::Mlp {
+                    categorical: true,
+                    ..
+                }
+            ) {
+                run.push(Token::Choice(m.encoding().index()));
+            }
+            units.push(vec![run]);
         }
         Genotype::Macro(m) => {
             let pos = |v: usize, from: &[usize]| from.iter().position(|&x| x == v).unwrap_or(0);
@@ -344,7 +476,7 @@ pub(crate) fn paths(space: &Space, g: &Genotype) -> Result<Vec<Vec<Decision>>, C
     }
     let canonical = g.canonical();
     let mut out = Vec::new();
-    for seq in orderings(&canonical) {
+    for seq in orderings(space, &canonical) {
         let mut replay = Replay {
             genotype: g,
             tokens: seq.iter(),

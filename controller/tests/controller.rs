@@ -29,6 +29,21 @@ fn samples_are_valid_canonical_genotypes_of_every_space() {
         (Space::Macro { layers: 1 }, 100),
         (Space::Macro { layers: 6 }, 100),
         (Space::Macro { layers: 12 }, 30),
+        (Space::Seq, 200),
+        (
+            Space::Mlp {
+                layers: 1,
+                categorical: false,
+            },
+            100,
+        ),
+        (
+            Space::Mlp {
+                layers: 5,
+                categorical: true,
+            },
+            100,
+        ),
     ];
     for (space, n) in spaces {
         let mut c = Controller::new(space, ControllerConfig::default(), 7).unwrap();
@@ -226,6 +241,11 @@ fn a_controller_read_back_continues_identically() {
         Space::Darts,
         Space::Pnas { blocks: 3 },
         Space::Macro { layers: 4 },
+        Space::Seq,
+        Space::Mlp {
+            layers: 4,
+            categorical: true,
+        },
     ] {
         let mut a = Controller::new(space, config(0.01), 9).unwrap();
         for warmup in [0, 3] {

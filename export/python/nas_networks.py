@@ -1,9 +1,11 @@
 """The networks `nas` builds from genotypes, in PyTorch: DARTS NetworkCIFAR /
-NetworkImageNet, NAS-Bench-201's TinyNetwork, PNAS cell stacks and NAS-RL
-macro chains, with the module names of the tch builders in trainer/src/model
-(cells.3.node2.edge0.dw1.weight), so that weights saved by `nas` load one to
-one; a reader of the safetensors files `nas` saves (torch only, no extra
-package); and parsers of the four genotype text forms.
+NetworkImageNet, NAS-Bench-201's TinyNetwork, PNAS cell stacks, NAS-RL
+macro chains, the `seq` space's 1-D cell networks for time series and the
+`mlp` space's dense networks for tables, with the module names of the tch
+builders in trainer/src/model (cells.3.node2.edge0.dw1.weight), so that
+weights saved by `nas` load one to one; a reader of the safetensors files
+`nas` saves (torch only, no extra package); and parsers of the six genotype
+text forms.
 
 The one Python copy of these structures: scripts/reference_params.py imports
 it for the parity and parameter-count references, and `nas export` embeds it
@@ -11,6 +13,7 @@ in every model.py it writes (export/src/python.rs).
 """
 import ast
 import json
+import math
 import re
 
 import torch
@@ -253,11 +256,15 @@ def nb201_op(name, c):
 
 
 class InferCell(nn.Module):
-    def __init__(self, key, c):
+    """Node j sums one op on every earlier node i; `names` are the ops in
+    NB201_EDGES order, built by `make_op(name, c)` (NAS-Bench-201's or seq's)."""
+
+    def __init__(self, names, c, make_op=None):
         super().__init__()
+        make_op = make_op or nb201_op
         self.edges = []
-        for (j, i), digit in zip(NB201_EDGES, key):
-            op = nb201_op(NB201_OPS[int(digit)], c)
+        for (j, i), name in zip(NB201_EDGES, names):
+            op = make_op(name, c)
             if not hasattr(self, f"node{j}"):
                 self.add_module(f"node{j}", nn.Module())
             getattr(self, f"node{j}").add_module(f"from{i}", op)
@@ -293,7 +300,7 @@ class TinyNetwork(nn.Module):
             if stage:
                 self.cells.append(ResNetBasicBlock(c_prev, c_cur))
             for _ in range(n):
-                self.cells.append(InferCell(key, c_cur))
+                self.cells.append(InferCell([NB201_OPS[int(d)] for d in key], c_cur))
             c_prev = c_cur
         self.lastact = nn.Module()
         self.lastact.bn = nn.BatchNorm2d(c_prev)
@@ -305,6 +312,165 @@ class TinyNetwork(nn.Module):
             x = cell(x)
         x = F.relu(self.lastact.bn(x))
         return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1)), None
+
+# ------------------------------------------------ seq: 1-D cells for series
+
+SEQ_OPS = ["none", "skip_connect", "conv_3", "conv_5", "conv_7", "dil_conv_3", "dil_conv_5",
+           "sep_conv_3", "sep_conv_5", "avg_pool_3", "max_pool_3"]
+# kernel and dilation of each plain convolution
+SEQ_CONV = {"conv_3": (3, 1), "conv_5": (5, 1), "conv_7": (7, 1), "dil_conv_3": (3, 2), "dil_conv_5": (5, 2)}
+
+
+class ConvBN1d(nn.Module):
+    """[ReLU,] 1-d conv ("same" padding at stride 1), batch norm: paths conv, bn."""
+
+    def __init__(self, c_in, c_out, k, stride=1, dilation=1, relu=True):
+        super().__init__()
+        self.relu = relu
+        self.conv = nn.Conv1d(c_in, c_out, k, stride, dilation * (k - 1) // 2, dilation, bias=False)
+        self.bn = nn.BatchNorm1d(c_out)
+
+    def forward(self, x):
+        return self.bn(self.conv(F.relu(x) if self.relu else x))
+
+
+class SepConv1d(nn.Module):
+    """ReLU, depthwise conv, pointwise conv, batch norm: paths dw, pw, bn."""
+
+    def __init__(self, c, k):
+        super().__init__()
+        self.dw = nn.Conv1d(c, c, k, 1, (k - 1) // 2, groups=c, bias=False)
+        self.pw = nn.Conv1d(c, c, 1, bias=False)
+        self.bn = nn.BatchNorm1d(c)
+
+    def forward(self, x):
+        return self.bn(self.pw(self.dw(F.relu(x))))
+
+
+def seq_op(name, c):
+    if name in SEQ_CONV:
+        k, d = SEQ_CONV[name]
+        return ConvBN1d(c, c, k, 1, d)
+    if name in ("sep_conv_3", "sep_conv_5"):
+        return SepConv1d(c, int(name[-1]))
+    return {
+        "none": Fn(lambda x: x * 0.0),
+        "skip_connect": identity(),
+        "avg_pool_3": Fn(lambda x: F.avg_pool1d(x, 3, 1, 1, count_include_pad=False)),
+        "max_pool_3": Fn(lambda x: F.max_pool1d(x, 3, 1, 1)),
+    }[name]
+
+
+class ResNetBasicBlock1d(nn.Module):
+    """The stride-2 ResNet block over sequences; lengths halve rounding up."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv_a = ConvBN1d(c_in, c_out, 3, 2)
+        self.conv_b = ConvBN1d(c_out, c_out, 3, 1)
+        self.downsample = nn.Module()
+        self.downsample.conv = nn.Conv1d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x):
+        pooled = F.avg_pool1d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+        return self.downsample.conv(pooled) + self.conv_b(self.conv_a(x))
+
+
+class SeqNetwork(nn.Module):
+    """The NAS-Bench-201 skeleton over sequences [batch, channels, length] with seq cells."""
+
+    def __init__(self, names, c=16, n=1, classes=10, in_channels=1):
+        super().__init__()
+        self.stem = ConvBN1d(in_channels, c, 3, relu=False)
+        self.cells = nn.ModuleList()
+        c_prev = c
+        for stage in range(3):
+            c_cur = c << stage
+            if stage:
+                self.cells.append(ResNetBasicBlock1d(c_prev, c_cur))
+            for _ in range(n):
+                self.cells.append(InferCell(names, c_cur, seq_op))
+            c_prev = c_cur
+        self.lastact = nn.Module()
+        self.lastact.bn = nn.BatchNorm1d(c_prev)
+        self.classifier = nn.Linear(c_prev, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x)
+        x = F.relu(self.lastact.bn(x))
+        return self.classifier(x.mean(dim=2)), None
+
+# ------------------------------------------------------ mlp: dense networks
+
+MLP_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "silu": F.silu}
+
+
+def embedding_width(cardinality):
+    """The width of a categorical column's embedding, as trainer/src/model/mlp.rs."""
+    return int(min(16.0, max(1.0, math.floor(1.6 * (cardinality + 1) ** 0.56 + 0.5))))
+
+
+class MlpNetwork(nn.Module):
+    """An mlp genotype's network for rows [batch, numeric + categorical]: the numeric
+    features (standardized), then one category code per categorical column (the code
+    `cardinality` for missing or unseen). Paths encoder.embed<j>, layers.<i>.linear,
+    layers.<i>.norm, head."""
+
+    def __init__(self, parsed, numeric, categorical, classes):
+        super().__init__()
+        encoding, layers = parsed
+        self.numeric, self.categorical, self.encoding = numeric, list(categorical), encoding
+        self.encoder = nn.Module()
+        width = numeric
+        for j, card in enumerate(self.categorical):
+            if encoding == "embed":
+                dim = embedding_width(card)
+                self.encoder.add_module(f"embed{j}", nn.Embedding(card + 1, dim))
+                width += dim
+            else:
+                width += card + 1
+        self.layers = nn.ModuleList()
+        self.spec = []
+        widths, prev = [], width
+        for width_i, act, norm, dropout, anchors in layers:
+            layer = nn.Module()
+            n_in = prev + sum(width if a == "x" else widths[a] for a in anchors)
+            layer.linear = nn.Linear(n_in, width_i)
+            if norm == "batch":
+                layer.norm = nn.BatchNorm1d(width_i)
+            elif norm == "layer":
+                layer.norm = nn.LayerNorm(width_i)
+            self.layers.append(layer)
+            self.spec.append((act, norm, dropout, anchors))
+            widths.append(width_i)
+            prev = width_i
+        self.head = nn.Linear(prev, classes)
+
+    def encode(self, xs):
+        parts = [xs[:, :self.numeric]] if self.numeric else []
+        for j, card in enumerate(self.categorical):
+            codes = xs[:, self.numeric + j].long().clamp(0, card)
+            if self.encoding == "embed":
+                parts.append(getattr(self.encoder, f"embed{j}")(codes))
+            else:
+                parts.append(F.one_hot(codes, card + 1).to(xs.dtype))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, xs):
+        x = self.encode(xs)
+        outs = []
+        for layer, (act, norm, dropout, anchors) in zip(self.layers, self.spec):
+            parts = [outs[-1] if outs else x] + [x if a == "x" else outs[a] for a in anchors]
+            h = layer.linear(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+            if norm != "none":
+                h = layer.norm(h)
+            h = MLP_ACTIVATIONS[act](h)
+            if dropout > 0:
+                h = F.dropout(h, dropout, self.training)
+            outs.append(h)
+        return self.head(outs[-1]), None
 
 # ------------------------------------------------------- PNAS and NAS-RL
 
@@ -393,6 +559,47 @@ def parse_nb201(text):
     return key
 
 
+def parse_seq(text):
+    """The op names (in NB201_EDGES order) of a seq cell |conv_3~0|+|...|."""
+    nodes = [part.strip("|").split("|") for part in text.strip().split("+")]
+    names = []
+    for j, tokens in enumerate(nodes, start=1):
+        if len(tokens) != j:
+            raise ValueError(f"seq: node {j} of {text!r} has {len(tokens)} edges, expected {j}")
+        for i, token in enumerate(tokens):
+            op, _, source = token.partition("~")
+            if op not in SEQ_OPS or source != str(i):
+                raise ValueError(f"seq: bad edge {token!r} into node {j} of {text!r}")
+            names.append(op)
+    if len(names) != len(NB201_EDGES):
+        raise ValueError(f"seq: {text!r} has {len(names)} edges, expected {len(NB201_EDGES)}")
+    return names
+
+
+_MLP_LAYER = re.compile(r"(\d+):(relu|gelu|tanh|silu):(none|batch|layer):([\d.]+)(?:<([\dx,]+))?")
+
+
+def parse_mlp(text):
+    """(encoding, [(width, activation, norm, dropout, anchors), ...]) of an mlp genotype
+    `onehot 256:relu:batch:0.1 128:gelu:none:0<x`; anchors are "x" or layer numbers."""
+    tokens = text.split()
+    encoding = "onehot"
+    if tokens and ":" not in tokens[0]:
+        encoding = tokens.pop(0)
+        if encoding not in ("onehot", "embed"):
+            raise ValueError(f"mlp: unknown encoding {encoding!r} in {text!r}")
+    layers = []
+    for token in tokens:
+        m = _MLP_LAYER.fullmatch(token)
+        if m is None:
+            raise ValueError(f"mlp: bad layer {token!r} in {text!r}")
+        anchors = [a if a == "x" else int(a) for a in m.group(5).split(",")] if m.group(5) else []
+        layers.append((int(m.group(1)), m.group(2), m.group(3), float(m.group(4)), anchors))
+    if not layers:
+        raise ValueError(f"mlp: no layers in {text!r}")
+    return encoding, layers
+
+
 _PNAS_BLOCK = re.compile(r"\(\s*(\d+)\s*,\s*(\w+)\s*,\s*(\d+)\s*,\s*(\w+)\s*\)")
 
 
@@ -419,10 +626,12 @@ def parse_macro(text):
     return layers
 
 
-def build_network(space, genotype, channels, layers, classes, in_channels=3, auxiliary=False, imagenet=False):
-    """The network of a genotype's text form in `space` (macro, pnas, darts, nb201), as
-    trainer::model::build builds it: channels is DARTS' and NAS-Bench-201's C or PNAS' F,
-    layers DARTS' L or the cells per stage N (both unused by macro chains)."""
+def build_network(space, genotype, channels, layers, classes, in_channels=3, auxiliary=False, imagenet=False,
+                  table=None):
+    """The network of a genotype's text form in `space` (macro, pnas, darts, nb201, seq, mlp),
+    as trainer::model::build builds it: channels is DARTS', NAS-Bench-201's and seq's C or
+    PNAS' F, layers DARTS' L or the cells per stage N (both unused by macro chains and mlps);
+    `table` is an mlp's input, {"numeric": n, "categorical": [cardinality, ...]}."""
     if space == "darts":
         return DartsNetwork(parse_darts(genotype), channels, layers, classes, auxiliary, imagenet, in_channels)
     if auxiliary or imagenet:
@@ -433,7 +642,12 @@ def build_network(space, genotype, channels, layers, classes, in_channels=3, aux
         return PnasNetwork(parse_pnas(genotype), channels, layers, classes, in_channels)
     if space == "macro":
         return MacroNetwork(parse_macro(genotype), classes, in_channels)
-    raise ValueError(f"unknown space {space!r}; expected one of macro, pnas, darts, nb201")
+    if space == "seq":
+        return SeqNetwork(parse_seq(genotype), channels, layers, classes, in_channels)
+    if space == "mlp":
+        table = table or {}
+        return MlpNetwork(parse_mlp(genotype), table.get("numeric", 0), table.get("categorical", []), classes)
+    raise ValueError(f"unknown space {space!r}; expected one of macro, pnas, darts, nb201, seq, mlp")
 
 # ------------------------------------------------------------------ weights
 

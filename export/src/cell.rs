@@ -2,14 +2,17 @@
 //! with their ops, in the manner of the DARTS paper's figures: DARTS' normal
 //! and reduction cells (inputs c_{k-2}, c_{k-1}, nodes 0-3, output c_{k});
 //! NAS-Bench-201's 4-node DAG (`none` edges dashed); PNAS' blocks, each a
-//! sum of two ops on its two inputs, concatenated into h[c]; and the macro
-//! chain of layers with its anchor skip connections as arcs.
+//! sum of two ops on its two inputs, concatenated into h[c]; the macro
+//! chain of layers with its anchor skip connections as arcs; a `seq` cell
+//! as NAS-Bench-201's DAG; an mlp's layers from the encoded input to the
+//! head, with its skip connections.
 
 use crate::layout::{self, Graph, Laid, Node, Rect, Style};
 use crate::svg::{text_width, Anchor, Svg};
+use space::cell::{Cell, CellOp, EDGES};
 use space::darts::DartsCell;
-use space::nb201::EDGES;
-use space::{Genotype, MacroGenotype, Nb201Cell, Nb201Op, PnasCell};
+use space::mlp::Anchor as MlpAnchor;
+use space::{Genotype, MacroGenotype, MlpGenotype, Nb201Cell, PnasCell};
 
 const MARGIN: f64 = 16.0;
 const TITLE_FONT: f64 = 15.0;
@@ -42,6 +45,12 @@ pub fn darts_graph(cell: &DartsCell) -> Graph {
 
 /// The graph of a NAS-Bench-201 cell.
 pub fn nb201_graph(cell: &Nb201Cell) -> Graph {
+    cell_graph(cell)
+}
+
+/// The graph of a cell of the NAS-Bench-201 shape (NAS-Bench-201, `seq`):
+/// 4 nodes, an op on every edge, `none` dashed.
+pub fn cell_graph<O: CellOp>(cell: &Cell<O>) -> Graph {
     let mut g = Graph::default();
     let nodes = [
         g.node(Style::Input, &["0", "input"]),
@@ -49,9 +58,48 @@ pub fn nb201_graph(cell: &Nb201Cell) -> Graph {
         g.node(Style::Inner, &["2"]),
         g.node(Style::Output, &["3", "output"]),
     ];
-    for (&(to, from), &op) in EDGES.iter().zip(&cell.edges) {
-        g.edge(nodes[from], nodes[to], Some(op.name()), op == Nb201Op::None);
+    for (&(to, from), op) in EDGES.iter().zip(&cell.edges) {
+        let name = op.to_string();
+        g.edge(nodes[from], nodes[to], Some(&name), name == "none");
     }
+    g
+}
+
+/// The graph of an mlp: the encoded input, one node per layer (width,
+/// activation, normalization, dropout), the head; the previous layer feeds
+/// each layer, anchors add skip connections.
+pub fn mlp_graph(m: &MlpGenotype) -> Graph {
+    let mut g = Graph::default();
+    let encoding = format!("{} categories", m.encoding());
+    let input = g.node(Style::Input, &["x", &encoding]);
+    let mut layers = Vec::with_capacity(m.layers().len());
+    for (i, l) in m.layers().iter().enumerate() {
+        let shape = format!("{} {}", l.width, l.activation);
+        let extra = match (l.norm.name(), l.dropout_tenths) {
+            ("none", 0) => String::new(),
+            (norm, 0) => format!("{norm} norm"),
+            ("none", _) => format!("dropout {}", l.dropout()),
+            (norm, _) => format!("{norm} norm, dropout {}", l.dropout()),
+        };
+        let name = format!("layer {i}");
+        let label: Vec<&str> = [name.as_str(), shape.as_str(), extra.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let node = g.node(Style::Inner, &label);
+        let prev = layers.last().copied().unwrap_or(input);
+        g.edge(prev, node, None, false);
+        for a in &l.anchors {
+            let from = match a {
+                MlpAnchor::Input => input,
+                MlpAnchor::Layer(k) => layers[*k],
+            };
+            g.edge(from, node, Some("skip"), false);
+        }
+        layers.push(node);
+    }
+    let head = g.node(Style::Output, &["head"]);
+    g.edge(*layers.last().unwrap_or(&input), head, None, false);
     g
 }
 
@@ -265,6 +313,11 @@ pub fn cell_svg(genotype: &Genotype, title: &str) -> String {
         Genotype::Macro(m) => vec![(
             format!("macro chain, {} layers", m.layers().len()),
             Panel::Chain(Chain::new(m)),
+        )],
+        Genotype::Seq(c) => vec![("seq cell (1-D ops)".into(), Panel::graph(cell_graph(c)))],
+        Genotype::Mlp(m) => vec![(
+            format!("dense network, {} layers", m.layers().len()),
+            Panel::graph(mlp_graph(m)),
         )],
     };
     let mut svg = Svg::default();

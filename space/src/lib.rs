@@ -166,7 +166,9 @@ impl FromStr for SpaceKind {
             .ok_or_else(|| {
                 SpaceError::new(
                     "space",
-                    format!("unknown space {s:?}; expected one of macro, pnas, darts, nb201, mlp, seq"),
+                    format!(
+                        "unknown space {s:?}; expected one of macro, pnas, darts, nb201, mlp, seq"
+                    ),
                 )
             })
     }
@@ -245,7 +247,10 @@ impl Space {
             Space::Mlp { layers, .. } if layers == 0 || layers > mlp::MAX_LAYERS => {
                 Err(SpaceError::new(
                     "layers",
-                    format!("{layers} is not a layer count between 1 and {}", mlp::MAX_LAYERS),
+                    format!(
+                        "{layers} is not a layer count between 1 and {}",
+                        mlp::MAX_LAYERS
+                    ),
                 ))
             }
             Space::Mlp { .. } | Space::Darts | Space::Nb201 | Space::Seq => Ok(()),

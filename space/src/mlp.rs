@@ -180,10 +180,7 @@ impl MlpGenotype {
             if !DROPOUT_TENTHS.contains(&layer.dropout_tenths) {
                 return Err(SpaceError::new(
                     format!("layer {i} dropout"),
-                    format!(
-                        "{} is not one of 0, 0.1, 0.2, 0.3, 0.5",
-                        layer.dropout()
-                    ),
+                    format!("{} is not one of 0, 0.1, 0.2, 0.3, 0.5", layer.dropout()),
                 ));
             }
             layer.anchors.sort_unstable();
@@ -248,7 +245,12 @@ impl MlpGenotype {
     /// activation, normalization or dropout, one anchor added or removed, a
     /// layer added at the end or the last one removed (within
     /// 1..=`max_layers`), or, when `categorical`, the encoding.
-    pub fn mutate<R: Rng + ?Sized>(&self, max_layers: usize, categorical: bool, rng: &mut R) -> Self {
+    pub fn mutate<R: Rng + ?Sized>(
+        &self,
+        max_layers: usize,
+        categorical: bool,
+        rng: &mut R,
+    ) -> Self {
         let mut edits = vec![Edit::Width, Edit::Activation, Edit::Norm, Edit::Dropout];
         if self.layers.len() > 1 {
             edits.push(Edit::Anchor);
@@ -265,7 +267,10 @@ impl MlpGenotype {
         let other = |n: usize, now: usize, rng: &mut R| (now + rng.random_range(1..n)) % n;
         match edits[rng.random_range(0..edits.len())] {
             Edit::Width => {
-                let at = WIDTHS.iter().position(|&w| w == out.layers[i].width).unwrap_or(0);
+                let at = WIDTHS
+                    .iter()
+                    .position(|&w| w == out.layers[i].width)
+                    .unwrap_or(0);
                 out.layers[i].width = WIDTHS[other(WIDTHS.len(), at, rng)];
             }
             Edit::Activation => {
@@ -404,9 +409,12 @@ fn parse_layer(i: usize, token: &str) -> Result<MlpLayer> {
             format!("{token:?} is not WIDTH:ACTIVATION:NORM:DROPOUT"),
         ));
     };
-    let width = width
-        .parse()
-        .map_err(|_| SpaceError::new(format!("{field} width"), format!("{width:?} is not a number")))?;
+    let width = width.parse().map_err(|_| {
+        SpaceError::new(
+            format!("{field} width"),
+            format!("{width:?} is not a number"),
+        )
+    })?;
     let activation = activation
         .parse()
         .map_err(|e: SpaceError| SpaceError::new(format!("{field} activation"), e.reason))?;

@@ -38,7 +38,10 @@ fn spaces() -> Vec<Space> {
 
 #[test]
 fn seq_cells_are_11_ops_on_6_edges_and_count_exactly() {
-    assert_eq!(Space::Seq.size().unwrap(), space::Size::Exact(11u128.pow(6)));
+    assert_eq!(
+        Space::Seq.size().unwrap(),
+        space::Size::Exact(11u128.pow(6))
+    );
     let c: space::SeqCell =
         "|conv_5~0|+|sep_conv_3~0|skip_connect~1|+|none~0|max_pool_3~1|dil_conv_3~2|"
             .parse()

@@ -102,9 +102,9 @@ pub struct DartsArgs {
 
 fn parse_darts_space(s: &str) -> Result<SpaceKind, String> {
     match s.parse::<SpaceKind>().map_err(|e| e.reason)? {
-        k @ (SpaceKind::Darts | SpaceKind::Nb201) => Ok(k),
+        k @ (SpaceKind::Darts | SpaceKind::Nb201 | SpaceKind::Seq) => Ok(k),
         k => Err(format!(
-            "DARTS searches the darts and nb201 cell spaces, not {k}"
+            "DARTS searches the darts, nb201 and seq cell spaces, not {k}"
         )),
     }
 }

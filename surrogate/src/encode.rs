@@ -21,12 +21,20 @@
 //!   image token 13 (no anchors) or, for each anchor `a` of layer `i` in
 //!   ascending order, the distance token `13 + (i - a)`. Vocabulary
 //!   `13 + MAX_LAYERS` = 77; 4 to about 2,100 tokens for 64 layers.
+//! - **seq** (group 1): as NAS-Bench-201, `1 + 11 * edge + op`.
+//!   Vocabulary 67; always 6 tokens.
+//! - **mlp** (group 1): the categorical encoding (1 one-hot, 2 embedding),
+//!   then per layer its width `3 + w`, activation `9 + a`, normalization
+//!   `13 + n` and dropout `16 + d` (indices into the choice lists), then for
+//!   each anchor the input token 21 or, for layer `k` read by layer `i`, the
+//!   distance token `20 + (i - k)`. Vocabulary `20 + MAX_LAYERS` = 36.
 
+use space::cell::{CellOp, EDGES};
 use space::darts::{self, DartsCell};
 use space::macro_chain::{FILTER_COUNTS, FILTER_SIZES, MAX_LAYERS};
-use space::nb201::EDGES;
+use space::mlp::{Anchor, MlpGenotype, DROPOUT_TENTHS, WIDTHS};
 use space::pnas::{self, MAX_BLOCKS};
-use space::{DartsOp, Genotype, Nb201Op, PnasOp, SpaceKind};
+use space::{DartsOp, Genotype, Nb201Op, PnasOp, SeqOp, SpaceKind};
 
 /// The padding token, never produced by an encoding.
 pub const PAD: i64 = 0;
@@ -38,6 +46,8 @@ const DARTS_INPUTS: usize = darts::CELL_INPUTS + darts::NODES - 1;
 const DARTS_CELL_TOKENS: usize = DARTS_INPUTS + 8;
 /// Where the macro space's image and anchor-distance tokens start.
 const MACRO_IMAGE: usize = 1 + 3 * 4;
+/// The mlp space's input-anchor token; layer distances follow it.
+const MLP_INPUT: usize = 21;
 
 /// How one space's genotypes become tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +69,8 @@ impl Vocabulary {
             SpaceKind::Nb201 => (1 + EDGES.len() * Nb201Op::ALL.len(), 1),
             SpaceKind::Darts => (1 + 2 * DARTS_CELL_TOKENS, 4),
             SpaceKind::Macro => (MACRO_IMAGE + MAX_LAYERS, 1),
+            SpaceKind::Seq => (1 + EDGES.len() * SeqOp::ALL.len(), 1),
+            SpaceKind::Mlp => (MLP_INPUT + space::mlp::MAX_LAYERS - 1, 1),
         };
         Self { kind, size, group }
     }
@@ -79,11 +91,9 @@ pub fn encode(g: &Genotype) -> Vec<i64> {
                 ]);
             }
         }
-        Genotype::Nb201(cell) => {
-            for (edge, op) in cell.edges.iter().enumerate() {
-                out.push((1 + edge * Nb201Op::ALL.len() + op.index()) as i64);
-            }
-        }
+        Genotype::Nb201(cell) => cell_tokens(&mut out, &cell.edges),
+        Genotype::Seq(cell) => cell_tokens(&mut out, &cell.edges),
+        Genotype::Mlp(m) => mlp_tokens(&mut out, m),
         Genotype::Darts(d) => {
             darts_cell(&mut out, 0, &d.normal);
             darts_cell(&mut out, 1, &d.reduce);
@@ -104,6 +114,33 @@ pub fn encode(g: &Genotype) -> Vec<i64> {
         }
     }
     out
+}
+
+/// One token per edge, specific to the edge: `1 + ops * edge + op`.
+fn cell_tokens<O: CellOp>(out: &mut Vec<i64>, edges: &[O; 6]) {
+    for (edge, op) in edges.iter().enumerate() {
+        out.push((1 + edge * O::all().len() + op.position()) as i64);
+    }
+}
+
+fn mlp_tokens(out: &mut Vec<i64>, m: &MlpGenotype) {
+    out.push(1 + m.encoding().index() as i64);
+    let at = |v: usize, from: &[usize]| from.iter().position(|&x| x == v).unwrap_or(0);
+    for (i, layer) in m.layers().iter().enumerate() {
+        let dropout = (DROPOUT_TENTHS.iter())
+            .position(|&t| t == layer.dropout_tenths)
+            .unwrap_or(0);
+        out.push((3 + at(layer.width, &WIDTHS)) as i64);
+        out.push((9 + layer.activation.index()) as i64);
+        out.push((13 + layer.norm.index()) as i64);
+        out.push((16 + dropout) as i64);
+        for a in &layer.anchors {
+            out.push(match a {
+                Anchor::Input => MLP_INPUT as i64,
+                Anchor::Layer(k) => (MLP_INPUT - 1 + i - k) as i64,
+            });
+        }
+    }
 }
 
 fn pnas_input(input: usize) -> i64 {
@@ -145,6 +182,15 @@ mod tests {
             (Space::Nb201, 6, 6),
             (Space::Darts, 32, 32),
             (Space::Macro { layers: 6 }, 24, 6 * 3 + 15),
+            (Space::Seq, 6, 6),
+            (
+                Space::Mlp {
+                    layers: 6,
+                    categorical: true,
+                },
+                5,
+                1 + 6 * 4 + 15,
+            ),
         ];
         for (space, min, max) in spaces {
             let vocab = Vocabulary::of(space.kind());
@@ -193,6 +239,26 @@ mod tests {
         // Reduce node 2: ('max_pool_3x3', 0), ('max_pool_3x3', 1).
         assert_eq!(&t[16..20], &[14, 19 + 1, 15, 19 + 1]);
         assert_eq!(Vocabulary::of(SpaceKind::Darts).size, 27);
+    }
+
+    #[test]
+    fn mlp_tokens_spell_the_layers_and_anchors() {
+        let g = Genotype::parse(
+            SpaceKind::Mlp,
+            "embed 16:relu:none:0 512:silu:layer:0.5<x 32:gelu:batch:0.1<x,0",
+        )
+        .unwrap();
+        assert_eq!(
+            encode(&g),
+            vec![2, 3, 9, 13, 16, 8, 12, 15, 20, 21, 4, 10, 14, 17, 21, 22]
+        );
+        let mut long = String::from("16:relu:none:0 16:relu:none:0");
+        for _ in 2..space::mlp::MAX_LAYERS {
+            long.push_str(" 16:relu:none:0<0");
+        }
+        let g = Genotype::parse(SpaceKind::Mlp, &long).unwrap();
+        let max = encode(&g).into_iter().max().unwrap();
+        assert_eq!(max as usize, Vocabulary::of(SpaceKind::Mlp).size - 1);
     }
 
     #[test]

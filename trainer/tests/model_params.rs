@@ -254,3 +254,38 @@ fn macro_matches_the_formula() {
     // And scripts/reference_params.py.
     assert_eq!(macro_formula(&nets[0], 3, 10), 224_826);
 }
+
+/// The PyTorch networks of export/python/nas_networks.py (`SeqNetwork`,
+/// `MlpNetwork`) count 19,419 and 63,266 parameters for these genotypes and
+/// settings (`sum(p.numel() for p in net.parameters())`).
+#[test]
+fn seq_and_mlp_networks_match_their_pytorch_counterparts() {
+    let seq = Genotype::parse(
+        SpaceKind::Seq,
+        "|conv_5~0|+|sep_conv_3~0|skip_connect~1|+|none~0|max_pool_3~1|dil_conv_3~2|",
+    )
+    .unwrap();
+    let cfg = NetConfig {
+        channels: 8,
+        layers: 1,
+        classes: 3,
+        in_channels: 2,
+        input_size: 75,
+        ..NetConfig::for_space(SpaceKind::Seq)
+    };
+    assert_eq!(params(&seq, &cfg, false), 19_419);
+    let mlp = Genotype::parse(
+        SpaceKind::Mlp,
+        "embed 256:relu:batch:0.1 128:gelu:none:0<x 64:silu:layer:0.2<x,0",
+    )
+    .unwrap();
+    let cfg = NetConfig {
+        classes: 5,
+        table: trainer::model::TableShape {
+            numeric: 3,
+            categorical: vec![4, 2],
+        },
+        ..NetConfig::for_space(SpaceKind::Mlp)
+    };
+    assert_eq!(params(&mlp, &cfg, false), 63_266);
+}

@@ -360,11 +360,11 @@ impl DartsSettings {
     /// `darts` and `nb201` cell spaces.
     pub fn validate_for(&self, space: &space::Space) -> Result<(), SettingError> {
         match space {
-            space::Space::Darts | space::Space::Nb201 => self.validate(),
+            space::Space::Darts | space::Space::Nb201 | space::Space::Seq => self.validate(),
             other => Err(SettingError::new(
                 "space",
                 format!(
-                    "a DARTS search covers the darts and nb201 cell spaces, not {}",
+                    "a DARTS search covers the darts, nb201 and seq cell spaces, not {}",
                     other.kind()
                 ),
             )),

@@ -14,8 +14,9 @@
 //! Pure functions of α as plain numbers, so that the rules are tested on
 //! hand-made values.
 
+use space::cell::{Cell, CellOp};
 use space::darts::{DartsCell, Edge, CELL_INPUTS, CONCAT, NODES};
-use space::{DartsGenotype, DartsOp, Nb201Cell, Nb201Op};
+use space::{DartsGenotype, DartsOp, Nb201Cell};
 use thiserror::Error;
 
 /// Why α does not stand for an architecture.
@@ -122,11 +123,18 @@ pub fn derive_darts(
 /// The derived NAS-Bench-201 cell of α (`[6, 5]`): the argmax op of every
 /// edge, `none` included.
 pub fn derive_nb201(alpha: &[Vec<f64>]) -> Result<Nb201Cell, DeriveError> {
-    let ops = Nb201Op::ALL.len();
-    check("cell", alpha, space::nb201::EDGES.len(), ops)?;
-    let mut edges = [Nb201Op::None; 6];
+    derive_cell(alpha)
+}
+
+/// The derived cell of α (`[6, ops]`) in a cell space of the NAS-Bench-201
+/// shape (NAS-Bench-201, `seq`): the argmax op of every edge, `none`
+/// included.
+pub fn derive_cell<O: CellOp>(alpha: &[Vec<f64>]) -> Result<Cell<O>, DeriveError> {
+    let all = O::all();
+    check("cell", alpha, space::cell::EDGES.len(), all.len())?;
+    let mut edges = [all[0]; 6];
     for (slot, row) in edges.iter_mut().zip(alpha) {
-        *slot = Nb201Op::from_index(argmax(row, 0..ops)).expect("an op index");
+        *slot = all[argmax(row, 0..all.len())];
     }
-    Ok(Nb201Cell { edges })
+    Ok(Cell { edges })
 }

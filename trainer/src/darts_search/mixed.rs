@@ -9,7 +9,7 @@ use crate::model::ops::{
     sep_conv_with, ConvSpec, Op,
 };
 use crate::model::ModelError;
-use space::{DartsOp, Nb201Op};
+use space::{DartsOp, Nb201Op, SeqOp};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -79,6 +79,19 @@ impl MixedOp {
                     ))),
                     Nb201Op::AvgPool3x3 => Some(Op::Layers(avg_pool_3x3(1))),
                 }
+            })
+            .collect();
+        Self { ops }
+    }
+
+    /// The `seq` primitives at `c` channels, stride 1, with plain batch
+    /// norms (see [`crate::model::ops1d::seq_op`]).
+    pub(super) fn seq(vs: &nn::Path, c: i64) -> Self {
+        let ops = SeqOp::ALL
+            .iter()
+            .map(|&op| {
+                (op != SeqOp::None)
+                    .then(|| crate::model::ops1d::seq_op(&vs.sub(op.name()), op, c, false))
             })
             .collect();
         Self { ops }

@@ -43,7 +43,9 @@ pub enum DartsError {
     #[error("settings: {0}")]
     Settings(#[from] SettingError),
     /// The space has no supernet.
-    #[error("the {0} space has no DARTS supernet; DARTS searches the darts and nb201 cell spaces")]
+    #[error(
+        "the {0} space has no DARTS supernet; DARTS searches the darts, nb201 and seq cell spaces"
+    )]
     Space(SpaceKind),
     /// The supernet cannot be built for these settings and data.
     #[error("supernet: {0}")]

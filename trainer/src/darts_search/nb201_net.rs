@@ -1,4 +1,5 @@
-//! The DARTS supernet over NAS-Bench-201 cells, as xautodl's
+//! The DARTS supernet over NAS-Bench-201 cells (and, in one dimension, over
+//! `seq` cells with the `seq` space's ops), as xautodl's
 //! `TinyNetworkDarts` (the benchmark's DARTS baseline): the NAS-Bench-201
 //! skeleton (a 3x3 conv stem to C channels, three stages of N cells at C,
 //! 2C and 4C channels joined by stride-2 ResNet blocks, batch norm, ReLU,
@@ -13,7 +14,7 @@
 
 use super::mixed::MixedOp;
 use super::SupernetConfig;
-use crate::model::nb201::Skeleton;
+use crate::model::nb201::{Dims, Skeleton};
 use crate::model::ModelError;
 use space::nb201::EDGES;
 use tch::nn;
@@ -27,9 +28,15 @@ struct SearchCell {
 }
 
 impl SearchCell {
-    fn new(vs: &nn::Path, c: i64) -> Self {
+    fn new(vs: &nn::Path, c: i64, dims: Dims) -> Self {
         let edges = (0..EDGES.len())
-            .map(|e| MixedOp::nb201(&vs.sub("edges").sub(e as i64), c))
+            .map(|e| {
+                let path = vs.sub("edges").sub(e as i64);
+                match dims {
+                    Dims::Two => MixedOp::nb201(&path, c),
+                    Dims::One => MixedOp::seq(&path, c),
+                }
+            })
             .collect();
         Self { edges }
     }
@@ -58,15 +65,18 @@ impl SearchCell {
 pub(super) struct Nb201Supernet(Skeleton<SearchCell>);
 
 impl Nb201Supernet {
-    /// Build with C = `cfg.channels`, N = `cfg.layers` (see the module docs).
-    pub(super) fn new(vs: &nn::Path, cfg: &SupernetConfig) -> Result<Self, ModelError> {
+    /// Build with C = `cfg.channels`, N = `cfg.layers` (see the module
+    /// docs): over images with NAS-Bench-201's ops (`Dims::Two`), or over
+    /// sequences with the `seq` space's (`Dims::One`).
+    pub(super) fn new(vs: &nn::Path, cfg: &SupernetConfig, dims: Dims) -> Result<Self, ModelError> {
         Skeleton::new(
             vs,
+            dims,
             cfg.in_channels,
             (cfg.channels, cfg.layers),
             cfg.input_size,
             cfg.classes,
-            SearchCell::new,
+            |path, c| SearchCell::new(path, c, dims),
         )
         .map(Self)
     }

@@ -125,7 +125,10 @@ pub fn search(
 ) -> Result<DartsReport, DartsError> {
     let s = run.settings;
     s.validate()?;
-    if !matches!(run.space, SpaceKind::Darts | SpaceKind::Nb201) {
+    if !matches!(
+        run.space,
+        SpaceKind::Darts | SpaceKind::Nb201 | SpaceKind::Seq
+    ) {
         return Err(DartsError::Space(run.space));
     }
     let setup = Instant::now();

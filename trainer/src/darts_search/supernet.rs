@@ -4,10 +4,11 @@
 //! counted, decayed or clipped as a weight.
 
 use super::darts_net::{darts_edges, DartsSupernet, DARTS_EDGES};
-use super::derive::{derive_darts, derive_nb201, DeriveError};
+use super::derive::{derive_cell, derive_darts, DeriveError};
 use super::nb201_net::Nb201Supernet;
+use crate::model::nb201::Dims;
 use crate::model::{count_params, ModelError, LIMITS};
-use space::{DartsOp, Genotype, Nb201Op, SpaceKind};
+use space::{DartsOp, Genotype, InputKind, Nb201Op, SeqOp, SpaceKind};
 use std::collections::HashSet;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -20,17 +21,22 @@ pub struct SupernetConfig {
     pub layers: i64,
     /// Output classes.
     pub classes: i64,
-    /// Channels of the input image.
+    /// Channels of the input image or sequence.
     pub in_channels: i64,
-    /// Height and width of the input image.
+    /// Height and width of the input image, or the sequence's length.
     pub input_size: i64,
 }
 
 impl SupernetConfig {
     /// The published search settings: DARTS C = 16, L = 8 (the paper's
-    /// CIFAR-10 search); NAS-Bench-201 C = 16, N = 5. 10 classes, 3 x 32 x 32.
+    /// CIFAR-10 search); NAS-Bench-201 C = 16, N = 5; `seq` C = 16, N = 2.
+    /// 10 classes, 3 x 32 x 32 (`seq`: 3 channels of 32 steps).
     pub fn for_space(kind: SpaceKind) -> Self {
-        let layers = if kind == SpaceKind::Nb201 { 5 } else { 8 };
+        let layers = match kind {
+            SpaceKind::Nb201 => 5,
+            SpaceKind::Seq => 2,
+            _ => 8,
+        };
         Self {
             channels: 16,
             layers,
@@ -96,7 +102,8 @@ impl Supernet {
         let arch = nn::VarStore::new(device);
         let body = match kind {
             SpaceKind::Darts => Body::Darts(DartsSupernet::new(&weights.root(), cfg)?),
-            SpaceKind::Nb201 => Body::Nb201(Nb201Supernet::new(&weights.root(), cfg)?),
+            SpaceKind::Nb201 => Body::Nb201(Nb201Supernet::new(&weights.root(), cfg, Dims::Two)?),
+            SpaceKind::Seq => Body::Nb201(Nb201Supernet::new(&weights.root(), cfg, Dims::One)?),
             other => {
                 return Err(ModelError::Unsupported {
                     space: other,
@@ -135,7 +142,12 @@ impl Supernet {
     /// Check that `xs` is a batch of the configured input shape; a forward
     /// pass on another may panic in tch.
     pub fn check_input(&self, xs: &Tensor) -> Result<(), ModelError> {
-        crate::model::check_input_shape(xs, self.config.in_channels, self.config.input_size)
+        let c = &self.config;
+        let sample = match self.kind.input() {
+            InputKind::Series => vec![c.in_channels, c.input_size],
+            _ => vec![c.in_channels, c.input_size, c.input_size],
+        };
+        crate::model::check_input_shape(xs, &sample)
     }
 
     /// The space searched.
@@ -164,7 +176,7 @@ impl Supernet {
     }
 
     /// The names of the α tensors: `normal`, `reduce` (DARTS) or `cell`
-    /// (NAS-Bench-201).
+    /// (NAS-Bench-201, `seq`).
     pub fn alpha_names(&self) -> &'static [&'static str] {
         alpha_names(self.kind)
     }
@@ -226,7 +238,8 @@ impl Supernet {
     pub fn derive(&self) -> Result<Genotype, DeriveError> {
         let alphas = self.raw_alphas();
         Ok(match self.kind {
-            SpaceKind::Nb201 => Genotype::Nb201(derive_nb201(&alphas[0])?),
+            SpaceKind::Nb201 => Genotype::Nb201(derive_cell(&alphas[0])?),
+            SpaceKind::Seq => Genotype::Seq(derive_cell(&alphas[0])?),
             _ => Genotype::Darts(derive_darts(&alphas[0], &alphas[1])?),
         })
     }
@@ -240,7 +253,7 @@ pub fn supernet_params(kind: SpaceKind, cfg: &SupernetConfig) -> Result<i64, Mod
 
 /// The α names of a space.
 fn alpha_names(kind: SpaceKind) -> &'static [&'static str] {
-    if kind == SpaceKind::Nb201 {
+    if matches!(kind, SpaceKind::Nb201 | SpaceKind::Seq) {
         &["cell"]
     } else {
         &["normal", "reduce"]
@@ -249,18 +262,18 @@ fn alpha_names(kind: SpaceKind) -> &'static [&'static str] {
 
 /// `[edges, ops]` of each α of a space.
 pub fn alpha_shape(kind: SpaceKind) -> (usize, usize) {
-    if kind == SpaceKind::Nb201 {
-        (space::nb201::EDGES.len(), Nb201Op::ALL.len())
-    } else {
-        (DARTS_EDGES, DartsOp::ALL.len())
+    match kind {
+        SpaceKind::Nb201 => (space::cell::EDGES.len(), Nb201Op::ALL.len()),
+        SpaceKind::Seq => (space::cell::EDGES.len(), SeqOp::ALL.len()),
+        _ => (DARTS_EDGES, DartsOp::ALL.len()),
     }
 }
 
 /// The edges of a space's α rows, written `input->node` (DARTS: states 0
 /// and 1 are the cell inputs; NAS-Bench-201: node 0 is the cell input).
 pub fn edge_labels(kind: SpaceKind) -> Vec<String> {
-    if kind == SpaceKind::Nb201 {
-        space::nb201::EDGES
+    if matches!(kind, SpaceKind::Nb201 | SpaceKind::Seq) {
+        space::cell::EDGES
             .iter()
             .map(|(to, from)| format!("{from}->{to}"))
             .collect()
@@ -274,10 +287,10 @@ pub fn edge_labels(kind: SpaceKind) -> Vec<String> {
 
 /// The op names of a space, in α's column order.
 pub fn op_names(kind: SpaceKind) -> Vec<&'static str> {
-    if kind == SpaceKind::Nb201 {
-        Nb201Op::ALL.iter().map(|o| o.name()).collect()
-    } else {
-        DartsOp::ALL.iter().map(|o| o.name()).collect()
+    match kind {
+        SpaceKind::Nb201 => Nb201Op::ALL.iter().map(|o| o.name()).collect(),
+        SpaceKind::Seq => SeqOp::ALL.iter().map(|o| o.name()).collect(),
+        _ => DartsOp::ALL.iter().map(|o| o.name()).collect(),
     }
 }
 

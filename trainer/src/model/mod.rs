@@ -3,9 +3,10 @@
 //! (`cells.3.node2.edge0.dw1.weight`), so checkpoints survive refactors.
 //!
 //! One file per family: [`darts`] (the authors' `NetworkCIFAR` and
-//! `NetworkImageNet`), `nb201` (NAS-Bench-201's `TinyNetwork`), `pnas`
-//! (NASNet-style stacks of PNAS cells) and `macro_chain` (NAS-RL's chain of
-//! convolutions); `ops` holds what they share.
+//! `NetworkImageNet`), `nb201` (NAS-Bench-201's `TinyNetwork`, and the same
+//! skeleton over sequences for `seq` cells), `pnas` (NASNet-style stacks of
+//! PNAS cells), `macro_chain` (NAS-RL's chain of convolutions) and [`mlp`]
+//! (dense networks for tables); `ops` and `ops1d` hold what they share.
 //!
 //! Paths follow the genotype as given: a DARTS node's `edge0` is its first
 //! edge in the genotype's text. Build from [`Genotype::canonical`] for paths
@@ -18,12 +19,16 @@
 
 pub mod darts;
 mod macro_chain;
+pub mod mlp;
 pub(crate) mod nb201;
 pub mod ops;
+pub mod ops1d;
 mod pnas;
 
+pub use mlp::TableShape;
+
 use ops::DropPath;
-use space::{Genotype, SpaceKind};
+use space::{Genotype, InputKind, SpaceKind};
 use std::collections::HashSet;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -65,12 +70,10 @@ pub enum ModelError {
         feature: &'static str,
     },
     /// A tensor not shaped like the configured input.
-    #[error("expected an input of shape [batch, {channels}, {size}, {size}], got {got:?}")]
+    #[error("expected an input of shape {want}, got {got:?}")]
     InputShape {
-        /// Configured input channels.
-        channels: i64,
-        /// Configured input height and width.
-        size: i64,
+        /// The configured shape, with `batch` for the batch dimension.
+        want: String,
         /// The tensor's shape.
         got: Vec<i64>,
     },
@@ -87,10 +90,12 @@ pub struct NetConfig {
     pub layers: i64,
     /// Output classes.
     pub classes: i64,
-    /// Channels of the input image.
+    /// Channels of the input image or sequence.
     pub in_channels: i64,
-    /// Height and width of the input image.
+    /// Height and width of the input image, or the sequence's length.
     pub input_size: i64,
+    /// mlp only: the table's input columns.
+    pub table: TableShape,
     /// DARTS only: build the auxiliary head (its parameters live under
     /// `auxiliary_head`).
     pub auxiliary: bool,
@@ -131,7 +136,8 @@ impl NetConfig {
             SpaceKind::Darts => (36, 20),
             SpaceKind::Nb201 => (16, 5),
             SpaceKind::Pnas => (48, 3),
-            SpaceKind::Macro => (0, 0),
+            SpaceKind::Macro | SpaceKind::Mlp => (0, 0),
+            SpaceKind::Seq => (16, 1),
         };
         Self {
             channels,
@@ -139,6 +145,7 @@ impl NetConfig {
             classes: 10,
             in_channels: 3,
             input_size: 32,
+            table: TableShape::default(),
             auxiliary: false,
             drop_path: 0.0,
             imagenet: false,
@@ -168,7 +175,11 @@ impl NetConfig {
             self.input_size,
         ];
         for (&(field, max), v) in LIMITS.iter().zip(values) {
-            let unused = kind == SpaceKind::Macro && matches!(field, "channels" | "layers");
+            let unused = match kind {
+                SpaceKind::Macro => matches!(field, "channels" | "layers"),
+                SpaceKind::Mlp => field != "classes",
+                _ => false,
+            };
             if !unused && !(1..=max).contains(&v) {
                 return Err(ModelError::Config {
                     field,
@@ -202,7 +213,7 @@ fn check_drop_path(kind: SpaceKind, p: f64) -> Result<(), ModelError> {
             reason: format!("{p} is not a probability in [0, 1)"),
         });
     }
-    if p > 0.0 && matches!(kind, SpaceKind::Nb201 | SpaceKind::Macro) {
+    if p > 0.0 && !matches!(kind, SpaceKind::Darts | SpaceKind::Pnas) {
         return Err(ModelError::Unsupported {
             space: kind,
             feature: "drop path",
@@ -273,33 +284,30 @@ impl Network {
     /// Check that `xs` is a batch of the configured input shape, the only
     /// one the build checked; a forward pass on another may panic in tch.
     pub fn check_input(&self, xs: &Tensor) -> Result<(), ModelError> {
-        check_input_shape(xs, self.config.in_channels, self.config.input_size)
+        let c = &self.config;
+        let sample = match self.space.input() {
+            InputKind::Images => vec![c.in_channels, c.input_size, c.input_size],
+            InputKind::Series => vec![c.in_channels, c.input_size],
+            InputKind::Table => vec![c.table.columns()],
+        };
+        check_input_shape(xs, &sample)
     }
 }
 
-/// Check that `xs` is a batch of `in_channels` x `input_size` x
-/// `input_size` images, the only shape a network or supernet was built
-/// for; a forward pass on another may panic in tch.
-pub(crate) fn check_input_shape(
-    xs: &Tensor,
-    in_channels: i64,
-    input_size: i64,
-) -> Result<(), ModelError> {
+/// Check that `xs` is a batch of samples of shape `sample` (an image's
+/// `[channels, size, size]`, a sequence's `[channels, length]`, a row's
+/// `[columns]`), the only shape a network or supernet was built for; a
+/// forward pass on another may panic in tch.
+pub(crate) fn check_input_shape(xs: &Tensor, sample: &[i64]) -> Result<(), ModelError> {
     let got = xs.size();
-    let ok = got.len() == 4
-        && got[0] >= 1
-        && got[1] == in_channels
-        && got[2] == input_size
-        && got[3] == input_size;
-    if ok {
-        Ok(())
-    } else {
-        Err(ModelError::InputShape {
-            channels: in_channels,
-            size: input_size,
-            got,
-        })
+    if got.len() == sample.len() + 1 && got[0] >= 1 && got[1..] == *sample {
+        return Ok(());
     }
+    let dims: Vec<String> = sample.iter().map(i64::to_string).collect();
+    Err(ModelError::InputShape {
+        want: format!("[batch, {}]", dims.join(", ")),
+        got,
+    })
 }
 
 impl ModuleT for Network {
@@ -320,6 +328,8 @@ pub fn build(vs: &nn::Path, genotype: &Genotype, cfg: &NetConfig) -> Result<Netw
         Genotype::Nb201(g) => Box::new(nb201::TinyNetwork::new(vs, g, cfg)?),
         Genotype::Pnas(g) => Box::new(pnas::PnasNet::new(vs, g, cfg, &drop_path)?),
         Genotype::Macro(g) => Box::new(macro_chain::MacroNet::new(vs, g, cfg)?),
+        Genotype::Seq(g) => Box::new(nb201::TinyNetwork::seq(vs, g, cfg)?),
+        Genotype::Mlp(g) => Box::new(mlp::MlpNet::new(vs, g, cfg)?),
     };
     Ok(Network {
         body,
