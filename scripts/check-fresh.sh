@@ -50,7 +50,8 @@ stage second-run bash "$here/nas" space list
 "${newcomer[@]}" bash -c "source '$here/env.sh' && \"\$CARGO_TARGET_DIR/release/nas\" space list" >"$fresh/direct.log" 2>&1
 diff "$fresh/direct.log" "$fresh/second-run.log" >&2 \
   || die "the second run of scripts/nas printed more than nas's own output (the diff above)"
-stage libtorch bash -c "source '$here/env.sh' && ldd \"\$CARGO_TARGET_DIR/release/nas\" && \"\$CARGO_TARGET_DIR/release/nas\" arch params --space nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'"
+# The binary must load libtorch from the fresh venv, and run a network on it.
+stage libtorch bash -c "source '$here/env.sh' && ldd \"\$CARGO_TARGET_DIR/release/nas\" | grep 'libtorch_cpu' && \"\$CARGO_TARGET_DIR/release/nas\" arch params --space nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'"
 grep -q "$libtorch/lib/libtorch_cpu.so" "$fresh/libtorch.log" \
   || die "the fresh build does not load libtorch_cpu.so from $libtorch/lib"
 say "the newcomer's path works on an empty cache: setup, first build and run, quiet second run ($SECONDS s in all)"
