@@ -18,7 +18,7 @@ fn numbered(n: usize) -> Split {
 
 /// The sample indices a split holds, in order.
 fn ids(s: &Split) -> Vec<usize> {
-    let px = Vec::<u8>::try_from(&s.images.reshape([-1])).unwrap();
+    let px = Vec::<u8>::try_from(&s.inputs.reshape([-1])).unwrap();
     px.chunks(4)
         .map(|c| c[0] as usize + 256 * c[1] as usize)
         .collect()
