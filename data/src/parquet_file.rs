@@ -32,20 +32,21 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<RawColumn>, Origins)> {
     let fields = builder.schema().fields().clone();
     let mut columns: Vec<RawColumn> = Vec::with_capacity(fields.len());
     for field in fields.iter() {
-        let cells =
-            match field.data_type() {
-                t if is_number(t) => Cells::Number(Vec::new()),
-                DataType::Boolean => Cells::Bool(Vec::new()),
-                t if is_text(t) => Cells::Text(Vec::new()),
-                t => return Err(DataError::parse(
+        let cells = match field.data_type() {
+            t if is_number(t) => Cells::Number(Vec::new()),
+            DataType::Boolean => Cells::Bool(Vec::new()),
+            t if is_text(t) => Cells::Text(Vec::new()),
+            t => {
+                return Err(DataError::parse(
                     path,
                     Position::File,
                     Some(field.name()),
                     format!(
                         "columns of type {t} are not supported (numbers, booleans and strings are)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         columns.push(RawColumn {
             name: field.name().clone(),
             cells,

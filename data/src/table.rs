@@ -44,7 +44,7 @@ pub(crate) fn build(
         return Err(origins.file_error(None, "empty file: no header row"));
     }
     if origins.len() == 0 {
-        return Err(origins.file_error(None, "a header but no data rows"));
+        return Err(origins.file_error(None, "columns but no data rows"));
     }
     for (i, name) in names.iter().enumerate() {
         if names[..i].contains(name) {
