@@ -88,20 +88,11 @@ fn is_text(t: &DataType) -> bool {
 /// Append the values of `array` to `cells`, whose variant [`read`] chose
 /// from the array's type.
 fn append(cells: &mut Cells, array: &dyn Array) {
-    let present = |i: usize| array.is_valid(i);
     match cells {
-        Cells::Number(out) => {
-            let values = numbers(array);
-            out.extend(
-                values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| v.filter(|_| present(i))),
-            );
-        }
+        Cells::Number(out) => out.extend(numbers(array)),
         Cells::Bool(out) => {
             let flags = array.as_boolean();
-            out.extend((0..array.len()).map(|i| present(i).then(|| flags.value(i))));
+            out.extend((0..array.len()).map(|i| flags.is_valid(i).then(|| flags.value(i))));
         }
         Cells::Text(out) => out.extend(texts(array)),
     }

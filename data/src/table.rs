@@ -9,7 +9,7 @@
 //! columns keep their type: numbers are numeric, booleans boolean, strings
 //! categorical.
 
-use crate::cells::{is_missing_text, number_name, parse_number, Cells, Origins, RawColumn};
+use crate::cells::{number_name, parse_number, Cells, Origins, RawColumn};
 use crate::error::Result;
 use crate::meta::{Column, ColumnKind, LoadOptions};
 use crate::raw::RawValues;
@@ -144,7 +144,7 @@ fn feature(column: RawColumn, forced_categorical: bool) -> (Column, Vec<f32>) {
     let missing = column.cells.missing();
     let (kind, categories, values) = match column.cells {
         Cells::Text(text) => {
-            let present = || text.iter().flatten().filter(|t| !is_missing_text(t));
+            let present = || text.iter().flatten();
             if !forced_categorical && present().all(|t| parse_number(t).is_some()) {
                 let values = text
                     .iter()

@@ -371,3 +371,13 @@ fn fingerprint_matches_the_documented_layout() {
         "0dd9d38d1bd0564a72e7b837325a4c68e1eeec92c45f3fedc502710c7bf41ba4"
     );
 }
+
+#[test]
+fn byte_order_marks_and_crlf_line_ends_are_read_as_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\u{feff}Target,x\r\na,1\r\nb,2\r\n";
+    let ds = load(&write_text(dir.path(), "excel.csv", text));
+    assert_eq!(ds.meta.target.as_deref(), Some("Target"));
+    assert_eq!(ds.meta.columns[0].name, "x");
+    assert_eq!(ds.meta.columns[0].kind, ColumnKind::Numeric);
+}

@@ -298,3 +298,12 @@ fn task_override_and_one_class() {
         "{err}"
     );
 }
+
+#[test]
+fn crlf_line_ends_and_case_insensitive_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "@PROBLEMNAME W\r\n@TimeStamps False\r\n@CLASSLABEL True a b\r\n@DATA\r\n1,2:a\r\n3,4:b\r\n";
+    let ds = Dataset::load(&write_text(dir.path(), "W.ts", text), None).unwrap();
+    assert_eq!(ds.meta.classes, ["a", "b"]);
+    assert_eq!(floats(&ds.train.inputs), [1., 2., 3., 4.]);
+}
