@@ -1,7 +1,31 @@
 //! The one error type of the crate: every failure names the file (and, for a
-//! corrupt file, the byte offset) or the setting that is wrong.
+//! corrupt file, the byte offset; for a text or table file, the line or row
+//! and the column) or the setting that is wrong.
 
+use std::fmt;
 use std::path::PathBuf;
+
+/// Where in a text or columnar file a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The whole file.
+    File,
+    /// A line of a text file, counting from 1 (a CSV header is line 1; a
+    /// quoted field spanning lines is at the line where its record starts).
+    Line(usize),
+    /// A data row of a Parquet file, counting from 1.
+    Row(usize),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File => Ok(()),
+            Self::Line(n) => write!(f, ": line {n}"),
+            Self::Row(n) => write!(f, ": row {n}"),
+        }
+    }
+}
 
 /// What went wrong while reading a dataset or setting up batches.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +71,24 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
+    /// A value, row or header of a text or table file is not what the format
+    /// requires: a ragged row, a non-number where numbers are needed, a
+    /// missing target, a `.ts` header that disagrees with its data.
+    #[error(
+        "{}{position}{}: {reason}",
+        path.display(),
+        column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default()
+    )]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line or row, if the problem has one.
+        position: Position,
+        /// The column's name, if the problem is in one column.
+        column: Option<String>,
+        /// What is wrong there.
+        reason: String,
+    },
     /// The format of a folder could not be told from the files in it.
     #[error("cannot tell the dataset format of {}: {reason}", path.display())]
     Detect {
@@ -56,7 +98,10 @@ pub enum DataError {
         reason: String,
     },
     /// A format name that is not one of ours.
-    #[error("unknown dataset format {name:?}: expected idx, cifar10, cifar100 or image_folder")]
+    #[error(
+        "unknown dataset format {name:?}: expected idx, cifar10, cifar100, image_folder, \
+         csv, parquet, ts or series_csv"
+    )]
     UnknownFormat {
         /// The name given.
         name: String,
@@ -78,6 +123,21 @@ impl DataError {
         Self::Io {
             path: path.into(),
             error,
+        }
+    }
+
+    /// A [`DataError::Parse`] in `path` at `position`, in `column` if given.
+    pub(crate) fn parse(
+        path: impl Into<PathBuf>,
+        position: Position,
+        column: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Parse {
+            path: path.into(),
+            position,
+            column: column.map(str::to_string),
+            reason: reason.into(),
         }
     }
 

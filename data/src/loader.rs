@@ -21,12 +21,17 @@ pub struct Normalize {
 
 impl Normalize {
     /// The statistics of `split` (population std over all pixels), exact:
-    /// from a 256-bin histogram of each channel's u8 values.
+    /// from a 256-bin histogram of each channel's u8 values. For series and
+    /// tables, the mean and std of each channel ([`Split::image_shape`]'s
+    /// first entry) over its non-NaN values, unscaled.
     pub fn from_split(split: &Split) -> Normalize {
+        if !split.is_images() {
+            return Self::from_values(split);
+        }
         let channels = split.image_shape()[0];
         let (mut mean, mut std) = (Vec::new(), Vec::new());
         for c in 0..channels {
-            let values = split.images.select(1, c).reshape([-1]);
+            let values = split.inputs.select(1, c).reshape([-1]);
             let hist = values.bincount(None::<Tensor>, 256).to_device(Device::Cpu);
             let hist = Vec::<i64>::try_from(&hist).unwrap_or_default();
             let count = hist.iter().sum::<i64>().max(1) as f64;
@@ -40,6 +45,30 @@ impl Normalize {
             };
             let m = moment(1);
             let sd = (moment(2) - m * m).max(0.0).sqrt();
+            mean.push(m);
+            std.push(if sd > 1e-12 { sd } else { 1.0 });
+        }
+        Normalize { mean, std }
+    }
+
+    /// Mean and std per channel of f32 series `[N, C, L]` (a table `[N, F]`
+    /// is one channel) over the values that are not NaN.
+    fn from_values(split: &Split) -> Normalize {
+        let channels = split.image_shape()[0];
+        let x = split
+            .inputs
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Double)
+            .reshape([split.len() as i64, channels, -1]);
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for c in 0..channels {
+            let values = x.select(1, c).reshape([-1]);
+            let values = Vec::<f64>::try_from(&values).unwrap_or_default();
+            let finite: Vec<f64> = values.into_iter().filter(|v| !v.is_nan()).collect();
+            let count = finite.len().max(1) as f64;
+            let m = finite.iter().sum::<f64>() / count;
+            let var = finite.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / count;
+            let sd = var.max(0.0).sqrt();
             mean.push(m);
             std.push(if sd > 1e-12 { sd } else { 1.0 });
         }
@@ -118,7 +147,8 @@ pub struct Loader<'a> {
 }
 
 impl<'a> Loader<'a> {
-    /// A loader over `split`, normalizing with `normalize`.
+    /// A loader over `split` (images only, for now), normalizing with
+    /// `normalize`.
     pub fn new(
         split: &'a Split,
         normalize: &Normalize,
@@ -127,6 +157,12 @@ impl<'a> Loader<'a> {
         let c = split.image_shape()[0];
         let a = &config.augment;
         let bad = |reason: String| Err(DataError::Config(reason));
+        if !split.is_images() {
+            return bad(format!(
+                "the loader batches images only, got inputs of shape {:?}",
+                split.inputs.size()
+            ));
+        }
         if config.batch_size == 0 {
             return bad("batch size 0".into());
         }
@@ -241,7 +277,7 @@ impl Iterator for Batches<'_> {
         let b = (loader.config.batch_size as i64).min(n - self.next);
         let index = self.order.narrow(0, self.next, b);
         self.next += b;
-        let mut x = loader.split.images.index_select(0, &index);
+        let mut x = loader.split.inputs.index_select(0, &index);
         let labels = loader.split.labels.index_select(0, &index);
         let aug = loader.config.augment;
         if aug.crop_padding > 0 {

@@ -80,14 +80,14 @@ fn cifar10_reads_back_exactly() {
         (ds.meta.channels, ds.meta.height, ds.meta.width),
         (3, 32, 32)
     );
-    assert_eq!(ds.train.images.size(), [10, 3, 32, 32]);
-    assert_eq!(bytes(&ds.train.images), train_px);
+    assert_eq!(ds.train.inputs.size(), [10, 3, 32, 32]);
+    assert_eq!(bytes(&ds.train.inputs), train_px);
     assert_eq!(labels(&ds.train.labels), train_lb);
-    assert_eq!(bytes(&ds.test.images), test_px);
+    assert_eq!(bytes(&ds.test.inputs), test_px);
     assert_eq!(labels(&ds.test.labels), test_lb);
     // Channel-major: red plane first, so sample 0, channel 1, pixel 0 is
     // record byte 1 + 1024.
-    let green0 = ds.train.images.int64_value(&[0, 1, 0, 0]);
+    let green0 = ds.train.inputs.int64_value(&[0, 1, 0, 0]);
     assert_eq!(green0, pixel(0, 1024) as i64);
 }
 
@@ -101,8 +101,8 @@ fn cifar100_uses_the_fine_labels() {
     assert_eq!(ds.meta.classes[99], "fine99");
     assert_eq!(labels(&ds.train.labels), train_lb);
     assert_eq!(labels(&ds.test.labels), test_lb);
-    assert_eq!(bytes(&ds.train.images), train_px);
-    assert_eq!(bytes(&ds.test.images), test_px);
+    assert_eq!(bytes(&ds.train.inputs), train_px);
+    assert_eq!(bytes(&ds.test.inputs), test_px);
 }
 
 #[test]

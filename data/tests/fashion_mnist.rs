@@ -21,7 +21,7 @@ fn fashion_mnist_loads_completely() {
     assert_eq!((m.channels, m.height, m.width), (1, 28, 28));
     assert_eq!(m.classes.len(), 10);
     assert_eq!(m.classes[0], "T-shirt/top");
-    assert_eq!(ds.train.images.size(), [60_000, 1, 28, 28]);
+    assert_eq!(ds.train.inputs.size(), [60_000, 1, 28, 28]);
     assert_eq!(ds.train.class_counts(10), [6_000; 10]);
     assert_eq!(ds.test.class_counts(10), [1_000; 10]);
     let (train, val) = split_train_val(&ds.train, 0.1, 0);

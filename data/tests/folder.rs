@@ -38,16 +38,16 @@ fn train_and_test_folders_read_back_exactly() {
     assert_eq!(ds.meta.format, Format::ImageFolder);
     assert_eq!(ds.meta.classes, ["ant", "cat"]);
     assert_eq!((ds.meta.channels, ds.meta.height, ds.meta.width), (3, 6, 8));
-    assert_eq!(ds.train.images.size(), [4, 3, 6, 8]);
+    assert_eq!(ds.train.inputs.size(), [4, 3, 6, 8]);
     // Sorted by class, then by file name.
     assert_eq!(labels(&ds.train.labels), [0, 0, 1, 1]);
-    assert_eq!(sample(&ds.train.images, 0), chw(&b0));
+    assert_eq!(sample(&ds.train.inputs, 0), chw(&b0));
     let decoded = image::open(&jpeg).unwrap().to_rgb8();
-    assert_eq!(sample(&ds.train.images, 1), chw(&decoded));
-    assert_eq!(sample(&ds.train.images, 2), chw(&a0));
-    assert_eq!(sample(&ds.train.images, 3), chw(&a1));
+    assert_eq!(sample(&ds.train.inputs, 1), chw(&decoded));
+    assert_eq!(sample(&ds.train.inputs, 2), chw(&a0));
+    assert_eq!(sample(&ds.train.inputs, 3), chw(&a1));
     assert_eq!(labels(&ds.test.labels), [1]);
-    assert_eq!(sample(&ds.test.images, 0), chw(&t0));
+    assert_eq!(sample(&ds.test.inputs, 0), chw(&t0));
 }
 
 /// `classes` folders of `per_class` grayscale PNGs under `root`.
@@ -71,12 +71,12 @@ fn flat_folder_holds_out_one_in_six_per_class_and_keeps_gray() {
     let all = gray_folder(dir.path(), 2, 13);
     let ds = Dataset::load(dir.path(), None).unwrap();
     assert_eq!(ds.meta.channels, 1);
-    assert_eq!(ds.train.images.size(), [22, 1, 4, 5]);
+    assert_eq!(ds.train.inputs.size(), [22, 1, 4, 5]);
     assert_eq!(ds.test.class_counts(2), [2, 2]);
     assert_eq!(ds.train.class_counts(2), [11, 11]);
     // Every image is in exactly one split.
-    let mut seen: Vec<Vec<u8>> = (0..22).map(|i| sample(&ds.train.images, i)).collect();
-    seen.extend((0..4).map(|i| sample(&ds.test.images, i)));
+    let mut seen: Vec<Vec<u8>> = (0..22).map(|i| sample(&ds.train.inputs, i)).collect();
+    seen.extend((0..4).map(|i| sample(&ds.test.inputs, i)));
     seen.sort();
     let mut want: Vec<Vec<u8>> = all.into_iter().map(|(_, px)| px).collect();
     want.sort();
@@ -95,10 +95,10 @@ fn one_color_image_makes_everything_rgb() {
     color.save(dir.path().join("class1/c.png")).unwrap();
     let ds = Dataset::load(dir.path(), None).unwrap();
     assert_eq!(ds.meta.channels, 3);
-    let first = sample(&ds.train.images, 0);
+    let first = sample(&ds.train.inputs, 0);
     let plane = &gray[0].1;
     assert_eq!(first, [plane.as_slice(), plane, plane].concat());
-    let last = sample(&ds.train.images, 2);
+    let last = sample(&ds.train.inputs, 2);
     assert_eq!(last, chw(&color));
 }
 

@@ -14,9 +14,62 @@ fn names_round_trip() {
     assert_eq!("CIFAR-10".parse::<Format>().unwrap(), Format::Cifar10);
     assert_eq!("mnist".parse::<Format>().unwrap(), Format::Idx);
     assert_eq!("folder".parse::<Format>().unwrap(), Format::ImageFolder);
+    assert_eq!("Series-CSV".parse::<Format>().unwrap(), Format::SeriesCsv);
+    assert_eq!("ucr".parse::<Format>().unwrap(), Format::Ts);
     let err = "svhn".parse::<Format>().unwrap_err();
     assert!(matches!(err, DataError::UnknownFormat { .. }));
     assert!(err.to_string().contains("\"svhn\""), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("idx, cifar10, cifar100, image_folder, csv, parquet, ts or series_csv"),
+        "{err}"
+    );
+    let json: Vec<String> = Format::ALL
+        .iter()
+        .map(|f| serde_json::to_string(f).unwrap())
+        .collect();
+    let names: Vec<String> = Format::ALL.iter().map(|f| format!("\"{f}\"")).collect();
+    assert_eq!(json, names);
+}
+
+#[test]
+fn each_format_names_its_input_kind() {
+    use space::InputKind::*;
+    let kinds: Vec<space::InputKind> = Format::ALL.iter().map(|f| f.input()).collect();
+    assert_eq!(
+        kinds,
+        [Images, Images, Images, Images, Table, Table, Series, Series]
+    );
+    assert_eq!(
+        "Regression".parse::<data::Task>().unwrap(),
+        data::Task::Regression
+    );
+    assert_eq!(data::Task::Classification.to_string(), "classification");
+    assert!("clustering".parse::<data::Task>().is_err());
+}
+
+#[test]
+fn files_are_told_by_extension_and_ts_folders_by_their_train_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, want) in [
+        ("t.csv", Format::Csv),
+        ("t.CSV", Format::Csv),
+        ("t.parquet", Format::Parquet),
+        ("t.ts", Format::Ts),
+    ] {
+        let path = write_text(dir.path(), name, "");
+        assert_eq!(detect(&path).unwrap(), want, "{name}");
+    }
+    let ucr = dir.path().join("ucr");
+    std::fs::create_dir(&ucr).unwrap();
+    write_text(&ucr, "Coffee_TRAIN.ts", "");
+    assert_eq!(detect(&ucr).unwrap(), Format::Ts);
+    write_text(&ucr, "t10k-images-idx3-ubyte", "");
+    let err = detect(&ucr).unwrap_err();
+    assert!(
+        err.to_string().contains("several formats (idx, ts)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -56,6 +109,7 @@ fn ambiguous_and_unknown_folders_are_errors() {
         "train-images-idx3-ubyte",
         "data_batch_1.bin",
         "train.bin",
+        "_TRAIN.ts",
         "class subfolders",
     ] {
         assert!(err.contains(looked_for), "{err}");

@@ -80,12 +80,12 @@ fn raw_files_read_back_exactly() {
         (1, 28, 28)
     );
     assert_eq!((ds.meta.train_len, ds.meta.test_len), (IDX_TRAIN, IDX_TEST));
-    assert_eq!(ds.train.images.size(), [IDX_TRAIN as i64, 1, 28, 28]);
-    assert_eq!(ds.train.images.kind(), tch::Kind::Uint8);
+    assert_eq!(ds.train.inputs.size(), [IDX_TRAIN as i64, 1, 28, 28]);
+    assert_eq!(ds.train.inputs.kind(), tch::Kind::Uint8);
     assert_eq!(ds.train.labels.kind(), tch::Kind::Int64);
-    assert_eq!(bytes(&ds.train.images), d.train_pixels);
+    assert_eq!(bytes(&ds.train.inputs), d.train_pixels);
     assert_eq!(labels(&ds.train.labels), d.train_labels);
-    assert_eq!(bytes(&ds.test.images), d.test_pixels);
+    assert_eq!(bytes(&ds.test.inputs), d.test_pixels);
     assert_eq!(labels(&ds.test.labels), d.test_labels);
     assert_eq!(ds.meta.fingerprint.len(), 64);
 }
@@ -98,7 +98,7 @@ fn gzip_reads_the_same_and_fingerprints_the_same() {
     d.write(&dir.path().join("fashion-gz"), true);
     let raw = Dataset::load(&dir.path().join("raw"), None).unwrap();
     let gz = Dataset::load(&dir.path().join("fashion-gz"), None).unwrap();
-    assert_eq!(bytes(&gz.train.images), d.train_pixels);
+    assert_eq!(bytes(&gz.train.inputs), d.train_pixels);
     assert_eq!(labels(&gz.test.labels), d.test_labels);
     assert_eq!(raw.meta.fingerprint, gz.meta.fingerprint);
     // The folder name picks the class names, which the fingerprint ignores.
@@ -116,7 +116,7 @@ fn gzip_is_told_by_its_magic_bytes_not_its_name() {
     let content = std::fs::read(&path).unwrap();
     std::fs::write(&path, gzip(&content)).unwrap();
     let ds = Dataset::load(&root, None).unwrap();
-    assert_eq!(bytes(&ds.train.images), d.train_pixels);
+    assert_eq!(bytes(&ds.train.inputs), d.train_pixels);
 }
 
 #[test]

@@ -116,7 +116,7 @@ fn normalized_batches_have_mean_0_and_std_1_per_channel() {
         assert!((std[c] - 1.0).abs() < 1e-4, "channel {c}: std {}", std[c]);
     }
     // The statistics themselves, against a direct computation.
-    let px = s.images.to_kind(Kind::Double) / 255.0;
+    let px = s.inputs.to_kind(Kind::Double) / 255.0;
     let direct =
         Vec::<f64>::try_from(&px.mean_dim(&[0i64, 2, 3][..], false, Kind::Double)).unwrap();
     for (d, m) in direct.iter().zip(&norm.mean) {
@@ -205,7 +205,7 @@ fn crop_is_a_shifted_window_of_the_zero_padded_image() {
     assert_eq!(x.size(), [n, 3, h, w]);
     let x = raw(&x);
     let padded = s
-        .images
+        .inputs
         .to_kind(Kind::Int64)
         .constant_pad_nd([pad, pad, pad, pad]);
     let mut offsets = std::collections::BTreeSet::new();

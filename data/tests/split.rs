@@ -18,7 +18,7 @@ fn numbered(n: usize) -> Split {
 
 /// The sample indices a split holds, in order.
 fn ids(s: &Split) -> Vec<usize> {
-    let px = Vec::<u8>::try_from(&s.images.reshape([-1])).unwrap();
+    let px = Vec::<u8>::try_from(&s.inputs.reshape([-1])).unwrap();
     px.chunks(4)
         .map(|c| c[0] as usize + 256 * c[1] as usize)
         .collect()
@@ -94,4 +94,65 @@ fn new_checks_kinds_and_shapes_and_to_device_keeps_data() {
     assert_eq!(ids(&moved.to_device(Device::Cpu)), ids(&s));
     assert_eq!(s.image_shape(), [1, 2, 2]);
     assert_eq!(s.class_counts(3), [4, 3, 3]);
+}
+
+#[test]
+fn series_and_tables_with_class_or_regression_labels() {
+    let f = |shape: &[i64]| Tensor::zeros(shape, (tch::Kind::Float, Device::Cpu));
+    let classes = Tensor::from_slice(&[0i64, 1, 0]);
+    let targets = Tensor::from_slice(&[0.5f32, 1.5, 2.5]);
+    let series = Split::new(f(&[3, 2, 7]), classes.shallow_clone()).unwrap();
+    assert_eq!(series.sample_shape(), [2, 7]);
+    assert_eq!(series.image_shape(), [2, 1, 7]);
+    assert!(!series.is_images());
+    let table = Split::new(f(&[3, 5]), targets.shallow_clone()).unwrap();
+    assert_eq!(table.sample_shape(), [5]);
+    assert_eq!(table.image_shape(), [1, 1, 5]);
+    assert_eq!(table.task(), data::Task::Regression);
+    assert!(table.labels_vec().is_empty());
+    assert_eq!(table.targets_vec(), [0.5, 1.5, 2.5]);
+    assert_eq!(table.class_counts(2), [0, 0]);
+    assert_eq!(numbered(4).sample_shape(), [1, 2, 2]);
+    // Wrong layouts: f64 tables, 1-D or 5-D inputs, i32 labels.
+    let d = Tensor::zeros([3, 5], (tch::Kind::Double, Device::Cpu));
+    let err = Split::new(d, classes.shallow_clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "inputs must be images u8 [N, C, H, W], series f32 [N, C, L] or a table f32 [N, F]"
+        ),
+        "{err}"
+    );
+    assert!(Split::new(f(&[3]), classes.shallow_clone()).is_err());
+    assert!(Split::new(f(&[3, 1, 1, 1, 1]), classes.shallow_clone()).is_err());
+    let err = Split::new(f(&[3, 5]), classes.to_kind(tch::Kind::Int)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("labels must be i64 [3] (classes) or f32 [3]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn regression_train_val_split_is_plain_and_seeded() {
+    let n = 50;
+    let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let y: Vec<f32> = (0..n).map(|i| i as f32 * 10.0).collect();
+    let s = Split::new(
+        Tensor::from_slice(&x).view([n as i64, 1]),
+        Tensor::from_slice(&y),
+    )
+    .unwrap();
+    let (train, val) = split_train_val(&s, 0.2, 3);
+    assert_eq!((train.len(), val.len()), (40, 10));
+    let ids = |s: &Split| Vec::<f32>::try_from(&s.inputs.reshape([-1])).unwrap();
+    let v = ids(&val);
+    assert!(v.windows(2).all(|w| w[0] < w[1]));
+    let want: Vec<f32> = v.iter().map(|i| i * 10.0).collect();
+    assert_eq!(val.targets_vec(), want);
+    let (_, again) = split_train_val(&s, 0.2, 3);
+    assert_eq!(ids(&again), v);
+    let (_, other) = split_train_val(&s, 0.2, 4);
+    assert_ne!(ids(&other), v);
 }

@@ -1,23 +1,40 @@
-//! `nas data inspect`: what a dataset folder holds, as the trainers will
-//! load it.
+//! `nas data inspect`: what a dataset (a folder of images, a table or a set
+//! of series) holds, as the trainers will load it.
 
 use anyhow::Context;
 use clap::Subcommand;
-use data::{Dataset, Format};
+use data::{Dataset, Format, LoadOptions, Task};
 use std::process::ExitCode;
 
 /// `nas data ...`
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Print a dataset's format, shape, classes with per-split counts, and
-    /// the fingerprint of its content.
+    /// Print a dataset's format, kind, task, shape, sizes and fingerprint;
+    /// tables: each column's kind, categories and missing values;
+    /// classification: per-split class counts; regression: per-split target
+    /// statistics.
     Inspect {
-        /// The dataset folder.
+        /// The dataset folder, or a .csv, .parquet or .ts file.
         path: std::path::PathBuf,
-        /// idx, cifar10, cifar100 or image_folder (default: detected from
-        /// the files present).
+        /// idx, cifar10, cifar100, image_folder, csv, parquet, ts or
+        /// series_csv (default: detected from the path; a .csv file is a
+        /// table unless series_csv is given).
         #[arg(long)]
         format: Option<String>,
+        /// Tables and series CSV: the target column (default: a column
+        /// named target, class, label or y, else the last).
+        #[arg(long)]
+        target: Option<String>,
+        /// Tables: a column to treat as categorical (repeatable, or
+        /// comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        categorical: Vec<String>,
+        /// classification or regression, instead of the inferred task.
+        #[arg(long)]
+        task: Option<String>,
+        /// Time series: pad series of unequal length with NaN at the end.
+        #[arg(long)]
+        pad: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -26,50 +43,31 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DataCommand::Inspect { path, format, json } => {
-            let format: Option<Format> = format.map(|f| f.parse()).transpose()?;
-            let ds = Dataset::load(&path, format)
-                .with_context(|| format!("cannot load the dataset in {}", path.display()))?;
-            let classes = ds.meta.classes.len();
-            let train = ds.train.class_counts(classes);
-            let test = ds.test.class_counts(classes);
+        DataCommand::Inspect {
+            path,
+            format,
+            target,
+            categorical,
+            task,
+            pad,
+            json,
+        } => {
+            let options = LoadOptions {
+                format: format.map(|f| f.parse::<Format>()).transpose()?,
+                target,
+                categorical,
+                task: task.map(|t| t.parse::<Task>()).transpose()?,
+                pad,
+            };
+            let ds = Dataset::load_with(&path, &options)
+                .with_context(|| format!("cannot load the dataset at {}", path.display()))?;
+            let description = data::describe(&ds);
             if json {
-                let mut doc = serde_json::to_value(&ds.meta)?;
-                doc["train_counts"] = serde_json::json!(train);
-                doc["test_counts"] = serde_json::json!(test);
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                println!("{}", serde_json::to_string_pretty(&description)?);
             } else {
-                print_text(&ds, &train, &test);
+                print!("{description}");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_text(ds: &Dataset, train: &[usize], test: &[usize]) {
-    let m = &ds.meta;
-    println!("name         {}", m.name);
-    println!("format       {}", m.format);
-    println!(
-        "shape        {}x{}x{} (channels x height x width)",
-        m.channels, m.height, m.width
-    );
-    println!("train        {}", m.train_len);
-    println!("test         {}", m.test_len);
-    println!("fingerprint  {}", m.fingerprint);
-    println!("classes      {}", m.classes.len());
-    let width = m
-        .classes
-        .iter()
-        .map(|c| c.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(5);
-    println!(
-        "  {:>3}  {:<width$}  {:>8}  {:>8}",
-        "#", "class", "train", "test"
-    );
-    for (i, name) in m.classes.iter().enumerate() {
-        println!("  {i:>3}  {name:<width$}  {:>8}  {:>8}", train[i], test[i]);
-    }
 }

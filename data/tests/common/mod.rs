@@ -134,3 +134,40 @@ pub fn chw(img: &image::RgbImage) -> Vec<u8> {
         .flat_map(|c| raw.iter().skip(c).step_by(3).copied())
         .collect()
 }
+
+/// Write `content` to `dir/name` and return the path.
+pub fn write_text(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// A tensor's values as f32, flattened.
+pub fn floats(t: &tch::Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(&t.reshape([-1]).to_kind(tch::Kind::Float)).unwrap()
+}
+
+/// A tensor's values as i64, flattened.
+pub fn ints(t: &tch::Tensor) -> Vec<i64> {
+    Vec::<i64>::try_from(&t.reshape([-1]).to_kind(tch::Kind::Int64)).unwrap()
+}
+
+/// The error message of loading `path` with `options`, which must fail.
+pub fn load_err(path: &Path, options: &data::LoadOptions) -> String {
+    match data::Dataset::load_with(path, options) {
+        Ok(ds) => panic!(
+            "{} loaded, expected an error: {:?}",
+            path.display(),
+            ds.meta
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Whether `a` and `b` are equal, counting NaN equal to NaN.
+pub fn same_floats(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+}
