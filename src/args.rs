@@ -98,7 +98,7 @@ pub struct SpaceArgs {
     /// PNAS: number of blocks per cell (enumerate, sample: exactly B; arch: at most B).
     #[arg(long)]
     pub blocks: Option<usize>,
-    /// Macro: number of conv layers N.
+    /// Macro: number of conv layers N; mlp: the most layers.
     #[arg(long)]
     pub layers: Option<usize>,
 }
@@ -112,15 +112,23 @@ impl SpaceArgs {
     /// The space these flags name, with defaults for unset settings.
     pub fn to_space(&self) -> anyhow::Result<Space> {
         let mut space = self.space.default_space();
+        // On the command line an mlp genotype may encode categories either
+        // way; a search's space knows whether its table has any.
+        if let Space::Mlp { categorical, .. } = &mut space {
+            *categorical = true;
+        }
         match (&mut space, self.blocks, self.layers) {
             (Space::Pnas { blocks }, Some(b), None) => *blocks = b,
-            (Space::Macro { layers }, None, Some(n)) => *layers = n,
+            (Space::Macro { layers } | Space::Mlp { layers, .. }, None, Some(n)) => *layers = n,
             (_, None, None) => {}
             (_, Some(_), _) if self.space != SpaceKind::Pnas => {
                 bail!("--blocks applies to the pnas space, not {}", self.space)
             }
-            (_, _, Some(_)) if self.space != SpaceKind::Macro => {
-                bail!("--layers applies to the macro space, not {}", self.space)
+            (_, _, Some(_)) if !matches!(self.space, SpaceKind::Macro | SpaceKind::Mlp) => {
+                bail!(
+                    "--layers applies to the macro and mlp spaces, not {}",
+                    self.space
+                )
             }
             _ => bail!(
                 "the {} space takes at most one of --blocks, --layers",
@@ -131,5 +139,55 @@ impl SpaceArgs {
             .validate()
             .with_context(|| format!("bad settings for the {} space", self.space))?;
         Ok(space)
+    }
+}
+
+/// How to read a dataset: the flags `nas data inspect`, `train`, `darts`
+/// and `search` share. They travel with a search's jobs, so that every
+/// trainer reads the data as the submitter did.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReadArgs {
+    /// idx, cifar10, cifar100, image_folder, csv, parquet, ts or
+    /// series_csv (default: detected from the path; a .csv file is a table
+    /// unless series_csv is given).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Tables and series CSV: the target column (default: a column named
+    /// target, class, label or y, else the last).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Tables: a column to treat as categorical (repeatable, or
+    /// comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// classification or regression, instead of the task inferred from the
+    /// target.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Time series of unequal lengths: pad them with NaN at the end to the
+    /// longest (refused otherwise).
+    #[arg(long)]
+    pub pad: bool,
+}
+
+impl ReadArgs {
+    /// The dataset at `path`, read as these flags say.
+    pub fn data_ref(&self, path: &std::path::Path) -> anyhow::Result<queue::wire::DataRef> {
+        let path = path
+            .to_str()
+            .with_context(|| format!("the data path {} is not UTF-8", path.display()))?;
+        Ok(queue::wire::DataRef {
+            format: self.format.clone(),
+            target: self.target.clone(),
+            categorical: self.categorical.clone(),
+            task: self.task.clone(),
+            pad: self.pad,
+            ..queue::wire::DataRef::new(path)
+        })
+    }
+
+    /// Load the dataset at `path` as these flags say.
+    pub fn load(&self, path: &std::path::Path) -> anyhow::Result<data::Dataset> {
+        trainer::train::load_dataset(&self.data_ref(path)?).map_err(|e| anyhow::anyhow!(e))
     }
 }

@@ -146,8 +146,8 @@ pub fn run(config: &TrainBenchConfig) -> Result<TrainBenchReport, TrainBenchErro
         .map_err(|e| TrainBenchError::Config(format!("genotype: {e}")))?;
     tch::set_num_threads(config.threads);
     let t = Instant::now();
-    let dataset =
-        trainer::train::load_dataset(&config.data, None, None).map_err(TrainBenchError::Config)?;
+    let data_ref = queue::wire::DataRef::new(config.data.display().to_string());
+    let dataset = trainer::train::load_dataset(&data_ref).map_err(TrainBenchError::Config)?;
     let load_seconds = t.elapsed().as_secs_f64();
     let settings = TrainSettings {
         epochs: 1e6,

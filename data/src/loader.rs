@@ -1,7 +1,8 @@
 //! Batches for training: per epoch a seeded permutation, then per batch one
 //! `index_select` on the split's u8 tensor (on its device), optional
 //! augmentation as whole-batch tensor ops, conversion to f32 and per-channel
-//! normalization. No per-sample allocation, no loop over pixels.
+//! normalization. No per-sample allocation, no loop over pixels. Tables and
+//! series come preprocessed (f32) and are batched as they are.
 
 use crate::error::{DataError, Result};
 use crate::split::Split;
@@ -140,10 +141,11 @@ impl Default for LoaderConfig {
 pub struct Loader<'a> {
     split: &'a Split,
     config: LoaderConfig,
-    /// `1 / (255 std)`, shape `[1, C, 1, 1]`, on the split's device.
-    scale: Tensor,
-    /// `mean / std`, shape `[1, C, 1, 1]`, on the split's device.
-    shift: Tensor,
+    /// Images: `1 / (255 std)`, shape `[1, C, 1, 1]`, on the split's
+    /// device; `None` for preprocessed tables and series.
+    scale: Option<Tensor>,
+    /// Images: `mean / std`, shape `[1, C, 1, 1]`; `None` otherwise.
+    shift: Option<Tensor>,
 }
 
 impl<'a> Loader<'a> {
@@ -157,14 +159,23 @@ impl<'a> Loader<'a> {
         let c = split.image_shape()[0];
         let a = &config.augment;
         let bad = |reason: String| Err(DataError::Config(reason));
-        if !split.is_images() {
-            return bad(format!(
-                "the loader batches images only, got inputs of shape {:?}",
-                split.inputs.size()
-            ));
-        }
         if config.batch_size == 0 {
             return bad("batch size 0".into());
+        }
+        if !split.is_images() {
+            // Tables and series come preprocessed (f32): batched as they are.
+            if *a != Augment::default() {
+                return bad(format!(
+                    "crops, flips and cutout are for images; these inputs are {:?}",
+                    split.inputs.size()
+                ));
+            }
+            return Ok(Loader {
+                split,
+                config,
+                scale: None,
+                shift: None,
+            });
         }
         if normalize.mean.len() != c as usize || normalize.std.len() != c as usize {
             return bad(format!(
@@ -206,8 +217,8 @@ impl<'a> Loader<'a> {
         Ok(Loader {
             split,
             config,
-            scale,
-            shift,
+            scale: Some(scale),
+            shift: Some(shift),
         })
     }
 
@@ -286,7 +297,10 @@ impl Iterator for Batches<'_> {
         if aug.flip_prob > 0.0 {
             x = flip(&x, aug.flip_prob, &mut self.rng);
         }
-        let mut x = x.to_kind(Kind::Float) * &loader.scale - &loader.shift;
+        let mut x = match (&loader.scale, &loader.shift) {
+            (Some(scale), Some(shift)) => x.to_kind(Kind::Float) * scale - shift,
+            _ => x,
+        };
         if aug.cutout > 0 {
             x = cutout(&x, aug.cutout, &mut self.rng);
         }

@@ -649,6 +649,120 @@ def build_network(space, genotype, channels, layers, classes, in_channels=3, aux
         return MlpNetwork(parse_mlp(genotype), table.get("numeric", 0), table.get("categorical", []), classes)
     raise ValueError(f"unknown space {space!r}; expected one of macro, pnas, darts, nb201, seq, mlp")
 
+# ------------------------------------------------------------ preprocessing
+# The preprocessing a run fitted on its training part (trainer/src/preprocess.rs,
+# saved as <weights>.preprocess.json), applied to new data exactly as nas
+# applied it; and readers of the file formats nas reads, as nas reads them.
+
+MISSING_TEXT = ("na", "n/a", "nan", "null", "?")
+BOOLEAN_TEXT = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "t": 1.0, "f": 0.0, "y": 1.0, "n": 0.0}
+
+
+def _text(value):
+    """A cell as nas reads it: trimmed text, or None for a missing value."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    s = str(value).strip()
+    return None if s == "" or s.lower() in MISSING_TEXT else s
+
+
+def prepare_images(pre, images):
+    """Images as the network reads them: u8 pixels [N, C, H, W] (or floats already
+    scaled to [0, 1]) normalized per channel with the training part's mean and std."""
+    x = torch.as_tensor(images)
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    mean = torch.tensor(pre["mean"], dtype=x.dtype).reshape(1, -1, 1, 1)
+    std = torch.tensor(pre["std"], dtype=x.dtype).reshape(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def prepare_series(pre, series):
+    """Series [N, C, L] (NaN for a missing value) standardized per channel; a
+    missing value becomes 0, the channel's mean."""
+    x = torch.as_tensor(series, dtype=torch.float32)
+    mean = torch.tensor(pre["mean"], dtype=x.dtype).reshape(1, -1, 1)
+    std = torch.tensor(pre["std"], dtype=x.dtype).reshape(1, -1, 1)
+    return torch.nan_to_num((x - mean) / std, nan=0.0)
+
+
+def prepare_rows(pre, rows):
+    """Table rows (dicts of column name -> text or number, as csv.DictReader gives)
+    as the network reads them: standardized numeric and boolean columns in file
+    order, then one code per categorical column (its position among the categories
+    seen in training; the count of those for a missing or unseen value)."""
+    numeric, codes = [], []
+    for col in pre["columns"]:
+        name, kind = col["name"], col["kind"]
+        values = []
+        for i, row in enumerate(rows):
+            if name not in row:
+                raise ValueError(f"row {i + 1} has no column {name!r}")
+            t = _text(row[name])
+            if kind == "categorical":
+                values.append(float(col["seen"].index(t)) if t in col["seen"] else float(len(col["seen"])))
+                continue
+            if t is None:
+                v = col["mean"]
+            elif kind == "boolean":
+                if t.lower() not in BOOLEAN_TEXT:
+                    raise ValueError(f"row {i + 1}, column {name!r}: {t!r} is not a boolean")
+                v = BOOLEAN_TEXT[t.lower()]
+            else:
+                try:
+                    v = float(t)
+                except ValueError:
+                    raise ValueError(f"row {i + 1}, column {name!r}: {t!r} is not a number") from None
+            values.append((v - col["mean"]) / col["std"])
+        (codes if kind == "categorical" else numeric).append(values)
+    columns = numeric + codes
+    if not columns:
+        return torch.zeros(len(rows), 0)
+    return torch.tensor(columns, dtype=torch.float32).t().contiguous()
+
+
+def predictions(pre, logits):
+    """What the outputs mean: class names (the argmax), or the regression target
+    in its own units."""
+    target = pre["target"] if "target" in pre else {"task": "classification", "classes": None}
+    if target["task"] == "regression":
+        return (logits.squeeze(1).double() * target["std"] + target["mean"]).tolist()
+    index = logits.argmax(dim=1).tolist()
+    names = target.get("classes")
+    return [names[i] for i in index] if names else index
+
+
+def read_csv_rows(path):
+    """The rows of a CSV file with a header, as dicts (delimiter ',' or, when the
+    header has no comma, ';' or a tab)."""
+    import csv
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        head = f.readline()
+        f.seek(0)
+        delimiter = "," if "," in head else ";" if ";" in head else "\t" if "\t" in head else ","
+        return list(csv.DictReader(f, delimiter=delimiter))
+
+
+def read_ts(path):
+    """(series [N, C, L] as nested lists with NaN for '?', labels as text) of a
+    UCR/UEA .ts file; the series must have equal lengths."""
+    series, labels, data = [], [], False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if not data:
+                data = line.lower().startswith("@data")
+                continue
+            *dims, label = line.split(":")
+            series.append([[float("nan") if v.strip() in ("?", "NaN", "nan") else float(v) for v in d.split(",")]
+                           for d in dims])
+            labels.append(label.strip())
+    return series, labels
+
+
 # ------------------------------------------------------------------ weights
 
 # safetensors dtype names (https://github.com/huggingface/safetensors) to torch's.

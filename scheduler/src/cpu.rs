@@ -3,10 +3,10 @@
 //! below were measured on the 2-core development VM (README, "On a fresh
 //! machine").
 
-use crate::spec::{FinalSpec, SearchSpec};
+use crate::spec::{FinalSpec, SearchSpec, SpecError};
 use crate::strategy::{StrategyKind, StrategySpec};
 use queue::wire::{DartsSettings, DataRef, EvaluatorSpec, TrainSettings};
-use space::Space;
+use space::{InputKind, Space};
 
 /// Candidates of the CPU-sized default search (evolution, random,
 /// surrogate, RL over NAS-Bench-201 cells). With the proxy and final
@@ -56,19 +56,70 @@ pub fn darts_settings() -> DartsSettings {
     }
 }
 
+/// What the defaults need to know of a dataset: what its samples are, and
+/// whether a table has categorical columns (whose encoding is then part of
+/// the search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    /// Images, a table or time series.
+    pub input: InputKind,
+    /// A table with categorical columns.
+    pub categorical: bool,
+    /// Training samples.
+    pub train_len: usize,
+}
+
+/// Candidates of the CPU-sized search of a table or a set of series: each
+/// trains in seconds, so the search affords more of them.
+pub const CPU_BUDGET_SMALL: usize = 48;
+
+/// The proxy settings of a dense network on a table: 20 epochs (a few
+/// seconds for 16,000 rows on 2 cores), batches of 128.
+pub fn table_proxy_settings(rows: usize) -> TrainSettings {
+    TrainSettings {
+        epochs: 20.0,
+        batch_size: 128,
+        lr: 0.05,
+        weight_decay: 1e-4,
+        val_fraction: if rows < 2000 { 0.2 } else { 0.1 },
+        ..TrainSettings::default()
+    }
+}
+
+/// The proxy settings of a seq network on a set of series: 40 epochs at 8
+/// channels, one cell per stage.
+pub fn series_proxy_settings(rows: usize) -> TrainSettings {
+    TrainSettings {
+        epochs: 40.0,
+        batch_size: 32,
+        lr: 0.05,
+        channels: 8,
+        layers: 1,
+        val_fraction: if rows < 2000 { 0.2 } else { 0.1 },
+        ..TrainSettings::default()
+    }
+}
+
 impl SearchSpec {
-    /// The CPU-sized search of `strategy` on `data`: the space, strategy
-    /// settings, budget, proxy and final settings that suit a 2-core
-    /// machine. `name` names the search; `budget` overrides the strategy's
-    /// default budget.
+    /// The CPU-sized search of `strategy` on `data`, whose samples `shape`
+    /// describes: the space (image cells, dense networks for a table, 1-D
+    /// cells for series), strategy settings, budget, proxy and final
+    /// settings that suit a 2-core machine. `name` names the search;
+    /// `budget` overrides the strategy's default budget. A strategy the
+    /// data's space cannot run (PNAS for a table, DARTS for a table) is
+    /// refused by name.
     pub fn cpu_default(
         strategy: StrategyKind,
         data: DataRef,
+        shape: DataShape,
         name: String,
         budget: Option<usize>,
         seed: u64,
         parallel: usize,
-    ) -> Self {
+    ) -> Result<Self, SpecError> {
+        if shape.input != InputKind::Images {
+            return Self::small_default(strategy, data, shape, name, budget, seed, parallel);
+        }
         let (space, spec, default_budget) = match strategy {
             StrategyKind::Evolution => (
                 Space::Nb201,
@@ -118,7 +169,7 @@ impl SearchSpec {
             last.layers = 5;
             last.epochs = 2.0;
         }
-        SearchSpec {
+        Ok(SearchSpec {
             name: Some(name),
             space,
             strategy: spec,
@@ -133,7 +184,102 @@ impl SearchSpec {
                 top_k: 1,
                 settings: last,
             }),
-        }
+        })
+    }
+
+    /// [`SearchSpec::cpu_default`] for a table (the mlp space) or a set of
+    /// series (the seq space).
+    fn small_default(
+        strategy: StrategyKind,
+        data: DataRef,
+        shape: DataShape,
+        name: String,
+        budget: Option<usize>,
+        seed: u64,
+        parallel: usize,
+    ) -> Result<Self, SpecError> {
+        let table = shape.input == InputKind::Table;
+        let space = if table {
+            Space::Mlp {
+                layers: 4,
+                categorical: shape.categorical,
+            }
+        } else {
+            Space::Seq
+        };
+        let refuse = |why: &str| {
+            Err(SpecError::Invalid(format!(
+                "strategy {strategy}: {why}; for {} use evolution, random, surrogate or rl",
+                shape.input.name()
+            )))
+        };
+        let (spec, default_budget) = match strategy {
+            StrategyKind::Pnas => {
+                return refuse("PNAS grows cells of blocks, which only image cells have")
+            }
+            StrategyKind::Darts if table => {
+                return refuse("DARTS relaxes cells, and a dense network has none")
+            }
+            StrategyKind::Darts => (
+                StrategySpec::Darts {
+                    settings: DartsSettings {
+                        epochs: 30,
+                        batch_size: 32,
+                        channels: 8,
+                        layers: Some(1),
+                        arch_lr: 3e-3,
+                        ..DartsSettings::default()
+                    },
+                },
+                1,
+            ),
+            StrategyKind::Evolution => (
+                StrategySpec::Evolution {
+                    population: 12,
+                    sample: 3,
+                },
+                CPU_BUDGET_SMALL,
+            ),
+            StrategyKind::Surrogate => (
+                StrategySpec::Surrogate {
+                    init: 12,
+                    beam: 6,
+                    parents: 2,
+                },
+                CPU_BUDGET_SMALL,
+            ),
+            StrategyKind::Random | StrategyKind::Rl => {
+                (StrategySpec::default_of(strategy), CPU_BUDGET_SMALL)
+            }
+        };
+        let proxy = if table {
+            table_proxy_settings(shape.train_len)
+        } else {
+            series_proxy_settings(shape.train_len)
+        };
+        // The winner trains three times as long, on the whole training
+        // split less the validation part, and is scored on the test set.
+        let last = TrainSettings {
+            epochs: proxy.epochs * 3.0,
+            test: true,
+            ..proxy.clone()
+        };
+        Ok(SearchSpec {
+            name: Some(name),
+            space,
+            strategy: spec,
+            evaluator: EvaluatorSpec::Torch {
+                data,
+                settings: Box::new(proxy),
+            },
+            budget: budget.unwrap_or(default_budget),
+            seed,
+            parallel: parallel.max(1),
+            final_stage: Some(FinalSpec {
+                top_k: 1,
+                settings: last,
+            }),
+        })
     }
 }
 
@@ -141,28 +287,56 @@ impl SearchSpec {
 mod tests {
     use super::*;
 
+    fn shape(input: InputKind) -> DataShape {
+        DataShape {
+            input,
+            categorical: true,
+            train_len: 1000,
+        }
+    }
+
     #[test]
     fn every_strategy_has_a_cpu_default_that_validates() {
-        for kind in StrategyKind::ALL {
-            let spec = SearchSpec::cpu_default(
-                kind,
-                DataRef::new("/data/fashion-mnist"),
-                format!("{kind} test"),
-                None,
-                1,
-                1,
-            );
-            assert_eq!(spec.strategy.kind(), kind);
-            spec.validate().unwrap_or_else(|e| panic!("{kind}: {e}"));
+        for input in [InputKind::Images, InputKind::Table, InputKind::Series] {
+            for kind in StrategyKind::ALL {
+                let spec = SearchSpec::cpu_default(
+                    kind,
+                    DataRef::new("/data/x"),
+                    shape(input),
+                    format!("{kind} test"),
+                    None,
+                    1,
+                    1,
+                );
+                let refused = matches!(
+                    (input, kind),
+                    (InputKind::Table, StrategyKind::Pnas | StrategyKind::Darts)
+                        | (InputKind::Series, StrategyKind::Pnas)
+                );
+                match spec {
+                    Ok(spec) => {
+                        assert!(!refused, "{input:?} {kind}");
+                        assert_eq!(spec.strategy.kind(), kind);
+                        assert_eq!(spec.space.kind().input(), input);
+                        spec.validate().unwrap_or_else(|e| panic!("{kind}: {e}"));
+                    }
+                    Err(e) => {
+                        assert!(refused, "{input:?} {kind}: {e}");
+                        assert!(e.to_string().contains(&format!("strategy {kind}")), "{e}");
+                    }
+                }
+            }
         }
         let evolution = SearchSpec::cpu_default(
             StrategyKind::Evolution,
             DataRef::new("d"),
+            shape(InputKind::Images),
             "e".into(),
             Some(5),
             1,
             2,
-        );
+        )
+        .unwrap();
         assert_eq!((evolution.budget, evolution.parallel), (5, 2));
     }
 }

@@ -347,6 +347,6 @@ top_k = 1
         let bad = DARTS.replace("kind = \"darts\"", "kind = \"pnas\"\nblocks = 2");
         assert!(SearchSpec::parse(&bad, false)
             .unwrap_err()
-            .contains("darts and nb201"));
+            .contains("darts, nb201 and seq"));
     }
 }

@@ -24,9 +24,9 @@ fn spec() -> SearchSpec {
         },
         evaluator: EvaluatorSpec::Torch {
             data: DataRef {
-                path: "/data/fm".into(),
                 format: Some("idx".into()),
                 fingerprint: Some("abc".into()),
+                ..DataRef::new("/data/fm")
             },
             settings: Box::default(),
         },

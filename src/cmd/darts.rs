@@ -14,13 +14,13 @@ use trainer::darts_search::{op_names, search, DartsEpoch, DartsReport, DartsRun}
 /// Flags of `nas darts`.
 #[derive(Debug, Clone, Args)]
 pub struct DartsArgs {
-    /// The dataset folder (IDX, CIFAR binary, or class subfolders of
-    /// images); its training split is divided into the two halves.
+    /// The dataset: a folder of images, or time series (.ts) for the seq
+    /// space; its training split is divided into the two halves.
     #[arg(long)]
     pub data: PathBuf,
-    /// Dataset format: idx, cifar10, cifar100, folder (default: detected).
-    #[arg(long)]
-    pub format: Option<String>,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: crate::args::ReadArgs,
     /// The cell space: darts or nb201.
     #[arg(long, default_value = "darts", value_parser = parse_darts_space)]
     pub space: SpaceKind,
@@ -149,8 +149,7 @@ pub fn run(args: DartsArgs) -> anyhow::Result<ExitCode> {
         trainer::set_cpu_threads(n);
     }
     let t = std::time::Instant::now();
-    let dataset = trainer::train::load_dataset(&args.data, args.format.as_deref(), None)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let dataset = args.read.load(&args.data)?;
     eprintln!(
         "data: {} ({} train images, {} classes, {}x{}x{}) loaded in {:.2}s",
         dataset.meta.name,

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use data::{Dataset, Format, LoadOptions, Task};
+
 use std::process::ExitCode;
 
 /// `nas data ...`
@@ -16,25 +16,9 @@ pub enum DataCommand {
     Inspect {
         /// The dataset folder, or a .csv, .parquet or .ts file.
         path: std::path::PathBuf,
-        /// idx, cifar10, cifar100, image_folder, csv, parquet, ts or
-        /// series_csv (default: detected from the path; a .csv file is a
-        /// table unless series_csv is given).
-        #[arg(long)]
-        format: Option<String>,
-        /// Tables and series CSV: the target column (default: a column
-        /// named target, class, label or y, else the last).
-        #[arg(long)]
-        target: Option<String>,
-        /// Tables: a column to treat as categorical (repeatable, or
-        /// comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        categorical: Vec<String>,
-        /// classification or regression, instead of the inferred task.
-        #[arg(long)]
-        task: Option<String>,
-        /// Time series: pad series of unequal length with NaN at the end.
-        #[arg(long)]
-        pad: bool,
+        /// How to read it.
+        #[command(flatten)]
+        read: crate::args::ReadArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -43,23 +27,9 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DataCommand::Inspect {
-            path,
-            format,
-            target,
-            categorical,
-            task,
-            pad,
-            json,
-        } => {
-            let options = LoadOptions {
-                format: format.map(|f| f.parse::<Format>()).transpose()?,
-                target,
-                categorical,
-                task: task.map(|t| t.parse::<Task>()).transpose()?,
-                pad,
-            };
-            let ds = Dataset::load_with(&path, &options)
+        DataCommand::Inspect { path, read, json } => {
+            let ds = read
+                .load(&path)
                 .with_context(|| format!("cannot load the dataset at {}", path.display()))?;
             let description = data::describe(&ds);
             if json {

@@ -5,8 +5,9 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use queue::wire::{DataRef, JobId, ProgressNote};
+use queue::wire::{JobId, ProgressNote};
 use queue::{MemoryQueue, QueueConfig};
+use scheduler::cpu::DataShape;
 use scheduler::strategy::StrategyKind;
 use scheduler::{FileStore, SearchSpec, Store};
 use std::path::PathBuf;
@@ -17,12 +18,14 @@ use std::time::Duration;
 /// Flags of `nas search`.
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
-    /// The dataset folder (IDX, CIFAR binary, or class subfolders of images).
+    /// The dataset: a folder of images (IDX, CIFAR binary, class
+    /// subfolders), a table (.csv, .parquet; with --target) or time series
+    /// (.ts); the space follows from it.
     #[arg(long, required_unless_present_any = ["config", "resume"])]
     pub data: Option<PathBuf>,
-    /// Dataset format: idx, cifar10, cifar100, folder (default: detected).
-    #[arg(long)]
-    pub format: Option<String>,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: crate::args::ReadArgs,
     /// Search strategy.
     #[arg(long, value_enum, default_value_t = StrategyChoice::Evolution)]
     pub strategy: StrategyChoice,
@@ -80,25 +83,29 @@ impl From<StrategyChoice> for StrategyKind {
     }
 }
 
-/// The default spec of a strategy on `data`, sized for a 2-core CPU.
-fn default_spec(args: &SearchArgs, data: &std::path::Path) -> anyhow::Result<SearchSpec> {
+/// The default spec of a strategy on `data`, sized for a 2-core CPU: the
+/// dataset is read once here to tell images, a table or time series apart.
+fn default_spec(args: &SearchArgs, path: &std::path::Path) -> anyhow::Result<SearchSpec> {
     let strategy = StrategyKind::from(args.strategy);
-    let name = format!(
-        "{strategy} on {}",
-        data.file_name().and_then(|n| n.to_str()).unwrap_or("data")
-    );
-    let data = DataRef {
-        format: args.format.clone(),
-        ..DataRef::new(data.to_str().context("the data path is not UTF-8")?)
+    let ds = args
+        .read
+        .load(path)
+        .with_context(|| format!("reading the dataset {}", path.display()))?;
+    let shape = DataShape {
+        input: ds.meta.input,
+        categorical: (ds.meta.columns.iter()).any(|c| c.kind == data::ColumnKind::Categorical),
+        train_len: ds.meta.train_len,
     };
+    let name = format!("{strategy} on {}", ds.meta.name);
     Ok(SearchSpec::cpu_default(
         strategy,
-        data,
+        args.read.data_ref(path)?,
+        shape,
         name,
         args.budget,
         args.seed,
         args.slots,
-    ))
+    )?)
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {

@@ -16,12 +16,13 @@ pub struct TrainArgs {
     pub space: SpaceArgs,
     /// The genotype's text form (JSON also accepted), or - to read stdin.
     pub genotype: String,
-    /// The dataset folder (IDX, CIFAR binary, or class subfolders of images).
+    /// The dataset: a folder of images (IDX, CIFAR binary, class
+    /// subfolders), a table (.csv, .parquet) or time series (.ts).
     #[arg(long)]
     pub data: PathBuf,
-    /// Dataset format: idx, cifar10, cifar100, folder (default: detected).
-    #[arg(long)]
-    pub format: Option<String>,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: crate::args::ReadArgs,
     /// Training settings as a TOML or JSON file (flags below override it).
     #[arg(long)]
     pub settings: Option<PathBuf>,
@@ -149,18 +150,26 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings()?;
     let device = trainer::device::parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
     let t = std::time::Instant::now();
-    let dataset = trainer::train::load_dataset(&args.data, args.format.as_deref(), None)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let dataset = args.read.load(&args.data)?;
+    let m = &dataset.meta;
+    let task = match m.task {
+        data::Task::Classification => format!("{} classes", m.classes.len()),
+        data::Task::Regression => format!(
+            "regression of {}",
+            m.target.as_deref().unwrap_or("the target")
+        ),
+    };
     eprintln!(
-        "data: {} ({:?}, {} classes, {}x{}x{}, {} train / {} test) loaded in {:.2}s",
-        dataset.meta.name,
-        dataset.meta.format,
-        dataset.meta.classes.len(),
-        dataset.meta.channels,
-        dataset.meta.height,
-        dataset.meta.width,
-        dataset.meta.train_len,
-        dataset.meta.test_len,
+        "data: {} ({}, {} of {}, {task}, {}x{}x{}, {} train / {} test) loaded in {:.2}s",
+        m.name,
+        m.format,
+        m.input.name(),
+        m.task,
+        m.channels,
+        m.height,
+        m.width,
+        m.train_len,
+        m.test_len,
         t.elapsed().as_secs_f64()
     );
     let bar = indicatif::ProgressBar::new(0);
@@ -195,12 +204,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         if let Some(d) = &report.diverged {
             println!("diverged      {d}");
         }
-        println!(
-            "val_acc       {:.2}%  (loss {:.4})",
-            report.val_acc, report.val_loss
-        );
-        if let Some(t) = report.test_acc {
-            println!("test_acc      {t:.2}%");
+        match (report.val_rmse, report.val_r2) {
+            (Some(rmse), Some(r2)) => {
+                println!("val_rmse      {rmse:.4}  (R² {r2:.4})");
+                if let (Some(rmse), Some(r2)) = (report.test_rmse, report.test_r2) {
+                    println!("test_rmse     {rmse:.4}  (R² {r2:.4})");
+                }
+            }
+            _ => {
+                println!(
+                    "val_acc       {:.2}%  (loss {:.4})",
+                    report.val_acc, report.val_loss
+                );
+                if let Some(t) = report.test_acc {
+                    println!("test_acc      {t:.2}%");
+                }
+            }
         }
         println!(
             "trained       {:.2} epochs, {} steps in {:.1}s on {} ({:.0} images/s, {:.0}% of step time in data)",

@@ -117,10 +117,11 @@ struct TorchJob<'a> {
     checkpoint: Option<PathBuf>,
 }
 
-/// Datasets as loaded, keyed by (path, format). A tensor is not `Sync`, so
+/// Datasets as loaded, keyed by how the job names them (without the
+/// fingerprint). A tensor is not `Sync`, so
 /// each dataset sits behind a mutex, held only to take a shallow copy
 /// (shared storage) for one job.
-type DatasetCache = HashMap<(String, Option<String>), Arc<Mutex<data::Dataset>>>;
+type DatasetCache = HashMap<DataRef, Arc<Mutex<data::Dataset>>>;
 
 /// A second handle on the same tensors.
 fn shallow(ds: &data::Dataset) -> data::Dataset {
@@ -211,13 +212,17 @@ impl Evaluators {
     /// The dataset a job names, loaded once per trainer and checked
     /// against the job's fingerprint.
     fn dataset(&self, data: &DataRef) -> Result<data::Dataset, EvalError> {
-        let (path, format) = (data.path.as_str(), data.format.as_deref());
-        let key = (path.to_string(), format.map(str::to_string));
+        let path = data.path.as_str();
+        // Read once per way of reading it; the fingerprint is checked below.
+        let key = DataRef {
+            fingerprint: None,
+            ..data.clone()
+        };
         let mut cache = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
         let ds = match cache.get(&key) {
             Some(ds) => shallow(&ds.lock().unwrap_or_else(|e| e.into_inner())),
             None => {
-                let ds = crate::train::load_dataset(std::path::Path::new(path), format, None)
+                let ds = crate::train::load_dataset(&key)
                     .map_err(|e| EvalError::Retryable(format!("loading dataset {path}: {e}")))?;
                 let copy = shallow(&ds);
                 cache.insert(key, Arc::new(Mutex::new(ds)));
@@ -296,6 +301,10 @@ impl Evaluators {
             val_acc: report.val_acc,
             val_loss: Some(report.val_loss),
             test_acc: report.test_acc,
+            val_rmse: report.val_rmse,
+            val_r2: report.val_r2,
+            test_rmse: report.test_rmse,
+            test_r2: report.test_r2,
             params: Some(report.params as u64),
             train_seconds: report.train_seconds,
             images_per_s: Some(report.images_per_s),

@@ -15,6 +15,7 @@ pub mod darts_search;
 pub mod device;
 pub mod evaluator;
 pub mod model;
+pub mod preprocess;
 mod progress;
 mod schedule;
 pub mod threads;

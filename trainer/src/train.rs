@@ -8,6 +8,7 @@
 use crate::cancel::Cancel;
 use crate::device::device_name;
 use crate::model::{self, NetConfig};
+use crate::preprocess::{Preprocess, Target};
 use crate::schedule::cosine;
 use data::{Dataset, Loader, LoaderConfig, Normalize, Split};
 use queue::wire::TrainSettings;
@@ -55,12 +56,25 @@ impl From<tch::TchError> for TrainError {
 /// What training produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
-    /// Validation accuracy, percent.
+    /// The search's objective on the validation part, higher is better:
+    /// accuracy in percent for classification, 100 × R² for regression.
     pub val_acc: f64,
-    /// Mean validation loss.
+    /// Mean validation loss (regression: the mean squared error of the
+    /// standardized target).
     pub val_loss: f64,
-    /// Test accuracy, percent, when the settings ask for it.
+    /// The objective on the test set, when the settings ask for it.
     pub test_acc: Option<f64>,
+    /// Regression: validation RMSE, in the target's units.
+    pub val_rmse: Option<f64>,
+    /// Regression: validation R².
+    pub val_r2: Option<f64>,
+    /// Regression: test RMSE, when the settings ask for the test set.
+    pub test_rmse: Option<f64>,
+    /// Regression: test R².
+    pub test_r2: Option<f64>,
+    /// The preprocessing fitted on the training part, saved beside the
+    /// weights.
+    pub preprocess: Preprocess,
     /// Parameters, without the auxiliary head.
     pub params: i64,
     /// Seconds spent training (steps only, not evaluation).
@@ -140,7 +154,7 @@ pub fn train(
     let setup = Instant::now();
     tch::manual_seed(run.seed as i64);
     let splits = Splits::prepare(run);
-    let mut learner = Learner::build(run)?;
+    let mut learner = Learner::build(run, &splits.preprocess)?;
     let loader = splits.loader(run)?;
     let per_epoch = loader.len().max(1) as u64;
     let mut total = (settings.epochs * per_epoch as f64).ceil().max(1.0) as u64;
@@ -169,6 +183,11 @@ pub fn train(
         val_acc: 0.0,
         val_loss: f64::NAN,
         test_acc: None,
+        val_rmse: None,
+        val_r2: None,
+        test_rmse: None,
+        test_r2: None,
+        preprocess: splits.preprocess.clone(),
         params: learner.params,
         train_seconds: at.train_seconds,
         images_per_s: clock.images as f64 / measured,
@@ -190,27 +209,35 @@ pub fn train(
 }
 
 /// A run's data: the training split divided into the part trained on
-/// (a seeded subset for CPU proxies) and the validation part, on the
-/// run's device, with the normalization of the part trained on.
+/// (a seeded subset for CPU proxies) and the validation part, with the
+/// preprocessing fitted on the part trained on only, applied to both, on
+/// the run's device.
 struct Splits {
     train: Split,
     val: Split,
+    preprocess: Preprocess,
+    /// Images: the per-channel normalization the loader applies; other
+    /// inputs come preprocessed.
     normalize: Normalize,
 }
 
 impl Splits {
     fn prepare(run: &TrainRun<'_>) -> Self {
-        let settings = run.settings;
+        let (settings, meta) = (run.settings, &run.dataset.meta);
         let (train, val) =
             data::split_train_val(&run.dataset.train, settings.val_fraction, run.seed);
         let train = match settings.train_subset {
             Some(n) if n < train.len() => train.subset(n, run.seed),
             _ => train,
         };
-        let normalize = Normalize::from_split(&train);
+        let preprocess = Preprocess::fit(meta, &train);
+        let normalize = preprocess
+            .normalize()
+            .unwrap_or_else(|| Normalize::identity(meta.channels));
         Self {
-            train: train.to_device(run.device),
-            val: val.to_device(run.device),
+            train: preprocess.apply(meta, &train).to_device(run.device),
+            val: preprocess.apply(meta, &val).to_device(run.device),
+            preprocess,
             normalize,
         }
     }
@@ -225,10 +252,14 @@ impl Splits {
                 batch_size: settings.batch_size as usize,
                 shuffle: true,
                 drop_last: self.train.len() > settings.batch_size as usize,
-                augment: data::Augment {
-                    crop_padding: settings.crop_padding,
-                    flip_prob: if settings.flip { 0.5 } else { 0.0 },
-                    cutout: settings.cutout,
+                augment: match self.preprocess {
+                    // Crops, flips and cutout are for images only.
+                    Preprocess::Images { .. } => data::Augment {
+                        crop_padding: settings.crop_padding,
+                        flip_prob: if settings.flip { 0.5 } else { 0.0 },
+                        cutout: settings.cutout,
+                    },
+                    _ => data::Augment::default(),
                 },
                 seed: run.seed,
             },
@@ -262,16 +293,22 @@ struct Learner {
 }
 
 impl Learner {
-    /// The network of the run's genotype, shaped for its dataset, freshly
-    /// initialized from libtorch's generator, with SGD over its weights.
-    fn build(run: &TrainRun<'_>) -> Result<Self, TrainError> {
+    /// The network of the run's genotype, shaped for its dataset as
+    /// `preprocess` prepares it, freshly initialized from libtorch's
+    /// generator, with SGD over its weights.
+    fn build(run: &TrainRun<'_>, preprocess: &Preprocess) -> Result<Self, TrainError> {
         let (settings, meta) = (run.settings, &run.dataset.meta);
+        check_input_kind(run)?;
         let mut cfg = NetConfig::for_space(run.genotype.kind());
         cfg.channels = settings.channels;
         cfg.layers = settings.layers;
-        cfg.classes = meta.classes.len() as i64;
+        cfg.classes = preprocess.target(meta).outputs();
         cfg.in_channels = meta.channels as i64;
-        cfg.input_size = meta.height.min(meta.width) as i64;
+        cfg.input_size = match meta.input {
+            space::InputKind::Images => meta.height.min(meta.width) as i64,
+            _ => meta.width as i64,
+        };
+        cfg.table = preprocess.table_shape();
         cfg.auxiliary = settings.auxiliary_weight > 0.0;
         cfg.drop_path = 0.0;
         let vs = nn::VarStore::new(run.device);
@@ -370,18 +407,23 @@ impl Learner {
                 .set_drop_path(settings.drop_path * step as f64 / total as f64)?;
         }
         let out = self.net.forward_t(xs, true);
-        let ce = |logits: &Tensor| {
-            logits.f_cross_entropy_loss::<Tensor>(
-                ys,
-                None,
-                Reduction::Mean,
-                -100,
-                settings.label_smoothing,
-            )
+        let objective = |logits: &Tensor| {
+            if ys.kind() == Kind::Float {
+                // Regression: the standardized target's mean squared error.
+                logits.squeeze_dim(1).f_mse_loss(ys, Reduction::Mean)
+            } else {
+                logits.f_cross_entropy_loss::<Tensor>(
+                    ys,
+                    None,
+                    Reduction::Mean,
+                    -100,
+                    settings.label_smoothing,
+                )
+            }
         };
-        let mut loss = ce(&out.logits)?;
+        let mut loss = objective(&out.logits)?;
         if let Some(aux) = &out.aux_logits {
-            loss += ce(aux)? * settings.auxiliary_weight;
+            loss += objective(aux)? * settings.auxiliary_weight;
         }
         let value = loss.f_double_value(&[])?;
         if !value.is_finite() {
@@ -405,22 +447,42 @@ impl Learner {
         splits: &Splits,
         mut report: TrainReport,
     ) -> Result<TrainReport, TrainError> {
-        let (acc, loss) = evaluate(&self.net, &splits.val, &splits.normalize, run.settings)?;
-        report.val_acc = acc;
-        report.val_loss = loss;
-        if !loss.is_finite() {
+        let target = splits.preprocess.target(&run.dataset.meta);
+        let val = evaluate(
+            &self.net,
+            &splits.val,
+            &splits.normalize,
+            run.settings,
+            &target,
+        )?;
+        report.val_acc = val.objective;
+        report.val_loss = val.loss;
+        (report.val_rmse, report.val_r2) = (val.rmse, val.r2);
+        if !val.loss.is_finite() {
             report.diverged = Some(format!(
-                "validation loss is {loss} after {} steps",
-                report.steps
+                "validation loss is {} after {} steps",
+                val.loss, report.steps
             ));
             return Ok(report);
         }
         if run.settings.test {
-            let test = run.dataset.test.to_device(run.device);
-            report.test_acc = Some(evaluate(&self.net, &test, &splits.normalize, run.settings)?.0);
+            let test = splits
+                .preprocess
+                .apply(&run.dataset.meta, &run.dataset.test)
+                .to_device(run.device);
+            let test = evaluate(&self.net, &test, &splits.normalize, run.settings, &target)?;
+            report.test_acc = Some(test.objective);
+            (report.test_rmse, report.test_r2) = (test.rmse, test.r2);
         }
         if let Some(path) = run.weights_out {
             save_weights(&self.vs, path)?;
+            splits
+                .preprocess
+                .save_beside(path)
+                .map_err(|e| TrainError::Checkpoint {
+                    path: Preprocess::path_beside(path),
+                    reason: e.to_string(),
+                })?;
         }
         if let Some(dir) = run.checkpoint_dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -440,13 +502,29 @@ fn checkpoint_key(run: &TrainRun<'_>) -> String {
         run.dataset.meta.fingerprint
     )
 }
-/// Accuracy (percent) and mean loss of `net` on `split`.
+/// How a network does on a split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eval {
+    /// The objective, higher is better: accuracy in percent, or 100 × R².
+    pub objective: f64,
+    /// The mean loss (cross-entropy, or the standardized target's mean
+    /// squared error).
+    pub loss: f64,
+    /// Regression: root mean squared error in the target's units.
+    pub rmse: Option<f64>,
+    /// Regression: the coefficient of determination.
+    pub r2: Option<f64>,
+}
+
+/// How `net` does on `split` (already preprocessed; images are normalized
+/// by `normalize` as they are batched), whose labels `target` describes.
 pub fn evaluate(
     net: &model::Network,
     split: &Split,
     normalize: &Normalize,
     settings: &TrainSettings,
-) -> Result<(f64, f64), TrainError> {
+    target: &Target,
+) -> Result<Eval, TrainError> {
     if split.is_empty() {
         return Err(TrainError::Settings("the evaluation split is empty".into()));
     }
@@ -462,6 +540,27 @@ pub fn evaluate(
         },
     )?;
     let _guard = tch::no_grad_guard();
+    if let Target::Regression { std, .. } = *target {
+        // Standardized units: SSE and the targets' own spread (for R²).
+        let (mut sse, mut sum, mut sq, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for (xs, ys) in loader.epoch(0) {
+            let pred = net.forward_t(&xs, false).logits.squeeze_dim(1);
+            let ys = ys.to_kind(Kind::Double);
+            let err = pred.to_kind(Kind::Double) - &ys;
+            sse += err.square().sum(Kind::Double).f_double_value(&[])?;
+            sum += ys.sum(Kind::Double).f_double_value(&[])?;
+            sq += ys.square().sum(Kind::Double).f_double_value(&[])?;
+            n += ys.size()[0] as f64;
+        }
+        let sst = sq - sum * sum / n;
+        let r2 = if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN };
+        return Ok(Eval {
+            objective: 100.0 * r2,
+            loss: sse / n,
+            rmse: Some((sse / n).sqrt() * std),
+            r2: Some(r2),
+        });
+    }
     let (mut correct, mut loss_sum, mut n) = (0i64, 0.0f64, 0i64);
     for batch in loader.epoch(0) {
         let (xs, ys) = batch;
@@ -475,7 +574,32 @@ pub fn evaluate(
             .f_int64_value(&[])?;
         n += ys.size()[0];
     }
-    Ok((100.0 * correct as f64 / n as f64, loss_sum / n as f64))
+    Ok(Eval {
+        objective: 100.0 * correct as f64 / n as f64,
+        loss: loss_sum / n as f64,
+        rmse: None,
+        r2: None,
+    })
+}
+
+/// A network of an image space trains on images, an mlp on a table, a
+/// `seq` cell on time series; anything else is refused by name.
+fn check_input_kind(run: &TrainRun<'_>) -> Result<(), TrainError> {
+    let (space, data) = (run.genotype.kind(), run.dataset.meta.input);
+    if space.input() == data {
+        return Ok(());
+    }
+    let fits = match data {
+        space::InputKind::Images => "macro, pnas, darts or nb201",
+        space::InputKind::Table => "mlp",
+        space::InputKind::Series => "seq",
+    };
+    Err(TrainError::Settings(format!(
+        "the {space} space's networks read {}, and {} holds {}; search the {fits} space for it",
+        space.input().name(),
+        run.dataset.meta.name,
+        data.name()
+    )))
 }
 
 /// Save the weights as safetensors at `path`, atomically.
@@ -524,17 +648,26 @@ fn load_checkpoint(
     Ok(Some(meta))
 }
 
-/// Load the dataset at `path` and check it against the job's fingerprint.
-pub fn load_dataset(
-    path: &Path,
-    format: Option<&str>,
-    fingerprint: Option<&str>,
-) -> Result<Dataset, String> {
-    let format = format
-        .map(|f| f.parse::<data::Format>().map_err(|e| e.to_string()))
-        .transpose()?;
-    let ds = Dataset::load(path, format).map_err(|e| e.to_string())?;
-    if let Some(want) = fingerprint {
+/// How to read the dataset a job names.
+pub fn load_options(data: &queue::wire::DataRef) -> Result<data::LoadOptions, String> {
+    Ok(data::LoadOptions {
+        format: (data.format.as_deref())
+            .map(|f| f.parse::<data::Format>().map_err(|e| e.to_string()))
+            .transpose()?,
+        target: data.target.clone(),
+        categorical: data.categorical.clone(),
+        task: (data.task.as_deref())
+            .map(|t| t.parse::<data::Task>().map_err(|e| e.to_string()))
+            .transpose()?,
+        pad: data.pad,
+    })
+}
+
+/// Load the dataset a job names and check it against its fingerprint.
+pub fn load_dataset(data: &queue::wire::DataRef) -> Result<Dataset, String> {
+    let path = Path::new(&data.path);
+    let ds = Dataset::load_with(path, &load_options(data)?).map_err(|e| e.to_string())?;
+    if let Some(want) = data.fingerprint.as_deref() {
         if ds.meta.fingerprint != want {
             return Err(format!(
                 "dataset fingerprint mismatch: the job expects {want}, this trainer's copy of {} is {}",

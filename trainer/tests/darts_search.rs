@@ -38,6 +38,10 @@ fn dataset() -> data::Dataset {
         meta: data::Meta {
             name: "brightness".into(),
             format: data::Format::Idx,
+            input: space::InputKind::Images,
+            task: data::Task::Classification,
+            columns: Vec::new(),
+            target: None,
             classes: (0..4).map(|c| c.to_string()).collect(),
             channels: 1,
             height: 8,
@@ -344,7 +348,7 @@ fn write_idx(dir: &Path, prefix: &str, split: &data::Split) {
     for v in [0x0803u32, n, h as u32, w as u32] {
         images.extend_from_slice(&v.to_be_bytes());
     }
-    images.extend(Vec::<u8>::try_from(split.images.reshape([-1])).unwrap());
+    images.extend(Vec::<u8>::try_from(split.inputs.reshape([-1])).unwrap());
     std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
     let mut labels = Vec::new();
     for v in [0x0801u32, n] {

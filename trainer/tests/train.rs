@@ -32,6 +32,10 @@ fn dataset() -> data::Dataset {
         meta: data::Meta {
             name: "brightness".into(),
             format: data::Format::Idx,
+            input: space::InputKind::Images,
+            task: data::Task::Classification,
+            columns: Vec::new(),
+            target: None,
             classes: (0..4).map(|c| c.to_string()).collect(),
             channels: 1,
             height: 12,
@@ -273,7 +277,7 @@ fn bad_settings_and_bad_genotypes_for_the_data_are_named() {
 fn write_idx(dir: &Path, ds: &data::Dataset) {
     let write = |name: &str, split: &data::Split| {
         let n = split.len() as u32;
-        let px = Vec::<u8>::try_from(split.images.reshape([-1])).unwrap();
+        let px = Vec::<u8>::try_from(split.inputs.reshape([-1])).unwrap();
         let mut img = vec![0, 0, 8, 3];
         for d in [n, 12, 12] {
             img.extend(d.to_be_bytes());

@@ -7,30 +7,52 @@ use super::settings::{DartsSettings, SettingError, TrainSettings};
 use super::{malformed, WireError};
 use serde::{Deserialize, Serialize};
 
-/// A dataset as a job names it. Its fields sit flat in the payload
-/// (`data`, `format`, `fingerprint`) beside the job's other fields.
+/// A dataset as a job names it, with how to read it. Its fields sit flat in
+/// the payload (`data`, `format`, `fingerprint`, `target`, ...) beside the
+/// job's other fields; every trainer reads the dataset with the same
+/// options, so that its fingerprint matches the one pinned at submission.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataRef {
     /// The dataset's path, as trainers see it (the same mount on every host).
     #[serde(rename = "data")]
     pub path: String,
-    /// idx, cifar10, cifar100 or folder; detected when absent.
+    /// idx, cifar10, cifar100, image_folder, csv, parquet, ts or series_csv;
+    /// detected when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// The dataset's fingerprint, recorded at submission; a trainer whose
     /// copy differs refuses the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// Tables and series CSVs: the target column (default: one named
+    /// target, class, label or y, else the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Tables: columns to read as categorical whatever their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+    /// `classification` or `regression` (default: inferred from the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Series of unequal lengths: pad them at the end to the longest
+    /// (refused otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pad: bool,
 }
 
 impl DataRef {
-    /// The dataset at `path`, format detected, not yet pinned.
+    /// The dataset at `path`, format detected, default options, not yet
+    /// pinned.
     pub fn new(path: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             format: None,
             fingerprint: None,
+            target: None,
+            categorical: Vec::new(),
+            task: None,
+            pad: false,
         }
     }
 }

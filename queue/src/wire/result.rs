@@ -8,14 +8,29 @@ use serde::{Deserialize, Serialize};
 /// Scores of an evaluated candidate.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Scores {
-    /// Validation accuracy, percent.
+    /// The search's objective on validation data, higher is better:
+    /// accuracy in percent for classification, 100 × R² for regression.
     pub val_acc: f64,
     /// Validation loss, where measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
-    /// Test accuracy, percent, for final evaluations.
+    /// The objective on the test set (accuracy, or 100 × R²), for final
+    /// evaluations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_acc: Option<f64>,
+    /// Regression: validation root mean squared error, in the target's
+    /// units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_rmse: Option<f64>,
+    /// Regression: validation R².
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_r2: Option<f64>,
+    /// Regression: test root mean squared error, for final evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_rmse: Option<f64>,
+    /// Regression: test R², for final evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_r2: Option<f64>,
     /// Parameter count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<u64>,

@@ -158,7 +158,7 @@ mod tests {
             settings: DartsSettings::default(),
         };
         let err = build(&spec, Space::Pnas { blocks: 2 }, 1, 0).unwrap_err();
-        assert!(err.to_string().contains("darts and nb201"), "{err}");
+        assert!(err.to_string().contains("darts, nb201 and seq"), "{err}");
         assert!(build(&spec, Space::Nb201, 1, 0).is_ok());
         let bad = StrategySpec::Darts {
             settings: DartsSettings {

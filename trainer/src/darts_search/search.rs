@@ -111,7 +111,10 @@ pub fn supernet_config(run: &DartsRun<'_>) -> SupernetConfig {
         layers: run.settings.layers.unwrap_or(base.layers),
         classes: meta.classes.len() as i64,
         in_channels: meta.channels as i64,
-        input_size: meta.height.min(meta.width) as i64,
+        input_size: match meta.input {
+            space::InputKind::Series => meta.width as i64,
+            _ => meta.height.min(meta.width) as i64,
+        },
     }
 }
 
@@ -130,6 +133,20 @@ pub fn search(
         SpaceKind::Darts | SpaceKind::Nb201 | SpaceKind::Seq
     ) {
         return Err(DartsError::Space(run.space));
+    }
+    let meta = &run.dataset.meta;
+    if run.space.input() != meta.input || meta.task != data::Task::Classification {
+        return Err(DartsError::Settings(queue::wire::SettingError::new(
+            "data",
+            format!(
+                "a DARTS search over {} cells classifies {}; {} is a {} of {}",
+                run.space,
+                run.space.input().name(),
+                meta.name,
+                meta.task,
+                meta.input.name()
+            ),
+        )));
     }
     let setup = Instant::now();
     tch::manual_seed(s.seed as i64);
@@ -229,20 +246,34 @@ impl SearchState {
     fn prepare(run: &DartsRun<'_>) -> Result<Self, DartsError> {
         let s = run.settings;
         let (w_half, a_half) = halves(&run.dataset.train, s)?;
-        let normalize = Normalize::from_split(&w_half);
-        let (w_half, a_half) = (w_half.to_device(run.device), a_half.to_device(run.device));
+        // Fitted on the weights' half, the one the supernet trains on;
+        // series come standardized, images are normalized batch by batch.
+        let meta = &run.dataset.meta;
+        let preprocess = crate::preprocess::Preprocess::fit(meta, &w_half);
+        let normalize = preprocess
+            .normalize()
+            .unwrap_or_else(|| Normalize::identity(meta.channels));
+        let (w_half, a_half) = (
+            preprocess.apply(meta, &w_half).to_device(run.device),
+            preprocess.apply(meta, &a_half).to_device(run.device),
+        );
         let net = Supernet::new(run.space, &supernet_config(run), run.device)?;
-        let [c, h, w] = w_half.image_shape();
-        net.check_input(&Tensor::zeros([1, c, h, w], (Kind::Float, run.device)))?;
+        let mut shape = vec![1];
+        shape.extend(w_half.sample_shape());
+        net.check_input(&Tensor::zeros(shape, (Kind::Float, run.device)))?;
         let params = net.params();
         let opt = Optimizers {
             sgd: WeightSgd::new(&params, s.momentum, s.weight_decay),
             adam: ArchAdam::new(net.alphas(), s.arch_lr, s.arch_weight_decay),
         };
-        let augment = data::Augment {
-            crop_padding: s.crop_padding,
-            flip_prob: if s.flip { 0.5 } else { 0.0 },
-            cutout: 0,
+        let augment = if w_half.is_images() {
+            data::Augment {
+                crop_padding: s.crop_padding,
+                flip_prob: if s.flip { 0.5 } else { 0.0 },
+                cutout: 0,
+            }
+        } else {
+            data::Augment::default()
         };
         Ok(Self {
             w_half,
