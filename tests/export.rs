@@ -104,7 +104,7 @@ fn cases() -> Vec<Case> {
                 ..NetConfig::for_space(SpaceKind::Pnas)
             },
         },
-        Case {
+                Case {
             name: "macro",
             genotype: parse(SpaceKind::Macro, "3x3:24 5x5:36<0 3x7:48<0,1 1x1:24 7x5:36<2,3"),
             cfg: NetConfig {
@@ -112,6 +112,48 @@ fn cases() -> Vec<Case> {
                 in_channels: 1,
                 input_size: 12,
                 ..NetConfig::for_space(SpaceKind::Macro)
+            },
+        },
+        Case {
+            name: "seq",
+            genotype: parse(
+                SpaceKind::Seq,
+                "|conv_5~0|+|sep_conv_3~0|skip_connect~1|+|sep_conv_5~0|max_pool_3~1|dil_conv_5~2|",
+            ),
+            cfg: NetConfig {
+                channels: 4,
+                layers: 1,
+                classes: 3,
+                in_channels: 2,
+                input_size: 15,
+                ..NetConfig::for_space(SpaceKind::Seq)
+            },
+        },
+        Case {
+            name: "mlp_onehot",
+            genotype: parse(
+                SpaceKind::Mlp,
+                "onehot 32:relu:batch:0.1 16:gelu:layer:0<x 16:tanh:none:0.2<x,0",
+            ),
+            cfg: NetConfig {
+                classes: 4,
+                table: trainer::model::TableShape {
+                    numeric: 3,
+                    categorical: vec![3, 2],
+                },
+                ..NetConfig::for_space(SpaceKind::Mlp)
+            },
+        },
+        Case {
+            name: "mlp_embed",
+            genotype: parse(SpaceKind::Mlp, "embed 16:silu:batch:0 32:relu:none:0"),
+            cfg: NetConfig {
+                classes: 1,
+                table: trainer::model::TableShape {
+                    numeric: 2,
+                    categorical: vec![5],
+                },
+                ..NetConfig::for_space(SpaceKind::Mlp)
             },
         },
     ]
@@ -124,6 +166,8 @@ fn settings_of(cfg: &NetConfig) -> export::NetSettings {
         classes: cfg.classes,
         in_channels: cfg.in_channels,
         input_size: cfg.input_size,
+        numeric: cfg.table.numeric,
+        categorical: cfg.table.categorical.clone(),
         auxiliary: cfg.auxiliary,
         sources: Vec::new(),
     }
@@ -202,11 +246,29 @@ sys.exit(bad)
 }
 
 /// sin(0.05 t + 0.3) over the flattened index t of a [2, c, size, size] batch.
-fn fixed_input(c: i64, size: i64) -> Tensor {
-    let n = 2 * c * size * size;
-    (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.05 + 0.3)
-        .sin()
-        .reshape([2, c, size, size])
+/// A fixed batch of 2 inputs of `genotype`'s network: images, sequences,
+/// or table rows whose category codes run through every code (the last
+/// one meaning missing or unseen).
+fn fixed_input(genotype: &Genotype, cfg: &NetConfig) -> Tensor {
+    let wave = |shape: &[i64]| {
+        let n: i64 = shape.iter().product();
+        (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.05 + 0.3)
+            .sin()
+            .reshape(shape)
+    };
+    let (c, size) = (cfg.in_channels, cfg.input_size);
+    match genotype.kind().input() {
+        space::InputKind::Images => wave(&[2, c, size, size]),
+        space::InputKind::Series => wave(&[2, c, size]),
+        space::InputKind::Table => {
+            let numeric = wave(&[2, cfg.table.numeric]);
+            let codes: Vec<f32> = (0..2)
+                .flat_map(|row| cfg.table.categorical.iter().map(move |&card| (row * card) as f32))
+                .collect();
+            let codes = Tensor::from_slice(&codes).reshape([2, cfg.table.categorical.len() as i64]);
+            Tensor::cat(&[numeric, codes], 1)
+        }
+    }
 }
 
 #[test]
@@ -219,7 +281,7 @@ fn weights_saved_by_tch_load_into_model_py_and_give_the_same_outputs() {
         let folder = dir.path().join(case.name);
         std::fs::create_dir_all(&folder).unwrap();
         vs.save(folder.join("weights.safetensors")).unwrap();
-        let x = fixed_input(case.cfg.in_channels, case.cfg.input_size);
+                let x = fixed_input(&case.genotype, &case.cfg);
         let y = tch::no_grad(|| net.forward_t(&x, false).logits);
         Tensor::write_safetensors(&[("x", &x), ("y", &y)], folder.join("io.safetensors")).unwrap();
         // Paths follow the genotype's text as built (a DARTS node's edge0 is
@@ -229,8 +291,9 @@ fn weights_saved_by_tch_load_into_model_py_and_give_the_same_outputs() {
             search: "round-trip",
             space: case.genotype.kind(),
             genotype: &text,
-            hash: &case.genotype.hash().to_string(),
+                        hash: &case.genotype.hash().to_string(),
             settings: &settings_of(&case.cfg),
+            preprocess: None,
         });
         std::fs::write(folder.join("model.py"), py).unwrap();
         names.push(case.name);
@@ -522,6 +585,35 @@ fn export_of_a_finished_search_writes_every_file_well_formed() {
             && text(&o.stdout).contains("input shape (2, 1, 12, 12) -> output shape (2, 10)"),
         "{}",
         text(&o.stdout)
+    );
+
+        // The export carries the exact normalization of the training part, and
+    // plain PyTorch with it reproduces the recorded test accuracy.
+    let pre: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("preprocess.json")).unwrap()).unwrap();
+    assert_eq!(pre["input"], "images");
+    assert_eq!(pre["mean"].as_array().unwrap().len(), 1);
+    let script = r#"
+import sys, torch
+sys.path.insert(0, ".")
+from model import load, prepare
+def idx(path):
+    data = open(path, "rb").read()
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(data[3])]
+    return torch.frombuffer(bytearray(data[4 + 4 * len(dims):]), dtype=torch.uint8).reshape(dims)
+images = idx(sys.argv[1] + "/t10k-images-idx3-ubyte").unsqueeze(1)
+labels = idx(sys.argv[1] + "/t10k-labels-idx1-ubyte").long()
+with torch.no_grad():
+    logits, _ = load()(prepare(images))
+print(f"{100.0 * (logits.argmax(1) == labels).double().mean().item():.10f}")
+"#;
+    let o = run_python(&["-c", script, data.to_str().unwrap()], &out);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let pytorch: f64 = text(&o.stdout).trim().parse().unwrap();
+    let recorded = j["metrics"]["test_acc"].as_f64().unwrap();
+    assert!(
+        (pytorch - recorded).abs() < 1e-6,
+        "plain PyTorch scores {pytorch}% on the test set, the search recorded {recorded}%"
     );
 
     // Exporting again into the same folder replaces the files.

@@ -37,11 +37,12 @@ use space::Genotype;
 use std::path::{Path, PathBuf};
 
 /// The files an export may write, in the order the README lists them.
-pub const FILES: [&str; 9] = [
+pub const FILES: [&str; 10] = [
     "README.txt",
     "genotype.txt",
     "genotype.json",
     "weights.safetensors",
+    "preprocess.json",
     "model.py",
     "results.csv",
     "cell.svg",
@@ -129,7 +130,20 @@ pub fn export(search: &Search<'_>, out: &Path) -> Result<Report> {
     if weights_file.is_some() {
         files.push("weights.safetensors");
     }
-    let settings = network::resolve(state, &winner, &genotype, weights_file.as_ref());
+    let preprocess = match &weights {
+        Weights::Copied(src) => copy_preprocess(src, out, &mut warnings)?,
+        Weights::Absent(_) => None,
+    };
+    if preprocess.is_some() {
+        files.push("preprocess.json");
+    }
+    let settings = network::resolve(
+        state,
+        &winner,
+        &genotype,
+        weights_file.as_ref(),
+        preprocess.as_ref(),
+    );
     if let Some(w) = &weights_file {
         if let Some(diff) = network::check_weights(&genotype, &settings, w) {
             warnings.push(format!(
@@ -158,6 +172,7 @@ pub fn export(search: &Search<'_>, out: &Path) -> Result<Report> {
         genotype: &trained,
         hash: &hash,
         settings: &settings,
+        preprocess: preprocess.as_ref(),
     });
     write(out, "model.py", py.as_bytes(), &mut files)?;
     write(
@@ -235,6 +250,42 @@ fn copy_weights(
     };
     std::fs::copy(&src, &dest).map_err(|e| ExportError::io(&dest, e))?;
     Ok((Weights::Copied(src), Some(file)))
+}
+
+/// Copy the preprocessing saved beside the weights file `weights` (fitted
+/// on the training part of the run that trained them) into `out`; a
+/// missing or unreadable file is a warning, as model.py then cannot
+/// prepare new data.
+fn copy_preprocess(
+    weights: &Path,
+    out: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<trainer::preprocess::Preprocess>> {
+    let src = trainer::preprocess::Preprocess::path_beside(weights);
+    let text = match std::fs::read_to_string(&src) {
+        Ok(t) => t,
+        Err(e) => {
+            warnings.push(format!(
+                "no preprocessing beside the weights ({}: {e}); model.py cannot prepare new data",
+                src.display()
+            ));
+            return Ok(None);
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(p) => {
+            let dest = out.join("preprocess.json");
+            std::fs::write(&dest, text).map_err(|e| ExportError::io(&dest, e))?;
+            Ok(Some(p))
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "the preprocessing beside the weights is unreadable ({}: {e}); model.py cannot prepare new data",
+                src.display()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// The JSON form of the winner: space, hash, genotype, metrics, settings.

@@ -12,6 +12,7 @@ use space::{Genotype, SpaceKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use trainer::model::NetConfig;
+use trainer::preprocess::Preprocess;
 
 /// The settings of the exported network, beside its genotype.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -23,10 +24,14 @@ pub struct NetSettings {
     pub layers: i64,
     /// Output classes.
     pub classes: i64,
-    /// Channels of the input image.
+    /// Channels of the input image or sequence.
     pub in_channels: i64,
-    /// Height and width of the input image.
+    /// Height and width of the input image, or the sequence's length.
     pub input_size: i64,
+    /// mlp: the numeric input columns.
+    pub numeric: i64,
+    /// mlp: the cardinality of each categorical column.
+    pub categorical: Vec<i64>,
     /// DARTS: the network has an auxiliary head (trained with one).
     pub auxiliary: bool,
     /// Where each setting came from, one line each, for the README.
@@ -43,6 +48,10 @@ impl NetSettings {
             classes: self.classes,
             in_channels: self.in_channels,
             input_size: self.input_size,
+            table: trainer::model::TableShape {
+                numeric: self.numeric,
+                categorical: self.categorical.clone(),
+            },
             auxiliary: self.auxiliary && kind == SpaceKind::Darts,
             ..NetConfig::for_space(kind)
         }
@@ -116,12 +125,14 @@ pub fn find_weights(recorded: &str, search_dir: Option<&Path>) -> Option<PathBuf
 }
 
 /// The settings of the exported network of `winner`, a `genotype` in the
-/// search `state`, whose weights (if any) are `weights`.
+/// search `state`, whose weights (if any) are `weights`, trained with the
+/// preprocessing `preprocess` (saved beside them).
 pub fn resolve(
     state: &SearchState,
     winner: &Evaluation,
     genotype: &Genotype,
     weights: Option<&WeightsFile>,
+    preprocess: Option<&Preprocess>,
 ) -> NetSettings {
     let kind = genotype.kind();
     let defaults = NetConfig::for_space(kind);
@@ -146,19 +157,22 @@ pub fn resolve(
         (defaults.classes, defaults.in_channels, defaults.input_size);
     match &state.spec.evaluator {
         EvaluatorSpec::Torch { data, .. } => {
-            let format = data.format.as_deref().map(str::parse::<data::Format>);
-            let path = Path::new(&data.path);
-            let meta = match format {
-                Some(Err(e)) => Err(e.to_string()),
-                Some(Ok(f)) => data::Dataset::load(path, Some(f)).map_err(|e| e.to_string()),
-                None => data::Dataset::load(path, None).map_err(|e| e.to_string()),
-            }
-            .map(|ds| ds.meta);
+            let unpinned = queue::wire::DataRef {
+                fingerprint: None,
+                ..data.clone()
+            };
+            let meta = trainer::train::load_dataset(&unpinned).map(|ds| ds.meta);
             match meta {
                 Ok(m) => {
-                    classes = m.classes.len() as i64;
+                    classes = match preprocess {
+                        Some(p) => p.target(&m).outputs(),
+                        None => m.classes.len() as i64,
+                    };
                     in_channels = m.channels as i64;
-                    input_size = m.height.min(m.width) as i64;
+                    input_size = match m.input {
+                        space::InputKind::Images => m.height.min(m.width) as i64,
+                        _ => m.width as i64,
+                    };
                     sources.push(format!(
                         "classes and input shape: the dataset {data} ({} x {} x {}, {} classes)",
                         m.channels,
@@ -194,12 +208,21 @@ pub fn resolve(
             ));
         }
     }
+    let table = preprocess.map(Preprocess::table_shape).unwrap_or_default();
+    if kind == SpaceKind::Mlp {
+        sources.push(match preprocess {
+            Some(_) => "table columns and categories: the preprocessing fitted in training".into(),
+            None => "table columns: unknown (no preprocessing was saved with the weights)".into(),
+        });
+    }
     NetSettings {
         channels,
         layers,
         classes,
         in_channels,
         input_size,
+        numeric: table.numeric,
+        categorical: table.categorical,
         auxiliary: auxiliary && kind == SpaceKind::Darts,
         sources,
     }

@@ -2,11 +2,15 @@
 //! and loads its weights. Its classes are `python/nas_networks.py`, the one
 //! Python copy of the networks (scripts/reference_params.py imports the same
 //! file for its parity references), embedded verbatim; a generated tail
-//! names the genotype and settings and adds `build()`, `load()` and a
-//! `__main__` that prints the output shape for a random input.
+//! names the genotype, settings and the preprocessing fitted in training,
+//! and adds `build()`, `load()`, `prepare()` (raw data as the network reads
+//! it), `predict()` (class names or values for a file or raw data) and a
+//! `__main__` that predicts for a file (`python model.py predict FILE`) or
+//! prints the output shape for a random input.
 
 use crate::network::NetSettings;
 use space::SpaceKind;
+use trainer::preprocess::Preprocess;
 
 /// The network classes, safetensors reader and weight loader.
 pub const NETWORKS: &str = include_str!("../python/nas_networks.py");
@@ -25,6 +29,8 @@ pub struct ModelPy<'a> {
     pub hash: &'a str,
     /// The network's settings.
     pub settings: &'a NetSettings,
+    /// The preprocessing fitted in training, if it was saved.
+    pub preprocess: Option<&'a Preprocess>,
 }
 
 /// `text` as a Python string literal (a JSON string is one).
@@ -49,6 +55,27 @@ fn template_body() -> &'static str {
     rest[end + 3..].trim_start_matches('\n')
 }
 
+/// The input shape line of the docstring: what `load()(x)` takes.
+fn input_doc(m: &ModelPy<'_>) -> String {
+    let s = m.settings;
+    match m.space.input() {
+        space::InputKind::Images => format!(
+            "x: [batch, {c}, {n}, {n}], the images as prepare() normalizes them",
+            c = s.in_channels,
+            n = s.input_size
+        ),
+        space::InputKind::Series => format!(
+            "x: [batch, {c}, {n}], the series as prepare() standardizes them",
+            c = s.in_channels,
+            n = s.input_size
+        ),
+        space::InputKind::Table => format!(
+            "x: [batch, {}], the rows as prepare() encodes them",
+            s.numeric + s.categorical.len() as i64
+        ),
+    }
+}
+
 /// The text of model.py.
 pub fn model_py(m: &ModelPy<'_>) -> String {
     let s = m.settings;
@@ -60,24 +87,41 @@ Space {space}, genotype hash {hash}:
 {genotype}
 
 Written by `nas export`. Needs only torch:
-    python model.py            # builds the network, loads weights.safetensors beside this
-                               # file (if there), prints the output shape for a random input
-    from model import load     # load() -> the trained network in eval mode;
-    logits, aux = load()(x)    # x: [batch, {c}, {size}, {size}], normalized per channel as in training
+    python model.py                  # builds the network, loads weights.safetensors beside this
+                                     # file (if there), prints the output shape for a random input
+    python model.py predict FILE     # a prediction per sample of FILE (as nas reads it), one per line
+    from model import load, prepare, predict
+    predict("new.csv")               # class names, or the target's values
+    logits, aux = load()(prepare(data))   # {input}
 
-The classes below are nas's export/python/nas_networks.py; the parameter names
-are the tch builders' (trainer/src/model), mapped by torch_name().
+prepare() applies the preprocessing fitted on the training data (PREPROCESS,
+also in preprocess.json). The classes below are nas's export/python/nas_networks.py;
+the parameter names are the tch builders' (trainer/src/model), mapped by torch_name().
 """
 "#,
-        search = m.search,
+        search = py_doc(m.search),
         space = m.space,
-        hash = m.hash,
-        genotype = m.genotype,
-        c = s.in_channels,
-        size = s.input_size,
+        hash = py_doc(m.hash),
+        genotype = py_doc(m.genotype),
+        input = input_doc(m),
     ));
-    out.push_str("import os\n");
+    out.push_str("import os\nimport sys\n");
     out.push_str(template_body());
+    let preprocess = match m.preprocess {
+        Some(p) => format!(
+            "json.loads({})",
+            py_str(&serde_json::to_string(p).expect("preprocessing serializes"))
+        ),
+        None => "None".into(),
+    };
+    let table = if m.space == SpaceKind::Mlp {
+        format!(
+            ",\n              table=dict(numeric={}, categorical={:?})",
+            s.numeric, s.categorical
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
         r#"
 # ------------------------------------------------------------------ this export
@@ -88,8 +132,11 @@ GENOTYPE = {genotype}
 HASH = {hash}
 # The settings the weights were trained with.
 CONFIG = dict(channels={channels}, layers={layers}, classes={classes}, in_channels={in_channels},
-              auxiliary={auxiliary}, imagenet=False)
+              auxiliary={auxiliary}, imagenet=False{table})
 INPUT_SIZE = {input_size}
+# The preprocessing fitted on the training part of the run that trained the
+# weights (trainer/src/preprocess.rs); None when it was not saved.
+PREPROCESS = {preprocess}
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.safetensors")
 
 
@@ -103,11 +150,66 @@ def load(path=WEIGHTS):
     return load_weights(build(), path).eval()
 
 
+def prepare(data):
+    """Raw data as the network reads it: images (u8 [N, C, H, W], or floats in
+    [0, 1]) normalized per channel with the training split's statistics; series
+    [N, C, L] standardized per channel; table rows (dicts of column -> value, as
+    csv.DictReader gives) standardized and encoded."""
+    if PREPROCESS is None:
+        raise ValueError("this export has no preprocessing (preprocess.json was not saved with the weights)")
+    kind = PREPROCESS["input"]
+    if kind == "images":
+        return prepare_images(PREPROCESS, data)
+    if kind == "series":
+        return prepare_series(PREPROCESS, data)
+    return prepare_rows(PREPROCESS, data)
+
+
+def read(path):
+    """The samples of a file, as nas reads it: a .ts file or a CSV of one series
+    per row (series [N, C, L]), or a table (rows); a target column is left out."""
+    if PREPROCESS is None or PREPROCESS["input"] == "images":
+        raise ValueError("predict() reads tables and series; prepare() takes images")
+    if path.endswith(".ts"):
+        return read_ts(path)[0]
+    rows = read_csv_rows(path)
+    if PREPROCESS["input"] == "series":
+        target = PREPROCESS["target"].get("column")
+        nan = float("nan")
+        return [[[float(v) if _text(v) is not None else nan for k, v in row.items() if k != target]]
+                for row in rows]
+    return rows
+
+
+def predict(data, path=WEIGHTS):
+    """Predictions for a file (see read()) or raw data (see prepare()): class
+    names, or the target's values in its own units."""
+    samples = read(data) if isinstance(data, str) else data
+    model = load(path)
+    with torch.no_grad():
+        logits, _ = model(prepare(samples))
+    return predictions(PREPROCESS, logits)
+
+
+def random_input(n=2):
+    """A random batch of the network's input shape (category codes 0)."""
+    if SPACE == "mlp":
+        return torch.cat([torch.randn(n, CONFIG["table"]["numeric"]),
+                          torch.zeros(n, len(CONFIG["table"]["categorical"]))], dim=1)
+    if SPACE == "seq":
+        return torch.randn(n, CONFIG["in_channels"], INPUT_SIZE)
+    return torch.randn(n, CONFIG["in_channels"], INPUT_SIZE, INPUT_SIZE)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "predict":
+        for p in predict(sys.argv[2]):
+            print(p)
+        sys.exit(0)
     torch.manual_seed(0)
     trained = os.path.exists(WEIGHTS)
     model = load() if trained else build().eval()
-    x = torch.randn(2, CONFIG["in_channels"], INPUT_SIZE, INPUT_SIZE)
+    x = random_input()
     with torch.no_grad():
         logits, _ = model(x)
     print(f"{{SPACE}} network {{HASH}}, {{'trained weights' if trained else 'untrained (no weights.safetensors)'}}")
@@ -127,6 +229,12 @@ if __name__ == "__main__":
     out
 }
 
+/// `text` for a line of the module docstring: no quotes that would end it,
+/// no backslashes that would escape.
+fn py_doc(text: &str) -> String {
+    text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +246,8 @@ mod tests {
             classes: 10,
             in_channels: 1,
             input_size: 12,
+            numeric: 0,
+            categorical: Vec::new(),
             auxiliary: false,
             sources: Vec::new(),
         }
@@ -152,6 +262,7 @@ mod tests {
             genotype,
             hash: "0123",
             settings: &settings(),
+            preprocess: None,
         });
         assert!(text.starts_with("\"\"\"The best architecture of the nas search s-1"));
         assert_eq!(text.matches("class DartsNetwork(").count(), 1);

@@ -8,7 +8,6 @@ use queue::Queue;
 use scheduler::client;
 use scheduler::{RedisStore, SearchSpec};
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Flags of `nas submit`.
@@ -124,12 +123,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 /// reads it, so that every trainer can check its own copy against it.
 pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
     if let queue::wire::EvaluatorSpec::Torch { data, .. } = &mut spec.evaluator {
-        let format = (data.format.as_deref())
-            .map(|f| f.parse::<data::Format>())
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("evaluator torch: format: {e}"))?;
-        let path = &data.path;
-        let ds = data::Dataset::load(Path::new(path), format)
+                let path = &data.path;
+        let unpinned = queue::wire::DataRef {
+            fingerprint: None,
+            ..data.clone()
+        };
+        let ds = trainer::train::load_dataset(&unpinned)
+            .map_err(|e| anyhow::anyhow!(e))
             .with_context(|| format!("evaluator torch: reading the dataset {path}"))?;
         if let Some(want) = data.fingerprint.as_deref() {
             anyhow::ensure!(

@@ -86,6 +86,10 @@ pub enum Target {
     Classification {
         /// Class names.
         classes: Vec<String>,
+        /// Tables and series CSVs: the target column, which new data may
+        /// hold and prediction leaves out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<String>,
     },
     /// One number, standardized: `prediction * std + mean`.
     Regression {
@@ -93,6 +97,9 @@ pub enum Target {
         mean: f64,
         /// Its standard deviation (1 for a constant target).
         std: f64,
+        /// The target column, as for classification.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<String>,
     },
 }
 
@@ -100,7 +107,7 @@ impl Target {
     /// Outputs of the network: classes, or 1 for regression.
     pub fn outputs(&self) -> i64 {
         match self {
-            Self::Classification { classes } => classes.len() as i64,
+            Self::Classification { classes, .. } => classes.len() as i64,
             Self::Regression { .. } => 1,
         }
     }
@@ -236,6 +243,7 @@ impl Preprocess {
         match self {
             Self::Images { .. } => Target::Classification {
                 classes: meta.classes.clone(),
+                column: None,
             },
             Self::Series { target, .. } | Self::Table { target, .. } => target.clone(),
         }
@@ -247,7 +255,7 @@ impl Preprocess {
     /// categories.
     pub fn apply(&self, meta: &Meta, split: &Split) -> Split {
         let labels = match self.target(meta) {
-            Target::Regression { mean, std } => (&split.labels - mean) / std,
+            Target::Regression { mean, std, .. } => (&split.labels - mean) / std,
             Target::Classification { .. } => split.labels.shallow_clone(),
         };
         let inputs = match self {
@@ -293,10 +301,15 @@ impl Target {
         match meta.task {
             Task::Classification => Self::Classification {
                 classes: meta.classes.clone(),
+                column: meta.target.clone(),
             },
             Task::Regression => {
                 let (mean, std) = moments(values(&train.labels).into_iter());
-                Self::Regression { mean, std }
+                Self::Regression {
+                    mean,
+                    std,
+                    column: meta.target.clone(),
+                }
             }
         }
     }

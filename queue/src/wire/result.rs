@@ -57,6 +57,9 @@ pub struct Scores {
 }
 
 /// How a job ended.
+// One outcome per job result: boxing the scores would buy an allocation
+// per result and nothing else.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
