@@ -263,7 +263,12 @@ fn fixed_input(genotype: &Genotype, cfg: &NetConfig) -> Tensor {
         space::InputKind::Table => {
             let numeric = wave(&[2, cfg.table.numeric]);
             let codes: Vec<f32> = (0..2)
-                .flat_map(|row| cfg.table.categorical.iter().map(move |&card| (row * card) as f32))
+                .flat_map(|row| {
+                    cfg.table
+                        .categorical
+                        .iter()
+                        .map(move |&card| (row * card) as f32)
+                })
                 .collect();
             let codes = Tensor::from_slice(&codes).reshape([2, cfg.table.categorical.len() as i64]);
             Tensor::cat(&[numeric, codes], 1)
@@ -281,7 +286,7 @@ fn weights_saved_by_tch_load_into_model_py_and_give_the_same_outputs() {
         let folder = dir.path().join(case.name);
         std::fs::create_dir_all(&folder).unwrap();
         vs.save(folder.join("weights.safetensors")).unwrap();
-                let x = fixed_input(&case.genotype, &case.cfg);
+        let x = fixed_input(&case.genotype, &case.cfg);
         let y = tch::no_grad(|| net.forward_t(&x, false).logits);
         Tensor::write_safetensors(&[("x", &x), ("y", &y)], folder.join("io.safetensors")).unwrap();
         // Paths follow the genotype's text as built (a DARTS node's edge0 is
@@ -291,7 +296,7 @@ fn weights_saved_by_tch_load_into_model_py_and_give_the_same_outputs() {
             search: "round-trip",
             space: case.genotype.kind(),
             genotype: &text,
-                        hash: &case.genotype.hash().to_string(),
+            hash: &case.genotype.hash().to_string(),
             settings: &settings_of(&case.cfg),
             preprocess: None,
         });
@@ -587,7 +592,7 @@ fn export_of_a_finished_search_writes_every_file_well_formed() {
         text(&o.stdout)
     );
 
-        // The export carries the exact normalization of the training part, and
+    // The export carries the exact normalization of the training part, and
     // plain PyTorch with it reproduces the recorded test accuracy.
     let pre: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("preprocess.json")).unwrap()).unwrap();

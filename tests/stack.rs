@@ -1077,5 +1077,15 @@ fn example_specs_parse_and_check() {
         strategies.push(v["strategy"].as_str().unwrap().to_string());
     }
     strategies.sort();
-    assert_eq!(strategies, ["darts", "evolution", "pnas", "random"]);
+    assert_eq!(
+        strategies,
+        [
+            "darts",
+            "evolution",
+            "evolution",
+            "evolution",
+            "pnas",
+            "random"
+        ]
+    );
 }

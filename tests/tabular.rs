@@ -50,7 +50,11 @@ fn search(data: &Path, results: &Path, extra: &[&str]) -> (PathBuf, String) {
     args.extend(extra);
     let o = nas(&args);
     let stdout = text(&o.stdout);
-    assert!(o.status.success(), "nas search: {}\n{stdout}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "nas search: {}\n{stdout}",
+        text(&o.stderr)
+    );
     let dir = std::fs::read_dir(results)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -98,7 +102,12 @@ fn a_table_search_exports_a_model_that_predicts_new_rows_in_pytorch() {
     let (export, stdout) = search(&data, &dir.path().join("results"), &["--target", "label"]);
     assert!(stdout.contains("test accuracy:"), "{stdout}");
     assert!(stdout.contains("best architecture (mlp"), "{stdout}");
-    for f in ["weights.safetensors", "preprocess.json", "model.py", "cell.svg"] {
+    for f in [
+        "weights.safetensors",
+        "preprocess.json",
+        "model.py",
+        "cell.svg",
+    ] {
         assert!(export.join(f).is_file(), "{f} is missing");
     }
     let pre: serde_json::Value =
@@ -118,7 +127,10 @@ fn a_table_search_exports_a_model_that_predicts_new_rows_in_pytorch() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let predictions: Vec<String> = text(&o.stdout).lines().map(String::from).collect();
     assert_eq!(predictions.len(), 4, "{predictions:?}");
-    assert!(predictions.iter().all(|p| p == "up" || p == "down"), "{predictions:?}");
+    assert!(
+        predictions.iter().all(|p| p == "up" || p == "down"),
+        "{predictions:?}"
+    );
 
     // The same rows through nas's own preprocessing and tch network give
     // the same logits as model.py's prepare() and PyTorch network.
@@ -149,8 +161,8 @@ fn tch_logits(export: &Path, train_file: &Path, new: &Path) -> Vec<Vec<f64>> {
         serde_json::from_slice(&std::fs::read(export.join("preprocess.json")).unwrap()).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("genotype.json")).unwrap()).unwrap();
-    let genotype = space::Genotype::parse(space::SpaceKind::Mlp, json["text"].as_str().unwrap())
-        .unwrap();
+    let genotype =
+        space::Genotype::parse(space::SpaceKind::Mlp, json["text"].as_str().unwrap()).unwrap();
     // The training file's metadata: its category lists give the file codes.
     let meta = data::Dataset::load_with(
         train_file,
@@ -254,7 +266,11 @@ fn a_series_search_exports_a_model_that_reproduces_its_test_accuracy() {
         .map(|l| l.rsplit(':').next().unwrap().to_string())
         .collect();
     assert_eq!(predictions.len(), labels.len());
-    let right = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
+    let right = predictions
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
     let pytorch = 100.0 * right as f64 / labels.len() as f64;
     assert!(
         (pytorch - recorded).abs() < 1e-9,
@@ -279,7 +295,10 @@ fn strategies_that_do_not_fit_the_data_are_refused_by_name() {
         ]);
         assert!(!o.status.success());
         let stderr = text(&o.stderr);
-        assert!(stderr.contains(&format!("strategy {strategy}:")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("strategy {strategy}:")),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     // A bad table names the file, the line and the column.
@@ -287,5 +306,8 @@ fn strategies_that_do_not_fit_the_data_are_refused_by_name() {
     let o = nas(&["data", "inspect", data.to_str().unwrap()]);
     assert!(!o.status.success());
     let stderr = text(&o.stderr);
-    assert!(stderr.contains("t.csv") && stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("t.csv") && stderr.contains("line 4"),
+        "{stderr}"
+    );
 }

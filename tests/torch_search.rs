@@ -65,3 +65,49 @@ fn a_torch_search_trains_candidates_and_retrains_the_winner() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A table through the batch system: the spec names the CSV and its target
+/// column; `nas submit` pins the table's fingerprint (read with those
+/// options), the trainer reads the table the same way, and the final stage
+/// scores the holdout test split.
+#[test]
+fn a_table_search_runs_on_the_trainers_with_its_read_options() {
+    let mut sys = System::new("tablesearch");
+    let data = sys.path("table.csv");
+    let mut csv = String::from("a,b,color,kind\n");
+    for i in 0..300 {
+        let a = (i % 17) as f64 / 17.0;
+        let color = ["red", "blue"][i % 2];
+        let kind = if a > 0.5 || color == "red" { "x" } else { "y" };
+        csv.push_str(&format!(
+            "{a:.3},{},{color},{kind}\n",
+            (i * 7 % 13) as f64 / 13.0
+        ));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let results = sys.path("results");
+    sys.spawn(
+        &["scheduler", "--results-dir", arg(&results)],
+        "scheduler.log",
+    );
+    sys.spawn(
+        &["trainer", "--cpu-threads", "1", "--device", "cpu"],
+        "trainer.log",
+    );
+    let settings = "epochs = 5\nbatch_size = 32\nlr = 0.05\n";
+    let id = sys.submit(&format!(
+        "name = \"table search\"\nbudget = 3\nseed = 1\nparallel = 2\n[space]\nkind = \"mlp\"\nlayers = 2\ncategorical = true\n\
+         [strategy]\nstrategy = \"random\"\n[evaluator.torch]\ndata = \"{}\"\ntarget = \"kind\"\ncategorical = [\"color\"]\n\
+         [evaluator.torch.settings]\n{settings}[final]\ntop_k = 1\n[final.settings]\n{settings}",
+        data.display()
+    ));
+    let doc = sys.wait_done(&id, Duration::from_secs(300));
+    let status = &doc["searches"][0]["state"];
+    assert_eq!(status["status"], "done", "{status}");
+    let torch = &status["spec"]["evaluator"]["torch"];
+    assert_eq!(torch["target"], "kind");
+    assert_eq!(torch["fingerprint"].as_str().unwrap().len(), 64);
+    let finals = status["finals"].as_array().unwrap();
+    let m = &finals[0]["outcome"]["ok"];
+    assert!(m["test_acc"].as_f64().unwrap() > 60.0, "{m}");
+}

@@ -13,10 +13,13 @@
 //!   over `nas trainer` processes, against the ideal slots / duration.
 //! - [`search`]: the quality of the architecture each strategy finds on the
 //!   NAS-Bench-201 table, against random search and the table's optimum.
+//! - [`datasets`]: `nas search` on tables and time series against
+//!   scikit-learn's and aeon's baselines on the same split.
 //!
 //! Each benchmark returns a report whose `Display` is what `nas bench`
 //! prints; its last line is the headline ratio.
 
+pub mod datasets;
 pub mod error;
 pub mod lpush;
 pub mod noop;

@@ -153,6 +153,13 @@ pub enum BenchCommand {
     /// The surrogate's ranking quality on NAS-Bench-201 (Kendall tau,
     /// Spearman rho) and its ranking speed; the same as `nas surrogate bench`.
     Surrogate(super::surrogate::BenchArgs),
+    /// `nas search` on tables (CPU defaults) against scikit-learn's
+    /// HistGradientBoosting and MLP (defaults) on the same split; the last
+    /// line gives nas's test score over the best baseline's.
+    Tabular(DatasetBenchArgs),
+    /// `nas search` on UCR/UEA time series (CPU defaults) against aeon's
+    /// 1-nearest-neighbour DTW classifier on the same train/test files.
+    Timeseries(DatasetBenchArgs),
 }
 
 impl QueueArgs {
@@ -166,8 +173,99 @@ impl QueueArgs {
     }
 }
 
+/// Flags of `nas bench tabular` and `nas bench timeseries`.
+#[derive(Debug, clap::Args)]
+pub struct DatasetBenchArgs {
+    /// The datasets: tables as FILE.csv:TARGET, time series as
+    /// FILE_TRAIN.ts (default: letter and satellite, or GunPoint,
+    /// ItalyPowerDemand, ArrowHead and BasicMotions, from $NAS_DATASETS).
+    #[arg(long, value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Candidates per search (default: the CPU-sized default).
+    #[arg(long)]
+    pub budget: Option<usize>,
+    /// Seed of the searches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the searches and splits go (default: a temporary folder).
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+}
+
+impl DatasetBenchArgs {
+    /// The run's settings; `tables` picks the default datasets.
+    fn config(
+        self,
+        tables: bool,
+        work: &std::path::Path,
+    ) -> anyhow::Result<bench::datasets::DatasetsConfig> {
+        let cache = std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into());
+        let dir = std::env::var("NAS_DATASETS").unwrap_or_else(|_| format!("{cache}/datasets"));
+        let defaults: &[&str] = if tables {
+            &[
+                "letter.csv:lettr",
+                "satellite.csv:classes",
+                "diabetes.csv:progression",
+            ]
+        } else {
+            &[
+                "ucr/GunPoint_TRAIN.ts",
+                "ucr/ItalyPowerDemand_TRAIN.ts",
+                "ucr/ArrowHead_TRAIN.ts",
+                "ucr/BasicMotions_TRAIN.ts",
+            ]
+        };
+        let names: Vec<String> = if self.datasets.is_empty() {
+            defaults.iter().map(|d| format!("{dir}/{d}")).collect()
+        } else {
+            self.datasets
+        };
+        let datasets = names
+            .iter()
+            .map(|d| match d.rsplit_once(':') {
+                Some((path, target)) if tables => bench::datasets::BenchData {
+                    path: PathBuf::from(path),
+                    target: Some(target.to_string()),
+                },
+                _ => bench::datasets::BenchData {
+                    path: PathBuf::from(d),
+                    target: None,
+                },
+            })
+            .collect();
+        Ok(bench::datasets::DatasetsConfig {
+            nas: std::env::current_exe().context("finding the nas binary")?,
+            python: PathBuf::from(format!("{cache}/data-venv/bin/python")),
+            script: PathBuf::from("scripts/bench_baselines.py"),
+            datasets,
+            budget: self.budget,
+            seed: self.seed,
+            work: self.work.unwrap_or_else(|| work.to_path_buf()),
+        })
+    }
+}
+
+/// A fresh folder for a dataset benchmark's searches, kept for inspection.
+fn bench_work(kind: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("nas-bench-{kind}-{}", std::process::id()))
+}
+
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let report = match command {
+        BenchCommand::Tabular(args) => {
+            let config = args.config(true, &bench_work("tabular"))?;
+            eprintln!("searches and splits in {}", config.work.display());
+            tokio::task::spawn_blocking(move || bench::datasets::tabular(&config))
+                .await??
+                .to_string()
+        }
+        BenchCommand::Timeseries(args) => {
+            let config = args.config(false, &bench_work("timeseries"))?;
+            eprintln!("searches in {}", config.work.display());
+            tokio::task::spawn_blocking(move || bench::datasets::timeseries(&config))
+                .await??
+                .to_string()
+        }
         BenchCommand::Surrogate(args) => return super::surrogate::bench(args),
         BenchCommand::Train {
             space,

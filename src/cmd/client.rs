@@ -123,7 +123,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 /// reads it, so that every trainer can check its own copy against it.
 pub fn pin_dataset(spec: &mut SearchSpec) -> anyhow::Result<()> {
     if let queue::wire::EvaluatorSpec::Torch { data, .. } = &mut spec.evaluator {
-                let path = &data.path;
+        let path = &data.path;
         let unpinned = queue::wire::DataRef {
             fingerprint: None,
             ..data.clone()

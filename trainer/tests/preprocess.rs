@@ -102,11 +102,18 @@ fn a_run_fits_its_preprocessing_on_its_training_part_only() {
         mean(&part.inputs.select(1, 0)),
         mean(&val.inputs.select(1, 0)),
     );
-    assert!((want_a - val_a).abs() > 1e-3, "the parts must differ for the test to mean anything");
+    assert!(
+        (want_a - val_a).abs() > 1e-3,
+        "the parts must differ for the test to mean anything"
+    );
     let Preprocess::Table { columns, target } = &report.preprocess else {
         panic!("a table's preprocessing: {:?}", report.preprocess)
     };
-    assert!((columns[0].mean - want_a).abs() < 1e-9, "{} vs {want_a}", columns[0].mean);
+    assert!(
+        (columns[0].mean - want_a).abs() < 1e-9,
+        "{} vs {want_a}",
+        columns[0].mean
+    );
     assert_eq!(columns[1].seen, vec!["p".to_string(), "q".to_string()]);
     let Target::Regression { mean: y_mean, .. } = target else {
         panic!("a regression target: {target:?}")
