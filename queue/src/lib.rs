@@ -22,9 +22,9 @@ mod redis_queue;
 pub mod keys;
 pub mod wire;
 
-pub use clock::now_ms;
+pub use clock::{now_ms, server_ms};
 pub use memory::MemoryQueue;
-pub use redis_queue::{RedisQueue, RedisUrl};
+pub use redis_queue::{Footprint, RedisQueue, RedisUrl};
 pub use wire::{Envelope, JobKind, JobResult, Outcome, Scores, WireError};
 
 use async_trait::async_trait;
@@ -181,6 +181,19 @@ pub struct SearchCounts {
     pub cancelled: u64,
 }
 
+/// What [`Queue::sweep`] cleared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Retired searches whose index entries were cleared.
+    pub searches: u64,
+    /// Their dead letters dropped from the dead-letter list.
+    pub dead_letters: u64,
+    /// Their leftover lease and backoff entries dropped.
+    pub entries: u64,
+    /// Heartbeats of workers gone silent dropped.
+    pub workers: u64,
+}
+
 /// A job in the dead-letter list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
@@ -310,6 +323,19 @@ pub trait Queue: Send + Sync {
 
     /// Jobs redelivered after a lease expired, since the queue began.
     async fn redeliveries(&self) -> Result<u64>;
+
+    /// Let a finished search's queue records (its jobs with their
+    /// envelopes and progress notes, its result log, counts and dedupe
+    /// keys) go once `keep` has passed; zero removes them now. Until then
+    /// they read as before. Idempotent. What the shared indexes hold of the
+    /// search (dead letters, the cancelled set) goes at the first
+    /// [`Queue::sweep`] after.
+    async fn retire(&self, search: &str, keep: Duration) -> Result<()>;
+
+    /// Clear what the shared indexes hold of retired searches whose
+    /// records are gone, and drop the heartbeats of workers not seen for
+    /// `silent_for`.
+    async fn sweep(&self, silent_for: Duration) -> Result<Swept>;
 }
 
 /// The envelope a new job is stored with: the id is filled in by the queue.

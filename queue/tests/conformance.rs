@@ -358,6 +358,97 @@ async fn progress_notes_are_fenced_by_the_lease_and_outlive_it(q: &dyn Queue) {
     assert_eq!(q.job_progress("s.0000000099").await.unwrap(), None);
 }
 
+/// Two searches, `gone` and `kept`; `gone` has a finished job, a
+/// dead-lettered one and one still leased when it is cancelled.
+async fn two_searches_one_finished(q: &dyn Queue) -> Vec<String> {
+    let ids: Vec<String> = q
+        .enqueue(vec![
+            job("gone", "a", 3.0),
+            job("gone", "b", 2.0),
+            job("gone", "c", 1.0),
+        ])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.job_id)
+        .collect();
+    q.enqueue(vec![job("kept", "k", 0.0)]).await.unwrap();
+    let mut leases = q.claim("w", 2).await.unwrap();
+    leases.extend(q.claim("w", 2).await.unwrap());
+    let gone: Vec<_> = leases
+        .into_iter()
+        .filter(|l| l.job.search_id == "gone")
+        .collect();
+    assert_eq!(gone.len(), 3);
+    q.complete(&gone[0], ok(0.5)).await.unwrap();
+    q.fail(&gone[1], "bad genotype", FailKind::Permanent)
+        .await
+        .unwrap();
+    q.cancel("gone").await.unwrap();
+    ids
+}
+
+async fn retired_searches_go_and_sweep_clears_what_indexes_held(q: &dyn Queue) {
+    let ids = two_searches_one_finished(q).await;
+    q.heartbeat("w").await.unwrap();
+    q.retire("gone", Duration::ZERO).await.unwrap();
+    let swept = q.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!((swept.searches, swept.dead_letters), (1, 1), "{swept:?}");
+    assert_eq!(swept.entries, 1, "the leased job's lease entry: {swept:?}");
+    assert_eq!(swept.workers, 0, "a live worker stays");
+    for id in &ids {
+        assert_eq!(q.job_state(id).await.unwrap(), None, "{id}");
+        assert_eq!(q.job_progress(id).await.unwrap(), None, "{id}");
+    }
+    assert_eq!(
+        q.counts("gone").await.unwrap(),
+        queue::SearchCounts::default()
+    );
+    assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    // The other search is untouched, and the retired id can be used again
+    // (its dedupe keys and cancellation went with it).
+    assert_eq!(
+        q.counts("kept").await.unwrap().queued + q.counts("kept").await.unwrap().leased,
+        1
+    );
+    let again = q.enqueue(vec![job("gone", "a", 0.0)]).await.unwrap();
+    assert!(again[0].created);
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap(),
+        queue::Swept::default()
+    );
+}
+
+async fn retired_searches_read_as_before_until_their_time(q: &dyn Queue) {
+    let ids = two_searches_one_finished(q).await;
+    q.retire("gone", Duration::from_millis(600)).await.unwrap();
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap().searches,
+        0
+    );
+    assert_eq!(q.job_state(&ids[0]).await.unwrap(), Some(JobState::Done));
+    assert_eq!(q.results("gone", 0, 10).await.unwrap().len(), 2);
+    assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap().searches,
+        1
+    );
+    assert_eq!(q.job_state(&ids[0]).await.unwrap(), None);
+    assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+}
+
+async fn sweep_drops_heartbeats_of_silent_workers(q: &dyn Queue) {
+    q.heartbeat("old").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    q.heartbeat("new").await.unwrap();
+    let swept = q.sweep(Duration::from_millis(150)).await.unwrap();
+    assert_eq!(swept.workers, 1);
+    assert_eq!(q.workers(Duration::from_secs(3600)).await.unwrap(), ["new"]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -394,7 +485,62 @@ conformance!(
     heartbeats_list_live_workers,
     oversized_and_badly_named_jobs_are_refused,
     progress_notes_are_fenced_by_the_lease_and_outlive_it,
+    retired_searches_go_and_sweep_clears_what_indexes_held,
+    retired_searches_read_as_before_until_their_time,
+    sweep_drops_heartbeats_of_silent_workers,
 );
+
+/// After a retired search is swept, Redis holds nothing that names it.
+#[tokio::test]
+async fn redis_retired_search_leaves_no_key_and_no_index_entry() {
+    let q = redis_queue("retired_nothing_left").await;
+    two_searches_one_finished(&q).await;
+    q.retire("gone", Duration::ZERO).await.unwrap();
+    q.sweep(Duration::from_secs(3600)).await.unwrap();
+    let mut con = q.connection();
+    let pattern = format!("{}:*", q.keys().prefix());
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(!key.contains("gone"), "{key} is left");
+        let members: Vec<String> = match ::redis::cmd("TYPE")
+            .arg(key)
+            .query_async::<String>(&mut con)
+            .await
+            .unwrap()
+            .as_str()
+        {
+            "zset" => ::redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            "set" => ::redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            "list" => ::redis::cmd("LRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            _ => Vec::new(),
+        };
+        assert!(
+            members.iter().all(|m| !m.starts_with("gone")),
+            "{key} holds {members:?}"
+        );
+    }
+}
 
 /// A job whose stored envelope cannot be decoded (written by a broken or
 /// newer producer) is dead-lettered by the claim with zero retries.
