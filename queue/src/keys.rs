@@ -53,7 +53,7 @@ impl Keys {
     pub fn dlq(&self) -> String {
         format!("{}:dlq", self.prefix)
     }
-    /// Fencing-token counter.
+    /// The last fencing token handed out (tokens never go backwards: see claim.lua).
     pub fn token(&self) -> String {
         format!("{}:token", self.prefix)
     }
