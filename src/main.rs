@@ -13,6 +13,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_tracing(args.log_format);
+    // Failpoints armed by FAILPOINTS=name=action;... (the fault tests); none
+    // otherwise.
+    let _failpoints = fail::FailScenario::setup();
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -78,6 +78,10 @@ impl Store for MeteredStore {
         self.ok(self.inner.searches().await)
     }
 
+    async fn server_run(&self) -> SResult<Option<String>> {
+        self.ok(self.inner.server_run().await)
+    }
+
     async fn lead(&self, ttl: Duration) -> SResult<bool> {
         let r = self.ok(self.inner.lead(ttl).await);
         if let Ok(leading) = r {

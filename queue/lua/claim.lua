@@ -21,8 +21,8 @@ local lease, max = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 promote_delayed(prefix, now)
 local clock = redis.call('TIME')
-local last = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'),
-  tonumber(clock[1]) * 1000000 + tonumber(clock[2]) - 1)
+local stored = tonumber(redis.call('GET', KEYS[4]) or '0')
+local last = math.max(stored, tonumber(clock[1]) * 1000000 + tonumber(clock[2]) - 1)
 local out = {}
 local guard = 0
 while #out < max and guard < 10000 do
@@ -52,5 +52,6 @@ while #out < max and guard < 10000 do
     table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env') })
   end
 end
-if #out > 0 then redis.call('SET', KEYS[4], string.format('%.0f', last)) end
+-- INCRBY rather than SET: a trainer may count, not set keys.
+if #out > 0 then redis.call('INCRBY', KEYS[4], string.format('%.0f', last - stored)) end
 return out

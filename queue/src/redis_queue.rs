@@ -153,6 +153,9 @@ impl Scripts {
     }
 }
 
+/// Most jobs one enqueue script call adds.
+const ENQUEUE_CHUNK: usize = 256;
+
 /// Keys and the memory they use in Redis.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Footprint {
@@ -390,7 +393,19 @@ impl Queue for RedisQueue {
         let mut con = self.con.clone();
         for (search, idx) in by_search {
             // Keep one script call bounded in size.
-            for chunk in idx.chunks(256) {
+            let chunks = idx.chunks(ENQUEUE_CHUNK).count();
+            for (n, chunk) in idx.chunks(ENQUEUE_CHUNK).enumerate() {
+                if n > 0 {
+                    // Proven mid-enqueue: some of this call's jobs are in,
+                    // the rest are not (the fault tests kill a paused
+                    // scheduler here).
+                    fail::fail_point!("enqueue-between-chunks", |_| {
+                        tracing::warn!(search = %search, chunk = n, chunks, "failpoint enqueue-between-chunks: pausing until killed");
+                        loop {
+                            std::thread::park();
+                        }
+                    });
+                }
                 let mut inv = self.scripts.enqueue.prepare_invoke();
                 inv.key(self.keys.dedupe(&search))
                     .key(self.keys.jobseq(&search))

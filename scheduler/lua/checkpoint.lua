@@ -10,13 +10,19 @@
 -- ARGV[2]: state JSON
 -- ARGV[3]: 1 if the search reached a terminal status, else 0
 -- ARGV[4]: the caller's instance id
--- ARGV[5..]: evaluation JSON lines to append
--- Returns: 1, or -1 if the caller does not hold the leader lock.
+-- ARGV[5]: the checkpoint number the caller last read or wrote, or -1
+-- ARGV[6..]: evaluation JSON lines to append
+-- Returns: the new checkpoint number; -1 if the caller does not hold the
+-- leader lock; -2 if the stored number is not the caller's (Redis lost
+-- acknowledged writes, so the caller's state is ahead of the store's).
 if redis.call('GET', KEYS[4]) ~= ARGV[4] then return -1 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
-for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if ARGV[5] ~= '-1' and seq ~= tonumber(ARGV[5]) then return -2 end
+seq = seq + 1
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'seq', seq)
+for i = 6, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 if ARGV[3] == '1' then
   redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('SADD', KEYS[5], ARGV[1])
 end
-return 1
+return seq

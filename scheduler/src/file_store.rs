@@ -153,6 +153,10 @@ impl Store for FileStore {
         Ok(true)
     }
 
+    async fn server_run(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
     // The folder is the archive: a finished search stays in it until its
     // owner deletes it, so nothing is ever retiring.
     async fn retiring(&self) -> Result<Vec<String>, StoreError> {

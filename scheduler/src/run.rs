@@ -55,7 +55,7 @@ impl StepError {
         match self {
             StepError::Queue(e) => e.is_transient(),
             StepError::Store(StoreError::Redis(_)) => true,
-            StepError::Store(StoreError::NotLeader) => true,
+            StepError::Store(StoreError::NotLeader | StoreError::Behind(_)) => true,
             StepError::Log { .. } => true,
             StepError::Rank(_) => true,
             _ => false,
@@ -63,12 +63,28 @@ impl StepError {
     }
 }
 
-/// The append-only `evaluations.jsonl` of one search, deduplicated by job
-/// id so that a replay after a crash writes no line twice.
+/// The append-only `evaluations.jsonl` of one search, deduplicated so that
+/// a replay after a crash writes no line twice. An evaluation is known by
+/// its stage, candidate and kind of outcome, not by its job id: when Redis
+/// loses its last second of writes a candidate can come back under another
+/// job number (and a number for another candidate); a dead-lettered job's
+/// replayed result is a second line for its candidate.
 #[derive(Debug)]
 struct EvalLog {
     path: PathBuf,
-    seen: HashSet<String>,
+    seen: HashSet<EvalKey>,
+}
+
+/// What makes an evaluation line unique: (stage, genotype hash, outcome).
+type EvalKey = (Stage, String, &'static str);
+
+fn eval_key(e: &Evaluation) -> EvalKey {
+    let outcome = match e.outcome {
+        Outcome::Ok(_) => "ok",
+        Outcome::Diverged { .. } => "diverged",
+        Outcome::Dead { .. } => "dead",
+    };
+    (e.stage, e.hash.clone(), outcome)
 }
 
 impl EvalLog {
@@ -87,7 +103,7 @@ impl EvalLog {
                 // A torn last line (crash mid-write) is skipped here and
                 // written again when its result is replayed.
                 if let Ok(e) = serde_json::from_str::<Evaluation>(&line) {
-                    seen.insert(e.job_id);
+                    seen.insert(eval_key(&e));
                 }
             }
         }
@@ -97,7 +113,7 @@ impl EvalLog {
     fn append(&mut self, evals: &[Evaluation]) -> Result<(), StepError> {
         let fresh: Vec<&Evaluation> = evals
             .iter()
-            .filter(|e| !self.seen.contains(&e.job_id))
+            .filter(|e| !self.seen.contains(&eval_key(e)))
             .collect();
         if fresh.is_empty() {
             return Ok(());
@@ -118,8 +134,7 @@ impl EvalLog {
             .map_err(err)?;
         f.write_all(text.as_bytes()).map_err(err)?;
         f.sync_data().map_err(err)?;
-        self.seen
-            .extend(fresh.into_iter().map(|e| e.job_id.clone()));
+        self.seen.extend(fresh.into_iter().map(eval_key));
         Ok(())
     }
 }

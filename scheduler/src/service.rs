@@ -77,14 +77,21 @@ pub async fn run(
     // Leadership is renewed by a task of its own, every third of its
     // lifetime, so that a long round (many searches, a slow surrogate fit)
     // never lets the lock lapse under a scheduler that is still working.
-    let (lead_tx, lead_rx) = tokio::sync::watch::channel(false);
+    // The same task notes which run of the server it talks to.
+    let (lead_tx, lead_rx) = tokio::sync::watch::channel((false, None::<String>));
     let keeper = {
         let (store, ttl) = (store.clone(), config.lead_ttl);
         tokio::spawn(async move {
             loop {
-                match store.lead(ttl).await {
-                    Ok(leads) => {
-                        let _ = lead_tx.send(leads);
+                let lead = async {
+                    Ok::<_, crate::store::StoreError>((
+                        store.lead(ttl).await?,
+                        store.server_run().await?,
+                    ))
+                };
+                match lead.await {
+                    Ok(now) => {
+                        let _ = lead_tx.send(now);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "renewing the leader lock failed; retrying")
@@ -103,8 +110,24 @@ pub async fn run(
     let backoff = |d: Duration| (d * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
     tokio::pin!(shutdown);
     tracing::info!(results = %config.results_dir.display(), "scheduler started");
+    let mut server_run: Option<String> = None;
     loop {
-        let leads = *lead_rx.borrow();
+        let (leads, run) = lead_rx.borrow().clone();
+        if let Some(run) = run {
+            if server_run.as_ref().is_some_and(|known| *known != run) && !runs.is_empty() {
+                // A restarted Redis may have come back without its last
+                // second of writes: jobs enqueued, results and checkpoints
+                // this scheduler holds in memory may be gone. Take every
+                // search up again from what is stored; resuming enqueues
+                // every pending candidate again (idempotent).
+                tracing::warn!(
+                    searches = runs.len(),
+                    "Redis restarted; taking every search up again from the store, since a restart may lose its last second of writes"
+                );
+                runs.clear();
+            }
+            server_run = Some(run);
+        }
         let pause = match round(
             &config,
             &*queue,

@@ -42,7 +42,7 @@ impl Status {
 }
 
 /// Which part of a search a job belongs to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Evaluating candidates for the strategy (proxy settings).

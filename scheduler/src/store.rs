@@ -31,6 +31,12 @@ pub enum StoreError {
     /// This scheduler lost the leader lock: another one drives searches.
     #[error("this scheduler no longer leads; another scheduler took over")]
     NotLeader,
+    /// The stored state is older than the one this scheduler last read or
+    /// wrote: Redis lost acknowledged writes (a crash under `appendfsync
+    /// everysec` loses up to a second). Take the search up again from what
+    /// is stored.
+    #[error("search {0}: the stored state is older than this scheduler's (Redis lost recent writes); taking it up again from the store")]
+    Behind(String),
 }
 
 /// Persistent search records.
@@ -60,6 +66,12 @@ pub trait Store: Send + Sync {
     async fn searches(&self) -> Result<Vec<SearchState>, StoreError>;
     /// Take or keep the leader lock for `ttl`; false while another leads.
     async fn lead(&self, ttl: Duration) -> Result<bool, StoreError>;
+    /// Which run of the server holds the records (Redis: its `run_id`,
+    /// new at every start); None for stores that cannot restart under a
+    /// running scheduler. A change means the server restarted and may have
+    /// lost its last second of writes (`appendfsync everysec`), so every
+    /// search is taken up again from what is stored.
+    async fn server_run(&self) -> Result<Option<String>, StoreError>;
     /// Finished searches still to be archived and retired, oldest first.
     async fn retiring(&self) -> Result<Vec<String>, StoreError>;
     /// Let a finished search's record and evaluations go once `keep` has
@@ -71,11 +83,17 @@ pub trait Store: Send + Sync {
 }
 
 /// Search records in Redis.
+///
+/// Every checkpoint is numbered; the store remembers the number it last
+/// read or wrote per search and refuses a checkpoint whose predecessor is
+/// not the stored one ([`StoreError::Behind`]), so a scheduler never
+/// builds on state that Redis lost.
 #[derive(Clone)]
 pub struct RedisStore {
     con: ConnectionManager,
     keys: Keys,
     instance: String,
+    seqs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     submit: Script,
     checkpoint: Script,
     lead: Script,
@@ -91,6 +109,7 @@ impl RedisStore {
             con: queue.connection(),
             keys: queue.keys().clone(),
             instance: instance.into(),
+            seqs: Default::default(),
             submit: Script::new(include_str!("../lua/submit.lua")),
             checkpoint: Script::new(include_str!("../lua/checkpoint.lua")),
             lead: Script::new(include_str!("../lua/lead.lua")),
@@ -138,8 +157,19 @@ impl Store for RedisStore {
 
     async fn load(&self, id: &str) -> Result<Option<SearchState>, StoreError> {
         let mut con = self.con.clone();
-        let json: Option<String> = con.hget(self.keys.search(id), "state").await?;
-        json.map(|j| parse_state(id, &j)).transpose()
+        let (json, seq): (Option<String>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.keys.search(id))
+            .arg(&["state", "seq"])
+            .query_async(&mut con)
+            .await?;
+        let state = json.map(|j| parse_state(id, &j)).transpose()?;
+        if state.is_some() {
+            self.seqs
+                .lock()
+                .expect("seqs lock")
+                .insert(id.to_string(), seq.unwrap_or(0));
+        }
+        Ok(state)
     }
 
     async fn checkpoint(
@@ -157,15 +187,33 @@ impl Store for RedisStore {
             .arg(serde_json::to_string(state).expect("state serializes"))
             .arg(if state.status.is_terminal() { "1" } else { "0" })
             .arg(&self.instance);
+        let expected = self
+            .seqs
+            .lock()
+            .expect("seqs lock")
+            .get(&state.id)
+            .copied()
+            .unwrap_or(-1);
+        inv.arg(expected);
         for e in evals {
             inv.arg(serde_json::to_string(e).expect("evaluation serializes"));
         }
         let mut con = self.con.clone();
         let r: i64 = inv.invoke_async(&mut con).await?;
-        if r < 0 {
-            return Err(StoreError::NotLeader);
+        match r {
+            -1 => Err(StoreError::NotLeader),
+            -2 => {
+                self.seqs.lock().expect("seqs lock").remove(&state.id);
+                Err(StoreError::Behind(state.id.clone()))
+            }
+            seq => {
+                self.seqs
+                    .lock()
+                    .expect("seqs lock")
+                    .insert(state.id.clone(), seq);
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
@@ -234,6 +282,18 @@ impl Store for RedisStore {
             .invoke_async(&mut con)
             .await?;
         Ok(r == 1)
+    }
+
+    async fn server_run(&self) -> Result<Option<String>, StoreError> {
+        let mut con = self.con.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut con)
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|id| id.trim().to_string()))
     }
 
     async fn retiring(&self) -> Result<Vec<String>, StoreError> {
