@@ -266,7 +266,8 @@ pub trait Queue: Send + Sync {
     /// Record a failure: retry after backoff, or dead-letter.
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome>;
 
-    /// Hand a job back at once (shutdown); the attempt does not count.
+    /// Hand a job back at once (shutdown); the attempt does not count. A
+    /// job of a cancelled search is cancelled instead of queued again.
     async fn release(&self, lease: &Lease) -> Result<()>;
 
     /// Record how far a leased job has got: a JSON note of at most
@@ -280,8 +281,8 @@ pub trait Queue: Send + Sync {
     async fn job_progress(&self, job_id: &str) -> Result<Option<String>>;
 
     /// Requeue jobs whose lease expired (or dead-letter them after the last
-    /// attempt), and promote delayed jobs whose backoff ended. Returns
-    /// (requeued, dead-lettered).
+    /// attempt, or cancel them if their search was cancelled), and promote
+    /// delayed jobs whose backoff ended. Returns (requeued, dead-lettered).
     async fn reap(&self) -> Result<(u64, u64)>;
 
     /// The search's results in recording order, from index `from`.

@@ -110,14 +110,24 @@ impl Inner {
                 break;
             }
             self.delayed.remove(&(at, id.clone()));
-            let sid = self.jobs[&id].sid.clone();
-            if self.cancelled.contains(&sid) {
-                self.set_state(&id, JobState::Cancelled);
-            } else {
-                self.set_state(&id, JobState::Queued);
-                self.make_ready(&id);
-            }
+            self.requeue(&id);
         }
+    }
+
+    /// Put job `id` back on its search's ready set, or cancel it if its
+    /// search was cancelled: no job of a cancelled search becomes ready
+    /// again, whichever way it comes back (backoff over, lease reaped,
+    /// handed back). True if it was requeued.
+    fn requeue(&mut self, id: &str) -> bool {
+        let job = self.jobs.get_mut(id).expect("job exists");
+        job.token = 0;
+        if self.cancelled.contains(&job.sid) {
+            self.set_state(id, JobState::Cancelled);
+            return false;
+        }
+        self.set_state(id, JobState::Queued);
+        self.make_ready(id);
+        true
     }
 
     fn dead_letter(&mut self, id: &str, reason: String, now: u64) {
@@ -368,11 +378,9 @@ impl Queue for MemoryQueue {
         }
         let job = q.jobs.get_mut(id).expect("held");
         job.attempt = job.attempt.saturating_sub(1);
-        job.token = 0;
         let deadline = job.deadline;
         q.leases.remove(&(deadline, id.clone()));
-        q.set_state(id, JobState::Queued);
-        q.make_ready(id);
+        q.requeue(id);
         Ok(())
     }
 
@@ -390,17 +398,16 @@ impl Queue for MemoryQueue {
             if job.state != JobState::Leased {
                 continue;
             }
-            if job.attempt >= self.config.max_attempts {
+            // A cancelled search's job is cancelled, never dead-lettered
+            // (it could not be replayed) nor requeued.
+            if job.attempt >= self.config.max_attempts && !q.cancelled.contains(&job.sid) {
                 let reason = format!(
                     "lease expired on attempt {} of {} (worker {})",
                     job.attempt, self.config.max_attempts, job.worker
                 );
                 q.dead_letter(&id, reason, now);
                 dead += 1;
-            } else {
-                q.jobs.get_mut(&id).expect("exists").token = 0;
-                q.set_state(&id, JobState::Queued);
-                q.make_ready(&id);
+            } else if q.requeue(&id) {
                 q.redeliveries += 1;
                 requeued += 1;
             }

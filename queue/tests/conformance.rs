@@ -268,6 +268,54 @@ async fn cancel_drops_one_search_and_leaves_the_other(q: &dyn Queue) {
     assert_eq!((c.cancelled, c.done, c.queued), (4, 1, 0));
 }
 
+/// Issue 15, defect 1: a leased job of a cancelled search whose lease
+/// lapses (its trainer died) is cancelled by the reaper, never queued
+/// again.
+async fn a_cancelled_search_s_reaped_job_is_cancelled_not_requeued(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "held", 1.0), job("s", "queued", 0.0)])
+        .await
+        .unwrap();
+    let held = q.claim("w1", 1).await.unwrap().remove(0);
+    assert_eq!(q.cancel("s").await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.reap().await.unwrap(), (0, 0), "neither requeued nor dead");
+    assert_eq!(
+        q.job_state(&held.job.job_id).await.unwrap(),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        q.claim("w2", 10).await.unwrap().is_empty(),
+        "it never reruns"
+    );
+    let c = q.counts("s").await.unwrap();
+    assert_eq!((c.cancelled, c.leased, c.queued, c.dead), (2, 0, 0, 0));
+    assert_eq!(q.redeliveries().await.unwrap(), 0);
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// Issue 15, defect 1: a cancelled search's leased job handed back at
+/// shutdown is cancelled, never queued again.
+async fn a_cancelled_search_s_released_job_is_cancelled_not_requeued(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "held", 0.0)]).await.unwrap();
+    let held = q.claim("w1", 1).await.unwrap().remove(0);
+    assert_eq!(q.cancel("s").await.unwrap(), 0);
+    q.release(&held).await.unwrap();
+    assert_eq!(
+        q.job_state(&held.job.job_id).await.unwrap(),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        q.claim("w2", 10).await.unwrap().is_empty(),
+        "it never reruns"
+    );
+    let c = q.counts("s").await.unwrap();
+    assert_eq!((c.cancelled, c.leased, c.queued), (1, 0, 0));
+    assert!(
+        q.release(&held).await.is_err(),
+        "the hand-back ended the lease"
+    );
+}
+
 async fn results_page_in_recording_order(q: &dyn Queue) {
     q.enqueue(
         (0..7)
@@ -390,6 +438,8 @@ conformance!(
     permanent_failures_dead_letter_at_once,
     release_hands_the_job_back_at_once,
     cancel_drops_one_search_and_leaves_the_other,
+    a_cancelled_search_s_reaped_job_is_cancelled_not_requeued,
+    a_cancelled_search_s_released_job_is_cancelled_not_requeued,
     results_page_in_recording_order,
     heartbeats_list_live_workers,
     oversized_and_badly_named_jobs_are_refused,
