@@ -253,8 +253,11 @@ pub trait Queue: Send + Sync {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
 
     /// Lease up to `max` jobs to `worker`: round robin across searches, best
-    /// priority first within one. Jobs whose envelope fails to decode are
-    /// dead-lettered on the spot and not returned.
+    /// priority first within one. Jobs whose envelope fails to decode, or
+    /// names another job or search than the one it is stored as, are
+    /// dead-lettered on the spot under the search they are stored in, and
+    /// not returned; when that fails, it is logged and the claim still
+    /// returns its good leases.
     async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>>;
 
     /// Extend a lease by the configured length; returns the new deadline.

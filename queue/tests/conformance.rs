@@ -473,6 +473,71 @@ async fn redis_malformed_envelope_is_dead_lettered_on_claim() {
     );
 }
 
+/// Issue 15, defect 5a: when dead-lettering a malformed job fails, the
+/// claim still returns the good leases it took in the same batch (they
+/// would otherwise expire unworked and burn an attempt).
+#[tokio::test]
+async fn redis_a_failed_dead_lettering_keeps_the_claim_s_good_leases() {
+    let q = redis_queue("claimfail").await;
+    let e = q
+        .enqueue(vec![
+            job("s", "first", 2.0),
+            job("s", "malformed", 1.0),
+            job("s", "last", 0.0),
+        ])
+        .await
+        .unwrap();
+    let mut con = q.connection();
+    let _: () =
+        ::redis::AsyncCommands::hset(&mut con, q.keys().job(&e[1].job_id), "env", "{\"v\":7}")
+            .await
+            .unwrap();
+    // The dead-letter list is not a list: dead-lettering fails.
+    let _: () = ::redis::AsyncCommands::set(&mut con, q.keys().dlq(), "not a list")
+        .await
+        .unwrap();
+    let leases = q.claim("w", 10).await.expect("the good leases come back");
+    let keys: Vec<String> = leases.iter().map(key_of).collect();
+    assert_eq!(keys, ["first", "last"]);
+    for l in &leases {
+        q.complete(l, ok(1.0)).await.unwrap();
+    }
+}
+
+/// Issue 15, defect 5b: a job whose stored envelope names another job (and
+/// another search) is dead-lettered under the search it is stored in, so
+/// that search sees the dead event instead of waiting for it forever.
+#[tokio::test]
+async fn redis_a_job_naming_another_job_is_dead_lettered_under_its_stored_search() {
+    let q = redis_queue("mismatch").await;
+    let e = q.enqueue(vec![job("real", "g", 0.0)]).await.unwrap();
+    let id = &e[0].job_id;
+    let mut con = q.connection();
+    let env: String = ::redis::AsyncCommands::hget(&mut con, q.keys().job(id), "env")
+        .await
+        .unwrap();
+    let forged = env.replace("real", "other");
+    assert_ne!(forged, env);
+    let _: () = ::redis::AsyncCommands::hset(&mut con, q.keys().job(id), "env", forged)
+        .await
+        .unwrap();
+    assert!(q.claim("w", 10).await.unwrap().is_empty());
+    let dl = q.dead_letters(10).await.unwrap();
+    assert_eq!((dl.len(), dl[0].search_id.as_str()), (1, "real"));
+    assert!(
+        dl[0].reason.contains("names job other."),
+        "{}",
+        dl[0].reason
+    );
+    let events = q.results("real", 0, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "the real search hears of it");
+    assert_eq!(events[0].job_id, *id);
+    assert!(matches!(events[0].outcome, Outcome::Dead { .. }));
+    assert!(q.results("other", 0, 10).await.unwrap().is_empty());
+    let c = q.counts("real").await.unwrap();
+    assert_eq!((c.dead, c.leased), (1, 0));
+}
+
 #[test]
 fn redis_urls_never_print_their_password() {
     let u = RedisUrl::parse("redis://trainer:s3cret@redis.internal:6380/2").unwrap();
