@@ -603,6 +603,66 @@ async fn t9_a_draining_trainer_keeps_its_lease_and_finishes_within_the_grace() {
     );
 }
 
+/// Issue 15, defect 2: `nas dlq replay` replays the jobs of a running
+/// search, and refuses those of an ended search (it would never read the
+/// result) unless `--force` is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t10_dlq_replay_refuses_the_jobs_of_an_ended_search_unless_forced() {
+    let w = World::new("replayended");
+    let q = w.queue().await;
+    let store = RedisStore::new(&q, "test");
+    let mut dead = Vec::new();
+    for (name, status) in [
+        ("ended", scheduler::Status::Done),
+        ("running", scheduler::Status::Running),
+    ] {
+        let spec = scheduler::SearchSpec::parse(&spec(name, 2, 1, 0.0), false).unwrap();
+        let mut state = scheduler::SearchState::new(name.into(), spec).unwrap();
+        state.status = status;
+        store.submit(&state).await.unwrap();
+        let e = q
+            .enqueue(vec![NewJob {
+                search_id: name.into(),
+                dedupe_key: "g".into(),
+                kind: JobKind::Noop,
+                priority: 0.0,
+                payload: serde_json::json!({}),
+            }])
+            .await
+            .unwrap();
+        let lease = q.claim("w", 1).await.unwrap().remove(0);
+        assert_eq!(lease.job.job_id, e[0].job_id);
+        q.fail(&lease, "boom", queue::FailKind::Permanent)
+            .await
+            .unwrap();
+        dead.push(e[0].job_id.clone());
+    }
+    let (ended, running) = (&dead[0], &dead[1]);
+    let out = w.nas(&["dlq", "replay", ended, running]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("search ended is done") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(q.job_state(ended).await.unwrap(), Some(JobState::Dead));
+    assert_eq!(
+        q.job_state(running).await.unwrap(),
+        Some(JobState::Queued),
+        "the running search's job is replayed"
+    );
+    let out = w
+        .nas(&["dlq", "replay", "--force", ended])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(q.job_state(ended).await.unwrap(), Some(JobState::Queued));
+}
+
 #[test]
 fn t8_redis_unreachable_at_start_is_a_clear_error_after_retries() {
     let port = free_port();

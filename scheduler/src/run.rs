@@ -13,7 +13,7 @@ use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
 use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
 use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -63,12 +63,21 @@ impl StepError {
     }
 }
 
-/// The append-only `evaluations.jsonl` of one search, deduplicated by job
-/// id so that a replay after a crash writes no line twice.
+/// The append-only `evaluations.jsonl` of one search, deduplicated by
+/// result (job id, attempt, time) so that a replay after a crash writes no
+/// line twice, while a dead-lettered job replayed later gets a line for
+/// each of its results.
 #[derive(Debug)]
 struct EvalLog {
     path: PathBuf,
-    seen: HashSet<String>,
+    seen: HashSet<ResultKey>,
+}
+
+/// What identifies one result of a job.
+type ResultKey = (String, u32, u64);
+
+fn result_key(e: &Evaluation) -> ResultKey {
+    (e.job_id.clone(), e.attempt, e.finished_ms)
 }
 
 impl EvalLog {
@@ -87,7 +96,7 @@ impl EvalLog {
                 // A torn last line (crash mid-write) is skipped here and
                 // written again when its result is replayed.
                 if let Ok(e) = serde_json::from_str::<Evaluation>(&line) {
-                    seen.insert(e.job_id);
+                    seen.insert(result_key(&e));
                 }
             }
         }
@@ -97,7 +106,7 @@ impl EvalLog {
     fn append(&mut self, evals: &[Evaluation]) -> Result<(), StepError> {
         let fresh: Vec<&Evaluation> = evals
             .iter()
-            .filter(|e| !self.seen.contains(&e.job_id))
+            .filter(|e| !self.seen.contains(&result_key(e)))
             .collect();
         if fresh.is_empty() {
             return Ok(());
@@ -118,8 +127,7 @@ impl EvalLog {
             .map_err(err)?;
         f.write_all(text.as_bytes()).map_err(err)?;
         f.sync_data().map_err(err)?;
-        self.seen
-            .extend(fresh.into_iter().map(|e| e.job_id.clone()));
+        self.seen.extend(fresh.into_iter().map(result_key));
         Ok(())
     }
 }
@@ -383,49 +391,100 @@ impl Run {
         let mut evals = Vec::with_capacity(results.len());
         for r in results {
             self.state.cursor += 1;
-            let Some(hash) = self
-                .state
-                .pending
-                .iter()
-                .find(|(_, p)| p.job_id.as_deref() == Some(r.job_id.as_str()))
-                .map(|(h, _)| h.clone())
-            else {
-                tracing::warn!(search = %self.state.id, job = %r.job_id, "result for a job this search is not waiting for; ignored");
-                continue;
-            };
-            let Some(pending) = self.state.pending.remove(&hash) else {
-                continue;
-            };
-            if pending.stage == Stage::Supernet {
-                let e = self.supernet_result(&r, &pending, consumed_ms);
-                evals.push(e);
-                continue;
-            }
-            let genotype = self
-                .state
-                .spec
-                .space
-                .parse(&pending.genotype)
-                .map_err(|e| StepError::Invalid {
-                    id: self.state.id.clone(),
-                    reason: format!("pending genotype {}: {e}", pending.genotype),
-                })?;
-            let named = (Stage::hash_of(&hash).to_string(), pending.genotype.clone());
-            let e = self.evaluation(&r, &pending, named, r.outcome.clone(), consumed_ms);
-            if pending.stage == Stage::Final {
-                self.state.finals.push(e.clone());
-                evals.push(e);
-                continue;
-            }
-            let observed = match &r.outcome {
-                Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
-                Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
-            };
-            self.state.strategy.observe(&genotype, observed);
-            self.tally(&e);
-            evals.push(e);
+            evals.extend(self.take(&r, consumed_ms)?);
         }
         Ok(evals)
+    }
+
+    /// Take one result: the first of a pending candidate, or a later one of
+    /// a dead-lettered candidate whose job was replayed; None for a job
+    /// this search does not wait for.
+    fn take(
+        &mut self,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Option<Evaluation>, StepError> {
+        if let Some(key) = key_of(&self.state.pending, &r.job_id) {
+            let pending = self.state.pending.remove(&key).expect("found");
+            let e = self.first_result(&key, &pending, r, consumed_ms)?;
+            // Its job may yet be replayed (see `SearchState::dead`).
+            if matches!(r.outcome, Outcome::Dead { .. }) && pending.stage != Stage::Supernet {
+                self.state.dead.insert(key, pending);
+            }
+            return Ok(Some(e));
+        }
+        if let Some(key) = key_of(&self.state.dead, &r.job_id) {
+            return self.replayed_result(&key, r, consumed_ms).map(Some);
+        }
+        tracing::warn!(search = %self.state.id, job = %r.job_id, "result for a job this search is not waiting for; ignored");
+        Ok(None)
+    }
+
+    /// The first result of pending candidate `key`: told to the strategy
+    /// and counted (a search candidate or the supernet search), or kept
+    /// with the final results.
+    fn first_result(
+        &mut self,
+        key: &str,
+        pending: &Pending,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Evaluation, StepError> {
+        if pending.stage == Stage::Supernet {
+            return Ok(self.supernet_result(r, pending, consumed_ms));
+        }
+        let genotype = self.parse(pending)?;
+        let named = (Stage::hash_of(key).to_string(), pending.genotype.clone());
+        let e = self.evaluation(r, pending, named, r.outcome.clone(), consumed_ms);
+        if pending.stage == Stage::Final {
+            self.state.finals.push(e.clone());
+            return Ok(e);
+        }
+        self.state.strategy.observe(&genotype, observed(&r.outcome));
+        self.tally(&e);
+        Ok(e)
+    }
+
+    /// A result of dead-lettered candidate `key` whose job was replayed,
+    /// taken as the candidate's (see `SearchState::dead`).
+    fn replayed_result(
+        &mut self,
+        key: &str,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Evaluation, StepError> {
+        let pending = self.state.dead[key].clone();
+        let genotype = self.parse(&pending)?;
+        let named = (Stage::hash_of(key).to_string(), pending.genotype.clone());
+        let e = self.evaluation(r, &pending, named, r.outcome.clone(), consumed_ms);
+        tracing::info!(search = %self.state.id, job = %r.job_id, attempt = r.attempt, "result of a replayed dead-lettered job taken");
+        if !matches!(r.outcome, Outcome::Dead { .. }) {
+            self.state.dead.remove(key);
+        }
+        if pending.stage == Stage::Final {
+            self.state.finals.push(e.clone());
+            return Ok(e);
+        }
+        self.state.retaken += 1;
+        self.state.strategy.observe(&genotype, observed(&r.outcome));
+        if e.val_acc().is_some() {
+            // It was counted as failed: it is evaluated after all.
+            self.state.failed = self.state.failed.saturating_sub(1);
+            self.tally(&e);
+        }
+        Ok(e)
+    }
+
+    /// The genotype of a pending candidate.
+    fn parse(&self, pending: &Pending) -> Result<space::Genotype, StepError> {
+        self.state
+            .spec
+            .space
+            .parse(&pending.genotype)
+            .map_err(|e| StepError::Invalid {
+                id: self.state.id.clone(),
+                reason: format!("pending genotype {}: {e}", pending.genotype),
+            })
     }
 
     /// Take in the result of the supernet search: tell the strategy the
@@ -485,7 +544,7 @@ impl Run {
         consumed_ms: u64,
     ) -> Evaluation {
         Evaluation {
-            index: self.state.finished() + self.state.finals.len() as u64,
+            index: self.state.finished() + self.state.finals.len() as u64 + self.state.retaken,
             stage: pending.stage,
             job_id: r.job_id.clone(),
             hash,
@@ -617,5 +676,20 @@ impl Run {
         self.state.updated_ms = now;
         store.checkpoint(&self.state, &[]).await?;
         Ok(())
+    }
+}
+
+/// The key of the candidate in `map` whose job is `job_id`.
+fn key_of(map: &BTreeMap<String, Pending>, job_id: &str) -> Option<String> {
+    map.iter()
+        .find(|(_, p)| p.job_id.as_deref() == Some(job_id))
+        .map(|(k, _)| k.clone())
+}
+
+/// What the strategy is told of a job's outcome.
+fn observed(outcome: &Outcome) -> strategy::Outcome {
+    match outcome {
+        Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
+        Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
     }
 }
