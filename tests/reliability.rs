@@ -576,7 +576,7 @@ async fn t9_a_draining_trainer_keeps_its_lease_and_finishes_within_the_grace() {
     w.signal("draining", "TERM");
     let status = w.wait("draining", Duration::from_secs(12));
     assert!(status.success(), "{}", w.log("draining"));
-    let results = q.results("drain", 0, 10).await.unwrap();
+    let results = q.results("drain", 0, 10).await.unwrap().results;
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(
         (results[0].worker.as_str(), results[0].attempt),

@@ -25,7 +25,9 @@ pub mod wire;
 pub use clock::now_ms;
 pub use memory::MemoryQueue;
 pub use redis_queue::{RedisQueue, RedisUrl};
-pub use wire::{Envelope, JobKind, JobResult, Outcome, Scores, WireError};
+pub use wire::{
+    Envelope, JobKind, JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable, WireError,
+};
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -288,8 +290,11 @@ pub trait Queue: Send + Sync {
     /// delayed jobs whose backoff ended. Returns (requeued, dead-lettered).
     async fn reap(&self) -> Result<(u64, u64)>;
 
-    /// The search's results in recording order, from index `from`.
-    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>>;
+    /// Up to `max` entries of the search's result log in recording order,
+    /// from index `from`. An entry that does not decode is set aside in
+    /// the page ([`ResultPage::undecodable`]), never an error that would
+    /// hide the others.
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage>;
 
     /// How many of the search's jobs are in each state.
     async fn counts(&self, search: &str) -> Result<SearchCounts>;

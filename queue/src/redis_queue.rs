@@ -2,7 +2,7 @@
 //! `lua/`, loaded once; single-key reads are plain commands.
 
 use crate::keys::Keys;
-use crate::wire::{self, Envelope, JobResult};
+use crate::wire::{self, Envelope, ResultPage};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
     Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts,
@@ -473,9 +473,12 @@ impl Queue for RedisQueue {
         Ok((requeued, dead))
     }
 
-    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>> {
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         if max == 0 {
-            return Ok(Vec::new());
+            return Ok(ResultPage {
+                from,
+                ..ResultPage::default()
+            });
         }
         let mut con = self.con.clone();
         let raw: Vec<String> = con
@@ -485,9 +488,7 @@ impl Queue for RedisQueue {
                 (from as isize) + max as isize - 1,
             )
             .await?;
-        raw.iter()
-            .map(|r| JobResult::decode(r).map_err(QueueError::from))
-            .collect()
+        Ok(ResultPage::decode(from, raw))
     }
 
     async fn counts(&self, search: &str) -> Result<SearchCounts> {

@@ -147,7 +147,7 @@ async fn expired_leases_are_redelivered_and_the_stale_worker_is_refused(q: &dyn 
     q.complete(&second, ok(90.0)).await.unwrap();
     // Completing twice is refused too: exactly one result.
     assert!(q.complete(&second, ok(91.0)).await.is_err());
-    let results = q.results("s", 0, 100).await.unwrap();
+    let results = q.results("s", 0, 100).await.unwrap().results;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].attempt, 2);
     assert_eq!(results[0].worker, "w2");
@@ -197,7 +197,7 @@ async fn failures_back_off_then_dead_letter_with_the_reason(q: &dyn Queue) {
     assert_eq!(dl[0].job_id, dead_id);
     assert_eq!(dl[0].reason, "boom 3");
     assert_eq!(dl[0].attempt, 3);
-    let results = q.results("s", 0, 10).await.unwrap();
+    let results = q.results("s", 0, 10).await.unwrap().results;
     assert_eq!(results.len(), 2, "the rest of the search is unaffected");
     assert!(results.iter().any(|r| r.outcome
         == Outcome::Dead {
@@ -336,7 +336,7 @@ async fn results_page_in_recording_order(q: &dyn Queue) {
             break;
         }
         from += page.len() as u64;
-        seen.extend(page.into_iter().map(|r| match r.outcome {
+        seen.extend(page.results.into_iter().map(|r| match r.outcome {
             Outcome::Ok(m) => m.val_acc as i64,
             other => panic!("{other:?}"),
         }));
@@ -404,6 +404,83 @@ async fn progress_notes_are_fenced_by_the_lease_and_outlive_it(q: &dyn Queue) {
         Some(r#"{"epoch":3}"#)
     );
     assert_eq!(q.job_progress("s.0000000099").await.unwrap(), None);
+}
+
+/// How a test puts text that is not a job result into a search's result
+/// log, as a broken or newer producer could.
+#[async_trait::async_trait]
+trait RawLog: Queue {
+    async fn push_raw(&self, search: &str, text: &str);
+}
+
+#[async_trait::async_trait]
+impl RawLog for MemoryQueue {
+    async fn push_raw(&self, search: &str, text: &str) {
+        self.push_raw_result(search, text);
+    }
+}
+
+#[async_trait::async_trait]
+impl RawLog for RedisQueue {
+    async fn push_raw(&self, search: &str, text: &str) {
+        let mut con = self.connection();
+        let _: () = ::redis::AsyncCommands::rpush(&mut con, self.keys().log(search), text)
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 15, defect 4: an entry of a search's result log that does not
+/// decode is set aside (its index, its text, the job it names if it can be
+/// read) and hides none of the others.
+async fn an_undecodable_result_is_set_aside_and_hides_no_other(q: &dyn RawLog) {
+    q.enqueue(vec![job("s", "a", 1.0), job("s", "b", 0.0)])
+        .await
+        .unwrap();
+    let ls = q.claim("w", 2).await.unwrap();
+    q.complete(&ls[0], ok(5.0)).await.unwrap();
+    let newer = format!(
+        r#"{{"v":9,"job_id":"{}","search_id":"s","attempt":1,"worker":"w","finished_ms":1,"outcome":{{"ok":{{"val_acc":6.0}}}}}}"#,
+        ls[1].job.job_id
+    );
+    q.push_raw("s", &newer).await;
+    q.push_raw("s", "not json").await;
+    q.complete(&ls[1], ok(6.0)).await.unwrap();
+    let page = q.results("s", 0, 10).await.expect("the log still reads");
+    assert_eq!(page.len(), 4);
+    let accs: Vec<Outcome> = page.results.iter().map(|r| r.outcome.clone()).collect();
+    assert_eq!(accs, [ok(5.0), ok(6.0)]);
+    let bad = &page.undecodable;
+    assert_eq!(bad.len(), 2);
+    assert_eq!(
+        (bad[0].index, bad[0].job_id.as_deref(), bad[0].raw.as_str()),
+        (1, Some(ls[1].job.job_id.as_str()), newer.as_str())
+    );
+    assert!(bad[0].reason.contains("version 9"), "{}", bad[0].reason);
+    assert_eq!((bad[1].index, bad[1].job_id.as_deref()), (2, None));
+    // Paging from past them, and into their middle, works too.
+    let tail = q.results("s", 2, 10).await.unwrap();
+    assert_eq!(
+        (tail.from, tail.len(), tail.undecodable[0].index),
+        (2, 2, 2)
+    );
+    let order: Vec<bool> = page
+        .entries()
+        .map(|e| matches!(e, queue::LogEntry::Result(_)))
+        .collect();
+    assert_eq!(order, [true, false, false, true]);
+}
+
+#[tokio::test]
+async fn memory_an_undecodable_result_is_set_aside_and_hides_no_other() {
+    let q = MemoryQueue::new(config("mem"));
+    an_undecodable_result_is_set_aside_and_hides_no_other(&q).await;
+}
+
+#[tokio::test]
+async fn redis_an_undecodable_result_is_set_aside_and_hides_no_other() {
+    let q = redis_queue("undecodable").await;
+    an_undecodable_result_is_set_aside_and_hides_no_other(&q).await;
 }
 
 macro_rules! conformance {
@@ -529,7 +606,7 @@ async fn redis_a_job_naming_another_job_is_dead_lettered_under_its_stored_search
         "{}",
         dl[0].reason
     );
-    let events = q.results("real", 0, 10).await.unwrap();
+    let events = q.results("real", 0, 10).await.unwrap().results;
     assert_eq!(events.len(), 1, "the real search hears of it");
     assert_eq!(events[0].job_id, *id);
     assert!(matches!(events[0].outcome, Outcome::Dead { .. }));

@@ -11,8 +11,9 @@ use crate::rank::Ranker;
 use crate::state::{Evaluation, Pending, SearchState, Stage, Status, SUPERNET_KEY};
 use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
+use crate::undecodable::UndecodableLog;
 use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
-use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
+use queue::{JobKind, JobResult, LogEntry, NewJob, Outcome, Queue, QueueError, Undecodable};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -30,7 +31,8 @@ pub enum StepError {
     /// The surrogate could not rank (service down, timed out); retried.
     #[error("surrogate: {0}")]
     Rank(String),
-    /// The evaluation log could not be written.
+    /// The evaluation log (or the log of undecodable results) could not be
+    /// written.
     #[error("evaluation log {path}: {source}")]
     Log {
         /// The file.
@@ -145,6 +147,8 @@ pub struct Run {
     /// The state, as last persisted or about to be.
     pub state: SearchState,
     log: EvalLog,
+    /// Where result log entries that do not decode are kept.
+    aside: UndecodableLog,
     resumed: bool,
 }
 
@@ -159,12 +163,15 @@ pub struct StepReport {
 
 impl Run {
     /// Take up a search (new or after a restart); `results_dir` holds one
-    /// folder per search with its `evaluations.jsonl`.
+    /// folder per search with its `evaluations.jsonl` (and
+    /// `undecodable.jsonl`, if a result did not decode).
     pub fn open(state: SearchState, results_dir: &Path) -> Result<Self, StepError> {
         let log = EvalLog::open(results_dir, &state.id)?;
+        let aside = UndecodableLog::open(results_dir, &state.id)?;
         Ok(Self {
             state,
             log,
+            aside,
             resumed: false,
         })
     }
@@ -188,10 +195,12 @@ impl Run {
             queue.cancel(&self.state.id).await?;
             return self.finish(store, Status::Cancelled).await.map(|_| report);
         }
+        let cursor = self.state.cursor;
         let evals = self.consume(queue).await?;
         report.results = evals.len();
         self.rank(ranker).await?;
-        self.propose_and_persist(store, &evals).await?;
+        self.propose_and_persist(store, &evals, self.state.cursor != cursor)
+            .await?;
         // The job ids that enqueueing assigns are persisted with the next
         // checkpoint rather than by one of their own: a restarted scheduler
         // enqueues every pending candidate again and gets the same ids back
@@ -263,6 +272,7 @@ impl Run {
         &mut self,
         store: &dyn Store,
         evals: &[Evaluation],
+        consumed: bool,
     ) -> Result<(), StepError> {
         let room = (self.state.spec.parallel).saturating_sub(self.state.pending.len());
         let proposals = if room > 0 {
@@ -298,7 +308,7 @@ impl Run {
                 },
             );
         }
-        if !evals.is_empty() || !proposals.is_empty() || asked {
+        if consumed || !evals.is_empty() || !proposals.is_empty() || asked {
             self.log.append(evals)?;
             self.state.updated_ms = now;
             store.checkpoint(&self.state, evals).await?;
@@ -382,18 +392,67 @@ impl Run {
         leaders.truncate(k);
     }
 
-    /// Read new results, tell the strategy, and build their evaluations.
+    /// Read new results, tell the strategy, and build their evaluations;
+    /// set aside the entries that do not decode.
     async fn consume(&mut self, queue: &dyn Queue) -> Result<Vec<Evaluation>, StepError> {
-        let results = queue
+        let page = queue
             .results(&self.state.id, self.state.cursor, 1000)
             .await?;
         let consumed_ms = queue::now_ms();
-        let mut evals = Vec::with_capacity(results.len());
-        for r in results {
+        let mut evals = Vec::with_capacity(page.len());
+        for entry in page.entries() {
             self.state.cursor += 1;
-            evals.extend(self.take(&r, consumed_ms)?);
+            let e = match entry {
+                LogEntry::Result(r) => self.take(r, consumed_ms)?,
+                LogEntry::Undecodable(u) => self.set_aside(u, consumed_ms)?,
+            };
+            evals.extend(e);
         }
         Ok(evals)
+    }
+
+    /// An entry of the result log that does not decode: counted, kept in
+    /// `undecodable.jsonl`, and, if it names the job of a pending
+    /// candidate, that candidate's result: a failure with the reason, so
+    /// that the search goes on rather than waiting for it forever.
+    fn set_aside(
+        &mut self,
+        u: &Undecodable,
+        consumed_ms: u64,
+    ) -> Result<Option<Evaluation>, StepError> {
+        self.state.undecodable += 1;
+        let job = u.job_id.as_deref().unwrap_or("(none readable)");
+        tracing::warn!(search = %self.state.id, job, index = u.index, reason = %u.reason, "a result that does not decode; set aside in undecodable.jsonl");
+        self.aside.append(u)?;
+        let Some(job_id) = u.job_id.as_deref() else {
+            return Ok(None);
+        };
+        if key_of(&self.state.pending, job_id).is_none() {
+            return Ok(None);
+        }
+        // What can be read of the entry, so that rereading it after a crash
+        // builds the same evaluation (the evaluations log dedupes on it).
+        let v: serde_json::Value = serde_json::from_str(&u.raw).unwrap_or_default();
+        let number = |field: &str| v.get(field).and_then(serde_json::Value::as_u64);
+        let r = JobResult {
+            v: queue::wire::SCHEMA_VERSION,
+            job_id: job_id.to_string(),
+            search_id: self.state.id.clone(),
+            attempt: number("attempt").map_or(0, |a| a.min(u32::MAX.into()) as u32),
+            worker: v
+                .get("worker")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            finished_ms: number("finished_ms").unwrap_or(0),
+            outcome: Outcome::Dead {
+                reason: format!(
+                    "its result does not decode ({}); kept in undecodable.jsonl",
+                    u.reason
+                ),
+            },
+        };
+        self.take(&r, consumed_ms)
     }
 
     /// Take one result: the first of a pending candidate, or a later one of

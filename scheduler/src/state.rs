@@ -190,6 +190,11 @@ pub struct SearchState {
     /// Candidates that diverged or were dead-lettered (and not evaluated
     /// after a replay).
     pub failed: u64,
+    /// Entries of the search's result log that did not decode, set aside
+    /// (kept in `<results>/<search>/undecodable.jsonl`); a pending
+    /// candidate such an entry names is recorded as failed.
+    #[serde(default)]
+    pub undecodable: u64,
     /// The best evaluation so far.
     pub best: Option<Evaluation>,
     /// The best search evaluations, best first, as many as the final stage
@@ -225,6 +230,7 @@ impl SearchState {
             pending: BTreeMap::new(),
             dead: BTreeMap::new(),
             retaken: 0,
+            undecodable: 0,
             evaluated: 0,
             failed: 0,
             best: None,

@@ -1,7 +1,8 @@
 //! Regression tests of issue 15 ("reliability hardening") at the level of
 //! the scheduler's `Run`, with the test in the trainer's place: the result
 //! of a dead-lettered job replayed while its search runs is taken by the
-//! search (defect 2).
+//! search (defect 2), and an entry of the result log that does not decode
+//! is set aside without stopping the search (defect 4).
 
 use queue::wire::EvaluatorSpec;
 use queue::{FailKind, Lease, MemoryQueue, Outcome, Queue, QueueConfig, Scores};
@@ -122,4 +123,67 @@ async fn issue15_a_replayed_dead_job_s_result_is_taken_by_its_running_search() {
     assert_eq!(of_job[0].hash, of_job[1].hash);
     let indices: Vec<u64> = evals.iter().map(|e| e.index).collect();
     assert_eq!(indices, (0..6).collect::<Vec<u64>>());
+}
+
+/// Issue 15, defect 4: an entry of a search's result log that does not
+/// decode (written by a broken or newer producer) is set aside: the search
+/// goes on and finishes, the candidate it names is recorded as failed, and
+/// the raw entry is kept in `undecodable.jsonl`.
+#[tokio::test]
+async fn issue15_an_undecodable_result_is_set_aside_and_the_search_finishes() {
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL: run through scripts/test.sh");
+    let config = QueueConfig {
+        prefix: format!("test:issue15-undecodable:{}", std::process::id()),
+        ..QueueConfig::default()
+    };
+    let q = queue::RedisQueue::connect(&queue::RedisUrl::parse(&url).unwrap(), config)
+        .await
+        .unwrap();
+    let id = "undecodable-1";
+    let (store, mut run, dir) = open(id, 3, 3).await;
+    run.step(&q, &store, None).await.unwrap();
+    let leases = claim_all(&q).await;
+    assert_eq!(leases.len(), 3);
+    q.complete(&leases[0], ok(70.0)).await.unwrap();
+    // The third job's result arrives in a shape this build cannot read, and
+    // so does an entry that names no job at all.
+    let broken = format!(
+        r#"{{"v":1,"job_id":"{}","search_id":"{id}","outcome":{{"exploded":true}}}}"#,
+        leases[2].job.job_id
+    );
+    let mut con = q.connection();
+    for raw in [broken.as_str(), "not json at all"] {
+        let _: () = redis::AsyncCommands::rpush(&mut con, q.keys().log(id), raw)
+            .await
+            .unwrap();
+    }
+    q.complete(&leases[1], ok(80.0)).await.unwrap();
+    for _ in 0..3 {
+        run.step(&q, &store, None)
+            .await
+            .expect("an undecodable result does not fail the search");
+    }
+    let s = store.load(id).await.unwrap().unwrap();
+    assert_eq!(s.status, Status::Done);
+    assert_eq!((s.evaluated, s.failed), (2, 1));
+    let evals = store.evaluations(id, 0, 100).await.unwrap();
+    assert_eq!(evals.len(), 3);
+    let failed = evals
+        .iter()
+        .find(|e| e.job_id == leases[2].job.job_id)
+        .unwrap();
+    let Outcome::Dead { reason } = &failed.outcome else {
+        panic!("{:?}", failed.outcome)
+    };
+    assert!(reason.contains("does not decode"), "{reason}");
+    let kept = std::fs::read_to_string(dir.path().join(id).join("undecodable.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = kept
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{kept}");
+    assert_eq!(lines[0]["raw"], broken.as_str());
+    assert_eq!(lines[0]["job_id"], leases[2].job.job_id.as_str());
+    assert_eq!(lines[1]["raw"], "not json at all");
+    assert!(lines[1]["job_id"].is_null());
 }

@@ -261,6 +261,13 @@ fn table(
                 writeln!(out, "  {line}")?;
             }
         }
+        if s.undecodable > 0 {
+            writeln!(
+                out,
+                "  {} result(s) did not decode: set aside in {}/undecodable.jsonl",
+                s.undecodable, s.id
+            )?;
+        }
         if let scheduler::Status::Failed { reason } = &s.status {
             writeln!(out, "  failed: {reason}")?;
         }
