@@ -547,6 +547,122 @@ async fn t7_two_searches_share_the_fleet_and_cancelling_one_spares_the_other() {
     assert_eq!(doc["searches"].as_array().unwrap().len(), 2);
 }
 
+/// Issue 15, defect 3: a draining trainer (SIGTERM, `--grace-secs`) keeps
+/// renewing its jobs' leases and heartbeating while it waits, so a job that
+/// finishes within the grace is recorded once, from its first delivery,
+/// even when the grace is far longer than the lease and another trainer
+/// stands by to take over lapsed leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t9_a_draining_trainer_keeps_its_lease_and_finishes_within_the_grace() {
+    let mut w = World::new("drain");
+    w.lease_secs = 1.0;
+    let q = w.queue().await;
+    w.trainer("draining", &["--grace-secs", "10"]);
+    let ids = q
+        .enqueue(vec![NewJob {
+            search_id: "drain".into(),
+            dedupe_key: "slow".into(),
+            kind: JobKind::Noop,
+            priority: 0.0,
+            payload: serde_json::json!({ "sleep_ms": 4000 }),
+        }])
+        .await
+        .unwrap();
+    let job = &ids[0].job_id;
+    assert_eq!(&leased_job(&q, "drain").await, job);
+    // A second trainer reaps lapsed leases and would take the job over.
+    w.trainer("standby", &[]);
+    let term_ms = queue::now_ms();
+    w.signal("draining", "TERM");
+    let status = w.wait("draining", Duration::from_secs(12));
+    assert!(status.success(), "{}", w.log("draining"));
+    let results = q.results("drain", 0, 10).await.unwrap().results;
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(
+        (results[0].worker.as_str(), results[0].attempt),
+        ("draining", 1),
+        "finished by the draining trainer on its first delivery"
+    );
+    assert!(matches!(results[0].outcome, queue::Outcome::Ok(_)));
+    assert_eq!(q.job_state(job).await.unwrap(), Some(JobState::Done));
+    assert_eq!(q.redeliveries().await.unwrap(), 0, "never redelivered");
+    // It announced itself while it drained (every 2 s; the job ran about
+    // 4 s past the signal).
+    let mut con = q.connection();
+    let seen: Option<f64> = redis::AsyncCommands::zscore(&mut con, q.keys().workers(), "draining")
+        .await
+        .unwrap();
+    assert!(
+        seen.unwrap_or(0.0) >= (term_ms + 1000) as f64,
+        "no heartbeat during the drain: last {seen:?}, signal at {term_ms}"
+    );
+    let log = w.log("draining");
+    assert!(
+        !log.contains("lease lost") && !log.contains("refused"),
+        "{log}"
+    );
+}
+
+/// Issue 15, defect 2: `nas dlq replay` replays the jobs of a running
+/// search, and refuses those of an ended search (it would never read the
+/// result) unless `--force` is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t10_dlq_replay_refuses_the_jobs_of_an_ended_search_unless_forced() {
+    let w = World::new("replayended");
+    let q = w.queue().await;
+    let store = RedisStore::new(&q, "test");
+    let mut dead = Vec::new();
+    for (name, status) in [
+        ("ended", scheduler::Status::Done),
+        ("running", scheduler::Status::Running),
+    ] {
+        let spec = scheduler::SearchSpec::parse(&spec(name, 2, 1, 0.0), false).unwrap();
+        let mut state = scheduler::SearchState::new(name.into(), spec).unwrap();
+        state.status = status;
+        store.submit(&state).await.unwrap();
+        let e = q
+            .enqueue(vec![NewJob {
+                search_id: name.into(),
+                dedupe_key: "g".into(),
+                kind: JobKind::Noop,
+                priority: 0.0,
+                payload: serde_json::json!({}),
+            }])
+            .await
+            .unwrap();
+        let lease = q.claim("w", 1).await.unwrap().remove(0);
+        assert_eq!(lease.job.job_id, e[0].job_id);
+        q.fail(&lease, "boom", queue::FailKind::Permanent)
+            .await
+            .unwrap();
+        dead.push(e[0].job_id.clone());
+    }
+    let (ended, running) = (&dead[0], &dead[1]);
+    let out = w.nas(&["dlq", "replay", ended, running]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("search ended is done") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(q.job_state(ended).await.unwrap(), Some(JobState::Dead));
+    assert_eq!(
+        q.job_state(running).await.unwrap(),
+        Some(JobState::Queued),
+        "the running search's job is replayed"
+    );
+    let out = w
+        .nas(&["dlq", "replay", "--force", ended])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(q.job_state(ended).await.unwrap(), Some(JobState::Queued));
+}
+
 #[test]
 fn t8_redis_unreachable_at_start_is_a_clear_error_after_retries() {
     let port = free_port();

@@ -383,7 +383,7 @@ async fn queue_round_trip(redis: &AclRedis) {
         .unwrap();
     assert_eq!(dead, FailOutcome::Dead);
 
-    assert_eq!(s.results(&id, 0, 100).await.unwrap().len(), 4);
+    assert_eq!(s.results(&id, 0, 100).await.unwrap().results.len(), 4);
     let counts = s.counts(&id).await.unwrap();
     assert_eq!((counts.done, counts.dead), (3, 1));
     let letters = s.dead_letters(10).await.unwrap();

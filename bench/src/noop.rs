@@ -36,7 +36,13 @@ pub async fn collect(q: &RedisQueue, search: &str, n: usize) -> Result<u64> {
             tokio::time::sleep(POLL).await;
             continue;
         }
-        for r in &page {
+        if let Some(u) = page.undecodable.first() {
+            return Err(BenchError::Incomplete(format!(
+                "entry {} of the result log does not decode: {}",
+                u.index, u.reason
+            )));
+        }
+        for r in &page.results {
             if !matches!(r.outcome, Outcome::Ok(_)) {
                 return Err(BenchError::Incomplete(format!(
                     "job {} ended {:?} instead of succeeding",

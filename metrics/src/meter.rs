@@ -11,8 +11,8 @@
 use async_trait::async_trait;
 use prometheus::IntGauge;
 use queue::{
-    DeadLetter, Enqueued, FailKind, FailOutcome, JobResult, JobState, Lease, NewJob, Outcome,
-    Queue, QueueConfig, QueueError, SearchCounts,
+    DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob, Outcome, Queue,
+    QueueConfig, QueueError, ResultPage, SearchCounts,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -180,10 +180,10 @@ impl Queue for MeteredQueue {
         r
     }
 
-    async fn results(&self, search: &str, from: u64, max: usize) -> QResult<Vec<JobResult>> {
+    async fn results(&self, search: &str, from: u64, max: usize) -> QResult<ResultPage> {
         let r = self.ok(self.inner.results(search, from, max).await);
-        if let Ok(results) = &r {
-            crate::scheduler().results.inc_by(results.len() as u64);
+        if let Ok(page) = &r {
+            crate::scheduler().results.inc_by(page.len() as u64);
         }
         r
     }

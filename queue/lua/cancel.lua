@@ -1,6 +1,7 @@
 -- cancel.lua: cancel a search: its queued jobs are dropped, delayed ones are
 -- dropped when due, leased ones may still complete (their results are kept
--- but the search takes no new jobs).
+-- but the search takes no new jobs) and are dropped if their lease lapses
+-- or they are handed back (reap.lua, release.lua).
 -- KEYS[1]: <p>:cancelled
 -- KEYS[2]: <p>:ready:<sid>
 -- KEYS[3]: <p>:rr

@@ -8,7 +8,8 @@
 -- ARGV[2]: worker id
 -- ARGV[3]: lease length in ms
 -- ARGV[4]: most jobs to claim
--- Returns: list of {job id, token, deadline ms, attempt, envelope JSON}
+-- Returns: list of {job id, token, deadline ms, attempt, envelope JSON,
+--          search id the job is stored under}
 --
 -- A token is the larger of the last one plus one and the server's clock in
 -- microseconds, so tokens never go backwards even when Redis, killed under
@@ -49,7 +50,7 @@ while #out < max and guard < 10000 do
     else
       redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), sid)
     end
-    table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env') })
+    table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env'), sid })
   end
 end
 -- INCRBY rather than SET: a trainer may count, not set keys.

@@ -30,6 +30,19 @@ local function make_ready(prefix, id, sid, prio)
   redis.call('ZADD', prefix .. ':rr', 'NX', seq, sid)
 end
 
+-- Whether search `sid` was cancelled: none of its jobs may become ready
+-- again, whichever way they come back (backoff over, lease reaped, handed
+-- back).
+local function is_cancelled(prefix, sid)
+  return redis.call('SISMEMBER', prefix .. ':cancelled', sid) == 1
+end
+
+-- Job `id` of search `sid`, in state `from`, ends with its cancelled search.
+local function cancel_job(prefix, id, sid, from)
+  redis.call('HSET', prefix .. ':job:' .. id, 'state', 'cancelled', 'token', 0)
+  move(prefix, sid, from, 'cancelled')
+end
+
 -- Move delayed jobs whose backoff has passed back to their ready sets.
 local function promote_delayed(prefix, now)
   local due = redis.call('ZRANGEBYSCORE', prefix .. ':delayed', '-inf', now, 'LIMIT', 0, 100)
@@ -38,9 +51,8 @@ local function promote_delayed(prefix, now)
     redis.call('ZREM', prefix .. ':delayed', id)
     local sid = redis.call('HGET', jk, 'sid')
     if sid then
-      if redis.call('SISMEMBER', prefix .. ':cancelled', sid) == 1 then
-        redis.call('HSET', jk, 'state', 'cancelled')
-        move(prefix, sid, 'delayed', 'cancelled')
+      if is_cancelled(prefix, sid) then
+        cancel_job(prefix, id, sid, 'delayed')
       else
         redis.call('HSET', jk, 'state', 'queued')
         move(prefix, sid, 'delayed', 'queued')

@@ -1,13 +1,13 @@
 -- reap.lua: requeue jobs whose lease expired (their worker died or stalled),
--- or dead-letter them once they have used all attempts; also promotes due
--- delayed jobs.
+-- or dead-letter them once they have used all attempts, or cancel them when
+-- their search was cancelled meanwhile; also promotes due delayed jobs.
 -- KEYS[1]: <p>:leases
 -- KEYS[2]: <p>:dlq
 -- KEYS[3]: <p>:stats     hash of counters (redeliveries)
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: most attempts
 -- ARGV[3]: most jobs to reap in one call
--- Returns: {requeued, dead-lettered}
+-- Returns: {requeued, dead-lettered} (cancelled jobs count as neither)
 local prefix, max = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 promote_delayed(prefix, now)
@@ -19,7 +19,9 @@ for _, id in ipairs(expired) do
   local state, sid, attempt, prio, worker =
     unpack(redis.call('HMGET', jk, 'state', 'sid', 'attempt', 'prio', 'worker'))
   if state == 'leased' then
-    if tonumber(attempt) >= max then
+    if is_cancelled(prefix, sid) then
+      cancel_job(prefix, id, sid, 'leased')
+    elseif tonumber(attempt) >= max then
       local reason = 'lease expired on attempt ' .. attempt .. ' of ' .. max .. ' (worker ' .. (worker or '?') .. ')'
       redis.call('HSET', jk, 'state', 'dead', 'reason', reason)
       redis.call('RPUSH', KEYS[2], id)

@@ -25,7 +25,9 @@ pub mod wire;
 pub use clock::{now_ms, server_ms};
 pub use memory::MemoryQueue;
 pub use redis_queue::{Footprint, RedisQueue, RedisUrl};
-pub use wire::{Envelope, JobKind, JobResult, Outcome, Scores, WireError};
+pub use wire::{
+    Envelope, JobKind, JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable, WireError,
+};
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -266,8 +268,11 @@ pub trait Queue: Send + Sync {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
 
     /// Lease up to `max` jobs to `worker`: round robin across searches, best
-    /// priority first within one. Jobs whose envelope fails to decode are
-    /// dead-lettered on the spot and not returned.
+    /// priority first within one. Jobs whose envelope fails to decode, or
+    /// names another job or search than the one it is stored as, are
+    /// dead-lettered on the spot under the search they are stored in, and
+    /// not returned; when that fails, it is logged and the claim still
+    /// returns its good leases.
     async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>>;
 
     /// Extend a lease by the configured length; returns the new deadline.
@@ -279,7 +284,8 @@ pub trait Queue: Send + Sync {
     /// Record a failure: retry after backoff, or dead-letter.
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome>;
 
-    /// Hand a job back at once (shutdown); the attempt does not count.
+    /// Hand a job back at once (shutdown); the attempt does not count. A
+    /// job of a cancelled search is cancelled instead of queued again.
     async fn release(&self, lease: &Lease) -> Result<()>;
 
     /// Record how far a leased job has got: a JSON note of at most
@@ -293,12 +299,15 @@ pub trait Queue: Send + Sync {
     async fn job_progress(&self, job_id: &str) -> Result<Option<String>>;
 
     /// Requeue jobs whose lease expired (or dead-letter them after the last
-    /// attempt), and promote delayed jobs whose backoff ended. Returns
-    /// (requeued, dead-lettered).
+    /// attempt, or cancel them if their search was cancelled), and promote
+    /// delayed jobs whose backoff ended. Returns (requeued, dead-lettered).
     async fn reap(&self) -> Result<(u64, u64)>;
 
-    /// The search's results in recording order, from index `from`.
-    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>>;
+    /// Up to `max` entries of the search's result log in recording order,
+    /// from index `from`. An entry that does not decode is set aside in
+    /// the page ([`ResultPage::undecodable`]), never an error that would
+    /// hide the others.
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage>;
 
     /// How many of the search's jobs are in each state.
     async fn counts(&self, search: &str) -> Result<SearchCounts>;

@@ -2,7 +2,7 @@
 //! transitions as the Lua scripts, under one mutex, with this process's
 //! clock standing in for the Redis server's.
 
-use crate::wire::{self, Envelope, JobId, JobResult};
+use crate::wire::{self, Envelope, JobId, JobResult, ResultPage};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
     Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
@@ -43,6 +43,19 @@ struct Job {
     progress: Option<String>,
 }
 
+/// An entry of a search's result log.
+// Nearly every entry is a result: boxing it would buy an allocation per
+// result and nothing else.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Logged {
+    /// What the transitions record.
+    Result(JobResult),
+    /// Text put there by [`MemoryQueue::push_raw_result`], as a broken or
+    /// newer producer could on Redis.
+    Raw(String),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     jobs: HashMap<String, Job>,
@@ -55,7 +68,7 @@ struct Inner {
     dlq: Vec<String>,
     dedupe: HashMap<(String, String), String>,
     jobseq: HashMap<String, u64>,
-    log: HashMap<String, Vec<JobResult>>,
+    log: HashMap<String, Vec<Logged>>,
     counts: HashMap<String, SearchCounts>,
     cancelled: HashSet<String>,
     workers: HashMap<String, u64>,
@@ -140,17 +153,27 @@ impl Inner {
                 break;
             }
             self.delayed.remove(&(at, id.clone()));
-            let Some(job) = self.jobs.get(&id) else {
-                continue;
-            };
-            let sid = job.sid.clone();
-            if self.cancelled.contains(&sid) {
-                self.set_state(&id, JobState::Cancelled);
-            } else {
-                self.set_state(&id, JobState::Queued);
-                self.make_ready(&id);
-            }
+            self.requeue(&id);
         }
+    }
+
+    /// Put job `id` back on its search's ready set, or cancel it if its
+    /// search was cancelled: no job of a cancelled search becomes ready
+    /// again, whichever way it comes back (backoff over, lease reaped,
+    /// handed back). True if it was requeued.
+    fn requeue(&mut self, id: &str) -> bool {
+        // A retired search's jobs are gone: nothing to queue again.
+        let Some(job) = self.jobs.get_mut(id) else {
+            return false;
+        };
+        job.token = 0;
+        if self.cancelled.contains(&job.sid) {
+            self.set_state(id, JobState::Cancelled);
+            return false;
+        }
+        self.set_state(id, JobState::Queued);
+        self.make_ready(id);
+        true
     }
 
     fn dead_letter(&mut self, id: &str, reason: String, now: u64) {
@@ -166,7 +189,10 @@ impl Inner {
             finished_ms: now,
             outcome: Outcome::Dead { reason },
         };
-        self.log.entry(job.sid.clone()).or_default().push(event);
+        self.log
+            .entry(job.sid.clone())
+            .or_default()
+            .push(Logged::Result(event));
         self.dlq.push(id.to_string());
     }
 
@@ -199,6 +225,16 @@ impl MemoryQueue {
         let mut q = self.lock();
         let n = q.jobseq.entry(search.to_string()).or_default();
         *n = (*n).max(last);
+    }
+
+    /// Append `text` as it is to the search's result log, as a broken or
+    /// newer producer could on Redis (for tests of how readers cope).
+    pub fn push_raw_result(&self, search: &str, text: &str) {
+        self.lock()
+            .log
+            .entry(search.to_string())
+            .or_default()
+            .push(Logged::Raw(text.to_string()));
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -368,7 +404,7 @@ impl Queue for MemoryQueue {
         q.log
             .entry(lease.job.search_id.clone())
             .or_default()
-            .push(result);
+            .push(Logged::Result(result));
         Ok(())
     }
 
@@ -401,11 +437,9 @@ impl Queue for MemoryQueue {
         }
         let job = q.jobs.get_mut(id).expect("held");
         job.attempt = job.attempt.saturating_sub(1);
-        job.token = 0;
         let deadline = job.deadline;
         q.leases.remove(&(deadline, id.clone()));
-        q.set_state(id, JobState::Queued);
-        q.make_ready(id);
+        q.requeue(id);
         Ok(())
     }
 
@@ -426,17 +460,16 @@ impl Queue for MemoryQueue {
             if job.state != JobState::Leased {
                 continue;
             }
-            if job.attempt >= self.config.max_attempts {
+            // A cancelled search's job is cancelled, never dead-lettered
+            // (it could not be replayed) nor requeued.
+            if job.attempt >= self.config.max_attempts && !q.cancelled.contains(&job.sid) {
                 let reason = format!(
                     "lease expired on attempt {} of {} (worker {})",
                     job.attempt, self.config.max_attempts, job.worker
                 );
                 q.dead_letter(&id, reason, now);
                 dead += 1;
-            } else {
-                q.jobs.get_mut(&id).expect("exists").token = 0;
-                q.set_state(&id, JobState::Queued);
-                q.make_ready(&id);
+            } else if q.requeue(&id) {
                 q.redeliveries += 1;
                 requeued += 1;
             }
@@ -444,12 +477,24 @@ impl Queue for MemoryQueue {
         Ok((requeued, dead))
     }
 
-    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>> {
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         let q = self.lock();
-        Ok(q.log
-            .get(search)
-            .map(|l| l.iter().skip(from as usize).take(max).cloned().collect())
-            .unwrap_or_default())
+        let mut page = ResultPage {
+            from,
+            ..ResultPage::default()
+        };
+        let entries = q.log.get(search).map(Vec::as_slice).unwrap_or_default();
+        for (i, entry) in entries.iter().enumerate().skip(from as usize).take(max) {
+            match entry {
+                Logged::Result(r) => page.results.push(r.clone()),
+                Logged::Raw(text) => {
+                    let one = ResultPage::decode(i as u64, [text]);
+                    page.results.extend(one.results);
+                    page.undecodable.extend(one.undecodable);
+                }
+            }
+        }
+        Ok(page)
     }
 
     async fn counts(&self, search: &str) -> Result<SearchCounts> {

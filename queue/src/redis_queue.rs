@@ -2,7 +2,7 @@
 //! `lua/`, loaded once; single-key reads are plain commands.
 
 use crate::keys::Keys;
-use crate::wire::{self, Envelope, JobResult};
+use crate::wire::{self, Envelope, ResultPage};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
     Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
@@ -442,7 +442,7 @@ impl Queue for RedisQueue {
     async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
         let k = &self.keys;
         let mut con = self.con.clone();
-        let raw: Vec<(String, u64, u64, u32, String)> = self
+        let raw: Vec<(String, u64, u64, u32, String, String)> = self
             .scripts
             .claim
             .key(k.rr())
@@ -456,9 +456,9 @@ impl Queue for RedisQueue {
             .invoke_async(&mut con)
             .await?;
         let mut out = Vec::with_capacity(raw.len());
-        for (job_id, token, deadline_ms, attempt, env) in raw {
-            match Envelope::decode(&env) {
-                Ok(mut job) if job.job_id == job_id => {
+        for (job_id, token, deadline_ms, attempt, env, sid) in raw {
+            let reason = match Envelope::decode(&env) {
+                Ok(mut job) if job.job_id == job_id && job.search_id == sid => {
                     job.attempt = attempt;
                     out.push(Lease {
                         job,
@@ -466,38 +466,25 @@ impl Queue for RedisQueue {
                         deadline_ms,
                         worker: worker.to_string(),
                     });
+                    continue;
                 }
-                Ok(job) => {
-                    let reason = format!(
-                        "envelope names job {} but is stored as {job_id}",
-                        job.job_id
-                    );
-                    tracing::warn!(job = %job_id, %reason, "dead-lettering malformed job");
-                    self.fail_raw(
-                        &job_id,
-                        &job.search_id,
-                        token,
-                        attempt,
-                        &reason,
-                        FailKind::Permanent,
-                    )
-                    .await?;
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    let search: Option<String> = con.hget(k.job(&job_id), "sid").await?;
-                    tracing::warn!(job = %job_id, %reason, "dead-lettering malformed job");
-                    let search = search.unwrap_or_default();
-                    self.fail_raw(
-                        &job_id,
-                        &search,
-                        token,
-                        attempt,
-                        &reason,
-                        FailKind::Permanent,
-                    )
-                    .await?;
-                }
+                Ok(job) => format!(
+                    "envelope names job {} of search {} but is stored as {job_id} of search {sid}",
+                    job.job_id, job.search_id
+                ),
+                Err(e) => e.to_string(),
+            };
+            // Under the search the job is stored in, never the one its
+            // envelope names: that search's scheduler waits for the dead
+            // event. A failure here must not lose this claim's other
+            // leases, which would lapse unworked and burn an attempt; this
+            // job's own lease lapses, and the reaper brings it back.
+            tracing::warn!(job = %job_id, search = %sid, %reason, "dead-lettering malformed job");
+            if let Err(e) = self
+                .fail_raw(&job_id, &sid, token, attempt, &reason, FailKind::Permanent)
+                .await
+            {
+                tracing::warn!(job = %job_id, search = %sid, error = %e, "dead-lettering the malformed job failed; its lease will lapse and the job come back");
             }
         }
         Ok(out)
@@ -590,9 +577,12 @@ impl Queue for RedisQueue {
         Ok((requeued, dead))
     }
 
-    async fn results(&self, search: &str, from: u64, max: usize) -> Result<Vec<JobResult>> {
+    async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         if max == 0 {
-            return Ok(Vec::new());
+            return Ok(ResultPage {
+                from,
+                ..ResultPage::default()
+            });
         }
         let mut con = self.con.clone();
         let raw: Vec<String> = con
@@ -602,9 +592,7 @@ impl Queue for RedisQueue {
                 (from as isize) + max as isize - 1,
             )
             .await?;
-        raw.iter()
-            .map(|r| JobResult::decode(r).map_err(QueueError::from))
-            .collect()
+        Ok(ResultPage::decode(from, raw))
     }
 
     async fn counts(&self, search: &str) -> Result<SearchCounts> {

@@ -147,7 +147,7 @@ async fn expired_leases_are_redelivered_and_the_stale_worker_is_refused(q: &dyn 
     q.complete(&second, ok(90.0)).await.unwrap();
     // Completing twice is refused too: exactly one result.
     assert!(q.complete(&second, ok(91.0)).await.is_err());
-    let results = q.results("s", 0, 100).await.unwrap();
+    let results = q.results("s", 0, 100).await.unwrap().results;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].attempt, 2);
     assert_eq!(results[0].worker, "w2");
@@ -197,7 +197,7 @@ async fn failures_back_off_then_dead_letter_with_the_reason(q: &dyn Queue) {
     assert_eq!(dl[0].job_id, dead_id);
     assert_eq!(dl[0].reason, "boom 3");
     assert_eq!(dl[0].attempt, 3);
-    let results = q.results("s", 0, 10).await.unwrap();
+    let results = q.results("s", 0, 10).await.unwrap().results;
     assert_eq!(results.len(), 2, "the rest of the search is unaffected");
     assert!(results.iter().any(|r| r.outcome
         == Outcome::Dead {
@@ -268,6 +268,54 @@ async fn cancel_drops_one_search_and_leaves_the_other(q: &dyn Queue) {
     assert_eq!((c.cancelled, c.done, c.queued), (4, 1, 0));
 }
 
+/// Issue 15, defect 1: a leased job of a cancelled search whose lease
+/// lapses (its trainer died) is cancelled by the reaper, never queued
+/// again.
+async fn a_cancelled_search_s_reaped_job_is_cancelled_not_requeued(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "held", 1.0), job("s", "queued", 0.0)])
+        .await
+        .unwrap();
+    let held = q.claim("w1", 1).await.unwrap().remove(0);
+    assert_eq!(q.cancel("s").await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.reap().await.unwrap(), (0, 0), "neither requeued nor dead");
+    assert_eq!(
+        q.job_state(&held.job.job_id).await.unwrap(),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        q.claim("w2", 10).await.unwrap().is_empty(),
+        "it never reruns"
+    );
+    let c = q.counts("s").await.unwrap();
+    assert_eq!((c.cancelled, c.leased, c.queued, c.dead), (2, 0, 0, 0));
+    assert_eq!(q.redeliveries().await.unwrap(), 0);
+    assert!(q.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// Issue 15, defect 1: a cancelled search's leased job handed back at
+/// shutdown is cancelled, never queued again.
+async fn a_cancelled_search_s_released_job_is_cancelled_not_requeued(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "held", 0.0)]).await.unwrap();
+    let held = q.claim("w1", 1).await.unwrap().remove(0);
+    assert_eq!(q.cancel("s").await.unwrap(), 0);
+    q.release(&held).await.unwrap();
+    assert_eq!(
+        q.job_state(&held.job.job_id).await.unwrap(),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        q.claim("w2", 10).await.unwrap().is_empty(),
+        "it never reruns"
+    );
+    let c = q.counts("s").await.unwrap();
+    assert_eq!((c.cancelled, c.leased, c.queued), (1, 0, 0));
+    assert!(
+        q.release(&held).await.is_err(),
+        "the hand-back ended the lease"
+    );
+}
+
 async fn results_page_in_recording_order(q: &dyn Queue) {
     q.enqueue(
         (0..7)
@@ -288,7 +336,7 @@ async fn results_page_in_recording_order(q: &dyn Queue) {
             break;
         }
         from += page.len() as u64;
-        seen.extend(page.into_iter().map(|r| match r.outcome {
+        seen.extend(page.results.into_iter().map(|r| match r.outcome {
             Outcome::Ok(m) => m.val_acc as i64,
             other => panic!("{other:?}"),
         }));
@@ -449,6 +497,83 @@ async fn sweep_drops_heartbeats_of_silent_workers(q: &dyn Queue) {
     assert_eq!(q.workers(Duration::from_secs(3600)).await.unwrap(), ["new"]);
 }
 
+/// How a test puts text that is not a job result into a search's result
+/// log, as a broken or newer producer could.
+#[async_trait::async_trait]
+trait RawLog: Queue {
+    async fn push_raw(&self, search: &str, text: &str);
+}
+
+#[async_trait::async_trait]
+impl RawLog for MemoryQueue {
+    async fn push_raw(&self, search: &str, text: &str) {
+        self.push_raw_result(search, text);
+    }
+}
+
+#[async_trait::async_trait]
+impl RawLog for RedisQueue {
+    async fn push_raw(&self, search: &str, text: &str) {
+        let mut con = self.connection();
+        let _: () = ::redis::AsyncCommands::rpush(&mut con, self.keys().log(search), text)
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 15, defect 4: an entry of a search's result log that does not
+/// decode is set aside (its index, its text, the job it names if it can be
+/// read) and hides none of the others.
+async fn an_undecodable_result_is_set_aside_and_hides_no_other(q: &dyn RawLog) {
+    q.enqueue(vec![job("s", "a", 1.0), job("s", "b", 0.0)])
+        .await
+        .unwrap();
+    let ls = q.claim("w", 2).await.unwrap();
+    q.complete(&ls[0], ok(5.0)).await.unwrap();
+    let newer = format!(
+        r#"{{"v":9,"job_id":"{}","search_id":"s","attempt":1,"worker":"w","finished_ms":1,"outcome":{{"ok":{{"val_acc":6.0}}}}}}"#,
+        ls[1].job.job_id
+    );
+    q.push_raw("s", &newer).await;
+    q.push_raw("s", "not json").await;
+    q.complete(&ls[1], ok(6.0)).await.unwrap();
+    let page = q.results("s", 0, 10).await.expect("the log still reads");
+    assert_eq!(page.len(), 4);
+    let accs: Vec<Outcome> = page.results.iter().map(|r| r.outcome.clone()).collect();
+    assert_eq!(accs, [ok(5.0), ok(6.0)]);
+    let bad = &page.undecodable;
+    assert_eq!(bad.len(), 2);
+    assert_eq!(
+        (bad[0].index, bad[0].job_id.as_deref(), bad[0].raw.as_str()),
+        (1, Some(ls[1].job.job_id.as_str()), newer.as_str())
+    );
+    assert!(bad[0].reason.contains("version 9"), "{}", bad[0].reason);
+    assert_eq!((bad[1].index, bad[1].job_id.as_deref()), (2, None));
+    // Paging from past them, and into their middle, works too.
+    let tail = q.results("s", 2, 10).await.unwrap();
+    assert_eq!(
+        (tail.from, tail.len(), tail.undecodable[0].index),
+        (2, 2, 2)
+    );
+    let order: Vec<bool> = page
+        .entries()
+        .map(|e| matches!(e, queue::LogEntry::Result(_)))
+        .collect();
+    assert_eq!(order, [true, false, false, true]);
+}
+
+#[tokio::test]
+async fn memory_an_undecodable_result_is_set_aside_and_hides_no_other() {
+    let q = MemoryQueue::new(config("mem"));
+    an_undecodable_result_is_set_aside_and_hides_no_other(&q).await;
+}
+
+#[tokio::test]
+async fn redis_an_undecodable_result_is_set_aside_and_hides_no_other() {
+    let q = redis_queue("undecodable").await;
+    an_undecodable_result_is_set_aside_and_hides_no_other(&q).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -481,6 +606,8 @@ conformance!(
     permanent_failures_dead_letter_at_once,
     release_hands_the_job_back_at_once,
     cancel_drops_one_search_and_leaves_the_other,
+    a_cancelled_search_s_reaped_job_is_cancelled_not_requeued,
+    a_cancelled_search_s_released_job_is_cancelled_not_requeued,
     results_page_in_recording_order,
     heartbeats_list_live_workers,
     oversized_and_badly_named_jobs_are_refused,
@@ -600,6 +727,71 @@ async fn redis_fencing_tokens_never_go_back_after_lost_writes() {
     assert_eq!(stored, second.token.to_string());
     q.complete(&second, ok(0.5)).await.unwrap();
     q.complete(&first, ok(0.5)).await.unwrap();
+}
+
+/// Issue 15, defect 5a: when dead-lettering a malformed job fails, the
+/// claim still returns the good leases it took in the same batch (they
+/// would otherwise expire unworked and burn an attempt).
+#[tokio::test]
+async fn redis_a_failed_dead_lettering_keeps_the_claim_s_good_leases() {
+    let q = redis_queue("claimfail").await;
+    let e = q
+        .enqueue(vec![
+            job("s", "first", 2.0),
+            job("s", "malformed", 1.0),
+            job("s", "last", 0.0),
+        ])
+        .await
+        .unwrap();
+    let mut con = q.connection();
+    let _: () =
+        ::redis::AsyncCommands::hset(&mut con, q.keys().job(&e[1].job_id), "env", "{\"v\":7}")
+            .await
+            .unwrap();
+    // The dead-letter list is not a list: dead-lettering fails.
+    let _: () = ::redis::AsyncCommands::set(&mut con, q.keys().dlq(), "not a list")
+        .await
+        .unwrap();
+    let leases = q.claim("w", 10).await.expect("the good leases come back");
+    let keys: Vec<String> = leases.iter().map(key_of).collect();
+    assert_eq!(keys, ["first", "last"]);
+    for l in &leases {
+        q.complete(l, ok(1.0)).await.unwrap();
+    }
+}
+
+/// Issue 15, defect 5b: a job whose stored envelope names another job (and
+/// another search) is dead-lettered under the search it is stored in, so
+/// that search sees the dead event instead of waiting for it forever.
+#[tokio::test]
+async fn redis_a_job_naming_another_job_is_dead_lettered_under_its_stored_search() {
+    let q = redis_queue("mismatch").await;
+    let e = q.enqueue(vec![job("real", "g", 0.0)]).await.unwrap();
+    let id = &e[0].job_id;
+    let mut con = q.connection();
+    let env: String = ::redis::AsyncCommands::hget(&mut con, q.keys().job(id), "env")
+        .await
+        .unwrap();
+    let forged = env.replace("real", "other");
+    assert_ne!(forged, env);
+    let _: () = ::redis::AsyncCommands::hset(&mut con, q.keys().job(id), "env", forged)
+        .await
+        .unwrap();
+    assert!(q.claim("w", 10).await.unwrap().is_empty());
+    let dl = q.dead_letters(10).await.unwrap();
+    assert_eq!((dl.len(), dl[0].search_id.as_str()), (1, "real"));
+    assert!(
+        dl[0].reason.contains("names job other."),
+        "{}",
+        dl[0].reason
+    );
+    let events = q.results("real", 0, 10).await.unwrap().results;
+    assert_eq!(events.len(), 1, "the real search hears of it");
+    assert_eq!(events[0].job_id, *id);
+    assert!(matches!(events[0].outcome, Outcome::Dead { .. }));
+    assert!(q.results("other", 0, 10).await.unwrap().is_empty());
+    let c = q.counts("real").await.unwrap();
+    assert_eq!((c.dead, c.leased), (1, 0));
 }
 
 #[test]

@@ -164,7 +164,7 @@ async fn rediss_with_an_acl_user_runs_the_queue_and_never_shows_the_password() {
     q.complete(&lease, Outcome::Ok(queue::Scores::default()))
         .await
         .unwrap();
-    assert_eq!(q.results("s", 0, 10).await.unwrap().len(), 1);
+    assert_eq!(q.results("s", 0, 10).await.unwrap().results.len(), 1);
     assert!(!format!("{q:?}").contains("s3cret-pw"));
 
     let wrong = RedisUrl::parse(&format!("rediss://trainer:not-it@localhost:{port}/0"))

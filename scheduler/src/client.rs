@@ -1,5 +1,5 @@
 //! What the command line asks of a running system: submit a search, see
-//! where searches stand, read results, cancel.
+//! where searches stand, read results, cancel, replay dead-lettered jobs.
 
 use crate::spec::SearchSpec;
 use crate::state::{Evaluation, SearchState, Stage};
@@ -146,4 +146,73 @@ pub async fn cancel(store: &dyn Store, queue: &dyn Queue, id: &str) -> Result<u6
         return Err(ClientError::NoSuchSearch(id.into()));
     }
     Ok(queue.cancel(id).await?)
+}
+
+/// The most dead letters [`replay`] looks its jobs up in.
+pub const DEAD_LETTERS_READ: usize = 100_000;
+
+/// What [`replay`] did with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Queued again with fresh attempts: its search runs and will take its
+    /// result (or `force` was given, or no search of that id is recorded).
+    Queued {
+        /// The job's search.
+        search: String,
+    },
+    /// Refused: its search has ended, so nothing would read the result;
+    /// `force` replays it anyway.
+    SearchEnded {
+        /// The job's search.
+        search: String,
+        /// How it ended: done, cancelled or failed.
+        status: &'static str,
+    },
+    /// Not in the dead-letter list.
+    NotDead,
+}
+
+/// Queue dead-lettered jobs again with fresh attempts (`nas dlq replay`).
+/// A job's search is the one its envelope names (whose result log its
+/// result goes to), or the one it is stored under if the envelope does not
+/// decode. A job whose search is running is replayed, and the search takes
+/// its result as the candidate's (see [`crate::SearchState::dead`]); a job
+/// of a search that has ended (done, cancelled, failed) is refused unless
+/// `force`, and a cancelled search's is refused by the queue whatever
+/// `force` says.
+pub async fn replay(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    job_ids: &[String],
+    force: bool,
+) -> Result<Vec<(String, Replayed)>, ClientError> {
+    let dead = queue.dead_letters(DEAD_LETTERS_READ).await?;
+    let mut out = Vec::with_capacity(job_ids.len());
+    for id in job_ids {
+        let Some(d) = dead.iter().find(|d| d.job_id == *id) else {
+            out.push((id.clone(), Replayed::NotDead));
+            continue;
+        };
+        let search = queue::Envelope::decode(&d.envelope)
+            .map(|e| e.search_id)
+            .unwrap_or_else(|_| d.search_id.clone());
+        let ended = store.load(&search).await?.map(|s| s.status);
+        let outcome = match ended {
+            Some(status) if status.is_terminal() && !force => Replayed::SearchEnded {
+                search,
+                status: status.word(),
+            },
+            _ => match queue.replay(id).await {
+                Ok(true) => Replayed::Queued { search },
+                Ok(false) => Replayed::NotDead,
+                Err(QueueError::Cancelled(_)) => Replayed::SearchEnded {
+                    search,
+                    status: "cancelled",
+                },
+                Err(e) => return Err(e.into()),
+            },
+        };
+        out.push((id.clone(), outcome));
+    }
+    Ok(out)
 }

@@ -25,6 +25,7 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod strategy;
+mod undecodable;
 
 pub use file_store::FileStore;
 pub use service::{run, SchedulerConfig};

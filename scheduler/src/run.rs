@@ -11,9 +11,10 @@ use crate::rank::Ranker;
 use crate::state::{Evaluation, Pending, SearchState, Stage, Status, SUPERNET_KEY};
 use crate::store::{Store, StoreError};
 use crate::strategy::{self, Strategy};
+use crate::undecodable::UndecodableLog;
 use queue::wire::{DartsJob, EvalJob, EvaluatorSpec};
-use queue::{JobKind, NewJob, Outcome, Queue, QueueError};
-use std::collections::HashSet;
+use queue::{JobKind, JobResult, LogEntry, NewJob, Outcome, Queue, QueueError, Undecodable};
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -30,7 +31,8 @@ pub enum StepError {
     /// The surrogate could not rank (service down, timed out); retried.
     #[error("surrogate: {0}")]
     Rank(String),
-    /// The evaluation log could not be written.
+    /// The evaluation log (or the log of undecodable results) could not be
+    /// written.
     #[error("evaluation log {path}: {source}")]
     Log {
         /// The file.
@@ -152,6 +154,8 @@ pub struct Run {
     /// The state, as last persisted or about to be.
     pub state: SearchState,
     log: EvalLog,
+    /// Where result log entries that do not decode are kept.
+    aside: UndecodableLog,
     resumed: bool,
 }
 
@@ -166,12 +170,15 @@ pub struct StepReport {
 
 impl Run {
     /// Take up a search (new or after a restart); `results_dir` holds one
-    /// folder per search with its `evaluations.jsonl`.
+    /// folder per search with its `evaluations.jsonl` (and
+    /// `undecodable.jsonl`, if a result did not decode).
     pub fn open(state: SearchState, results_dir: &Path) -> Result<Self, StepError> {
         let log = EvalLog::open(results_dir, &state.id)?;
+        let aside = UndecodableLog::open(results_dir, &state.id)?;
         Ok(Self {
             state,
             log,
+            aside,
             resumed: false,
         })
     }
@@ -195,10 +202,12 @@ impl Run {
             queue.cancel(&self.state.id).await?;
             return self.finish(store, Status::Cancelled).await.map(|_| report);
         }
+        let cursor = self.state.cursor;
         let evals = self.consume(queue).await?;
         report.results = evals.len();
         self.rank(ranker).await?;
-        self.propose_and_persist(store, &evals).await?;
+        self.propose_and_persist(store, &evals, self.state.cursor != cursor)
+            .await?;
         // The job ids that enqueueing assigns are persisted with the next
         // checkpoint rather than by one of their own: a restarted scheduler
         // enqueues every pending candidate again and gets the same ids back
@@ -270,6 +279,7 @@ impl Run {
         &mut self,
         store: &dyn Store,
         evals: &[Evaluation],
+        consumed: bool,
     ) -> Result<(), StepError> {
         let room = (self.state.spec.parallel).saturating_sub(self.state.pending.len());
         let proposals = if room > 0 {
@@ -305,7 +315,7 @@ impl Run {
                 },
             );
         }
-        if !evals.is_empty() || !proposals.is_empty() || asked {
+        if consumed || !evals.is_empty() || !proposals.is_empty() || asked {
             self.log.append(evals)?;
             self.state.updated_ms = now;
             store.checkpoint(&self.state, evals).await?;
@@ -389,58 +399,158 @@ impl Run {
         leaders.truncate(k);
     }
 
-    /// Read new results, tell the strategy, and build their evaluations.
+    /// Read new results, tell the strategy, and build their evaluations;
+    /// set aside the entries that do not decode.
     async fn consume(&mut self, queue: &dyn Queue) -> Result<Vec<Evaluation>, StepError> {
-        let results = queue
+        let page = queue
             .results(&self.state.id, self.state.cursor, 1000)
             .await?;
         let consumed_ms = queue::now_ms();
-        let mut evals = Vec::with_capacity(results.len());
-        for r in results {
+        let mut evals = Vec::with_capacity(page.len());
+        for entry in page.entries() {
             self.state.cursor += 1;
-            let Some(hash) = self
-                .state
-                .pending
-                .iter()
-                .find(|(_, p)| p.job_id.as_deref() == Some(r.job_id.as_str()))
-                .map(|(h, _)| h.clone())
-            else {
-                tracing::warn!(search = %self.state.id, job = %r.job_id, "result for a job this search is not waiting for; ignored");
-                continue;
+            let e = match entry {
+                LogEntry::Result(r) => self.take(r, consumed_ms)?,
+                LogEntry::Undecodable(u) => self.set_aside(u, consumed_ms)?,
             };
-            let Some(pending) = self.state.pending.remove(&hash) else {
-                continue;
-            };
-            if pending.stage == Stage::Supernet {
-                let e = self.supernet_result(&r, &pending, consumed_ms);
-                evals.push(e);
-                continue;
-            }
-            let genotype = self
-                .state
-                .spec
-                .space
-                .parse(&pending.genotype)
-                .map_err(|e| StepError::Invalid {
-                    id: self.state.id.clone(),
-                    reason: format!("pending genotype {}: {e}", pending.genotype),
-                })?;
-            let named = (Stage::hash_of(&hash).to_string(), pending.genotype.clone());
-            let e = self.evaluation(&r, &pending, named, r.outcome.clone(), consumed_ms);
-            if pending.stage == Stage::Final {
-                self.state.finals.push(e.clone());
-                evals.push(e);
-                continue;
-            }
-            let observed = match &r.outcome {
-                Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
-                Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
-            };
-            self.state.strategy.observe(&genotype, observed);
-            self.tally(&e);
-            evals.push(e);
+            evals.extend(e);
         }
         Ok(evals)
+    }
+
+    /// An entry of the result log that does not decode: counted, kept in
+    /// `undecodable.jsonl`, and, if it names the job of a pending
+    /// candidate, that candidate's result: a failure with the reason, so
+    /// that the search goes on rather than waiting for it forever.
+    fn set_aside(
+        &mut self,
+        u: &Undecodable,
+        consumed_ms: u64,
+    ) -> Result<Option<Evaluation>, StepError> {
+        self.state.undecodable += 1;
+        let job = u.job_id.as_deref().unwrap_or("(none readable)");
+        tracing::warn!(search = %self.state.id, job, index = u.index, reason = %u.reason, "a result that does not decode; set aside in undecodable.jsonl");
+        self.aside.append(u)?;
+        let Some(job_id) = u.job_id.as_deref() else {
+            return Ok(None);
+        };
+        if key_of(&self.state.pending, job_id).is_none() {
+            return Ok(None);
+        }
+        // What can be read of the entry, so that rereading it after a crash
+        // builds the same evaluation (the evaluations log dedupes on it).
+        let v: serde_json::Value = serde_json::from_str(&u.raw).unwrap_or_default();
+        let number = |field: &str| v.get(field).and_then(serde_json::Value::as_u64);
+        let r = JobResult {
+            v: queue::wire::SCHEMA_VERSION,
+            job_id: job_id.to_string(),
+            search_id: self.state.id.clone(),
+            attempt: number("attempt").map_or(0, |a| a.min(u32::MAX.into()) as u32),
+            worker: v
+                .get("worker")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            finished_ms: number("finished_ms").unwrap_or(0),
+            outcome: Outcome::Dead {
+                reason: format!(
+                    "its result does not decode ({}); kept in undecodable.jsonl",
+                    u.reason
+                ),
+            },
+        };
+        self.take(&r, consumed_ms)
+    }
+
+    /// Take one result: the first of a pending candidate, or a later one of
+    /// a dead-lettered candidate whose job was replayed; None for a job
+    /// this search does not wait for.
+    fn take(
+        &mut self,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Option<Evaluation>, StepError> {
+        if let Some(key) = key_of(&self.state.pending, &r.job_id) {
+            let pending = self.state.pending.remove(&key).expect("found");
+            let e = self.first_result(&key, &pending, r, consumed_ms)?;
+            // Its job may yet be replayed (see `SearchState::dead`).
+            if matches!(r.outcome, Outcome::Dead { .. }) && pending.stage != Stage::Supernet {
+                self.state.dead.insert(key, pending);
+            }
+            return Ok(Some(e));
+        }
+        if let Some(key) = key_of(&self.state.dead, &r.job_id) {
+            return self.replayed_result(&key, r, consumed_ms).map(Some);
+        }
+        tracing::warn!(search = %self.state.id, job = %r.job_id, "result for a job this search is not waiting for; ignored");
+        Ok(None)
+    }
+
+    /// The first result of pending candidate `key`: told to the strategy
+    /// and counted (a search candidate or the supernet search), or kept
+    /// with the final results.
+    fn first_result(
+        &mut self,
+        key: &str,
+        pending: &Pending,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Evaluation, StepError> {
+        if pending.stage == Stage::Supernet {
+            return Ok(self.supernet_result(r, pending, consumed_ms));
+        }
+        let genotype = self.parse(pending)?;
+        let named = (Stage::hash_of(key).to_string(), pending.genotype.clone());
+        let e = self.evaluation(r, pending, named, r.outcome.clone(), consumed_ms);
+        if pending.stage == Stage::Final {
+            self.state.finals.push(e.clone());
+            return Ok(e);
+        }
+        self.state.strategy.observe(&genotype, observed(&r.outcome));
+        self.tally(&e);
+        Ok(e)
+    }
+
+    /// A result of dead-lettered candidate `key` whose job was replayed,
+    /// taken as the candidate's (see `SearchState::dead`).
+    fn replayed_result(
+        &mut self,
+        key: &str,
+        r: &queue::JobResult,
+        consumed_ms: u64,
+    ) -> Result<Evaluation, StepError> {
+        let pending = self.state.dead[key].clone();
+        let genotype = self.parse(&pending)?;
+        let named = (Stage::hash_of(key).to_string(), pending.genotype.clone());
+        let e = self.evaluation(r, &pending, named, r.outcome.clone(), consumed_ms);
+        tracing::info!(search = %self.state.id, job = %r.job_id, attempt = r.attempt, "result of a replayed dead-lettered job taken");
+        if !matches!(r.outcome, Outcome::Dead { .. }) {
+            self.state.dead.remove(key);
+        }
+        if pending.stage == Stage::Final {
+            self.state.finals.push(e.clone());
+            return Ok(e);
+        }
+        self.state.retaken += 1;
+        self.state.strategy.observe(&genotype, observed(&r.outcome));
+        if e.val_acc().is_some() {
+            // It was counted as failed: it is evaluated after all.
+            self.state.failed = self.state.failed.saturating_sub(1);
+            self.tally(&e);
+        }
+        Ok(e)
+    }
+
+    /// The genotype of a pending candidate.
+    fn parse(&self, pending: &Pending) -> Result<space::Genotype, StepError> {
+        self.state
+            .spec
+            .space
+            .parse(&pending.genotype)
+            .map_err(|e| StepError::Invalid {
+                id: self.state.id.clone(),
+                reason: format!("pending genotype {}: {e}", pending.genotype),
+            })
     }
 
     /// Take in the result of the supernet search: tell the strategy the
@@ -500,7 +610,7 @@ impl Run {
         consumed_ms: u64,
     ) -> Evaluation {
         Evaluation {
-            index: self.state.finished() + self.state.finals.len() as u64,
+            index: self.state.finished() + self.state.finals.len() as u64 + self.state.retaken,
             stage: pending.stage,
             job_id: r.job_id.clone(),
             hash,
@@ -632,5 +742,20 @@ impl Run {
         self.state.updated_ms = now;
         store.checkpoint(&self.state, &[]).await?;
         Ok(())
+    }
+}
+
+/// The key of the candidate in `map` whose job is `job_id`.
+fn key_of(map: &BTreeMap<String, Pending>, job_id: &str) -> Option<String> {
+    map.iter()
+        .find(|(_, p)| p.job_id.as_deref() == Some(job_id))
+        .map(|(k, _)| k.clone())
+}
+
+/// What the strategy is told of a job's outcome.
+fn observed(outcome: &Outcome) -> strategy::Outcome {
+    match outcome {
+        Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
+        Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
     }
 }

@@ -107,7 +107,8 @@ pub struct Pending {
 /// search's evaluation list in Redis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// Position in the search, from 0.
+    /// Position in the search's evaluations, from 0 (the result of a
+    /// replayed dead-lettered job has its own, after its dead record's).
     pub index: u64,
     /// Search, final retraining, or a supernet search.
     #[serde(default)]
@@ -165,10 +166,35 @@ pub struct SearchState {
     pub cursor: u64,
     /// Proposed, not yet evaluated, by genotype hash.
     pub pending: BTreeMap<String, Pending>,
+    /// Candidates whose job was dead-lettered (search and final stage), by
+    /// the same key as `pending`, with their job ids. If such a job is
+    /// replayed (`nas dlq replay`) while the search runs, its result is
+    /// still taken as the candidate's: recorded as an evaluation whose
+    /// `attempt` is the replayed job's, told to the strategy, the best and
+    /// the leaders updated, and the counts corrected (`failed` - 1 and
+    /// `evaluated` + 1 when it succeeded). The evaluations log then holds
+    /// both records of the job, in the order they came: the dead one, then
+    /// the replayed result, each with its own index. A supernet search's
+    /// job is not kept: its failure ended the DARTS strategy. A search
+    /// candidate that succeeds after the final stage began is not
+    /// retrained.
+    #[serde(default)]
+    pub dead: BTreeMap<String, Pending>,
+    /// Results of replayed search candidates taken (see `dead`): each is
+    /// a line of the evaluations log besides the one per candidate that
+    /// `evaluated + failed` counts, so evaluation indices count them too.
+    #[serde(default)]
+    pub retaken: u64,
     /// Candidates evaluated (with an accuracy).
     pub evaluated: u64,
-    /// Candidates that diverged or were dead-lettered.
+    /// Candidates that diverged or were dead-lettered (and not evaluated
+    /// after a replay).
     pub failed: u64,
+    /// Entries of the search's result log that did not decode, set aside
+    /// (kept in `<results>/<search>/undecodable.jsonl`); a pending
+    /// candidate such an entry names is recorded as failed.
+    #[serde(default)]
+    pub undecodable: u64,
     /// The best evaluation so far.
     pub best: Option<Evaluation>,
     /// The best search evaluations, best first, as many as the final stage
@@ -202,6 +228,9 @@ impl SearchState {
             strategy,
             cursor: 0,
             pending: BTreeMap::new(),
+            dead: BTreeMap::new(),
+            retaken: 0,
+            undecodable: 0,
             evaluated: 0,
             failed: 0,
             best: None,

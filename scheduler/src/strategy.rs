@@ -65,8 +65,9 @@ pub trait Strategy {
 
     /// A result arrived for `genotype`. Results may come in any order and
     /// while other proposals are outstanding. Only the first result for a
-    /// pending proposal counts: a repeated delivery, or a genotype this
-    /// strategy never proposed, is ignored.
+    /// pending proposal counts, except that a proposal that failed may
+    /// still succeed later (its dead-lettered job was replayed): a repeated
+    /// delivery, or a genotype this strategy never proposed, is ignored.
     fn observe(&mut self, genotype: &Genotype, outcome: Outcome);
 
     /// What has been proposed and observed so far, and the best result.

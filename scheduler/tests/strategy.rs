@@ -262,6 +262,44 @@ fn repeated_and_unknown_results_are_ignored() {
     }
 }
 
+/// Issue 15, defect 2: a proposal that failed (its job dead-lettered) may
+/// succeed later, when the job is replayed; it then counts as a success,
+/// once, and a second failure of it changes nothing.
+#[test]
+fn a_failed_proposal_may_succeed_once_after_a_replay() {
+    for spec in specs() {
+        let mut s = build(&spec, Space::Nb201, 5, 1).unwrap();
+        let ps = s.propose(2);
+        s.observe(&ps[0].genotype, Outcome::Accuracy(40.0));
+        s.observe(&ps[1].genotype, Outcome::Failed);
+        assert_eq!(s.ledger().failed(), 1);
+        let before = s.clone();
+        s.observe(&ps[1].genotype, Outcome::Failed);
+        assert_eq!(s, before, "{spec:?}: a repeated failure is ignored");
+        s.observe(&ps[1].genotype, Outcome::Accuracy(70.0));
+        assert_eq!(s.ledger().failed(), 0, "{spec:?}");
+        assert_eq!(s.ledger().best().unwrap().accuracy, 70.0);
+        assert_eq!(s.ledger().best().unwrap().genotype, ps[1].genotype);
+        let after = s.clone();
+        s.observe(&ps[1].genotype, Outcome::Accuracy(99.0));
+        s.observe(&ps[1].genotype, Outcome::Failed);
+        assert_eq!(s, after, "{spec:?}: only the first success counts");
+        // The state, with what failed, survives a round trip through JSON.
+        let back = scheduler::strategy::StrategyState::from_json(&s.to_json()).unwrap();
+        assert_eq!(back, s);
+    }
+    // Evolution's population takes the late success in.
+    let spec = StrategySpec::Evolution {
+        population: 3,
+        sample: 2,
+    };
+    let mut s = build(&spec, Space::Nb201, 10, 2).unwrap();
+    let first = s.propose(3);
+    s.observe(&first[0].genotype, Outcome::Failed);
+    s.observe(&first[0].genotype, Outcome::Accuracy(55.0));
+    assert_eq!(evolution(&s).population().len(), 1);
+}
+
 #[test]
 fn build_refuses_settings_it_cannot_run() {
     let err = |spec: StrategySpec, space: Space, budget: usize| {

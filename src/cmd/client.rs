@@ -94,7 +94,8 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Queue dead jobs again with fresh attempts.
+    /// Queue dead jobs again with fresh attempts; a running search takes
+    /// their results. Jobs of a search that has ended are refused.
     Replay {
         /// Job ids to replay.
         #[arg(required_unless_present = "all")]
@@ -102,6 +103,10 @@ pub enum DlqCommand {
         /// Replay every dead job.
         #[arg(long)]
         all: bool,
+        /// Replay jobs of searches that have ended too (done, cancelled
+        /// or failed), although nothing will read their results.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -274,6 +279,13 @@ fn table(
                 writeln!(out, "  {line}")?;
             }
         }
+        if s.undecodable > 0 {
+            writeln!(
+                out,
+                "  {} result(s) did not decode: set aside in {}/undecodable.jsonl",
+                s.undecodable, s.id
+            )?;
+        }
         if let scheduler::Status::Failed { reason } = &s.status {
             writeln!(out, "  failed: {reason}")?;
         }
@@ -416,9 +428,13 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        DlqCommand::Replay { job_ids, all } => {
+        DlqCommand::Replay {
+            job_ids,
+            all,
+            force,
+        } => {
             let ids = if all {
-                q.dead_letters(100_000)
+                q.dead_letters(client::DEAD_LETTERS_READ)
                     .await?
                     .into_iter()
                     .map(|d| d.job_id)
@@ -426,17 +442,23 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
             } else {
                 job_ids
             };
+            let store = RedisStore::new(&q, "client");
             let mut missing = Vec::new();
-            for id in &ids {
-                if q.replay(id)
-                    .await
-                    .with_context(|| format!("replaying {id}"))?
-                {
-                    println!("replayed {id}");
-                } else {
-                    missing.push(id.clone());
+            let mut refused = Vec::new();
+            for (id, done) in client::replay(&store, &q, &ids, force).await? {
+                match done {
+                    client::Replayed::Queued { .. } => println!("replayed {id}"),
+                    client::Replayed::SearchEnded { search, status } => refused.push(format!(
+                        "{id} (search {search} is {status}: nothing would read its result)"
+                    )),
+                    client::Replayed::NotDead => missing.push(id),
                 }
             }
+            anyhow::ensure!(
+                refused.is_empty(),
+                "not replayed: {}; --force replays the jobs of ended searches anyway",
+                refused.join(", ")
+            );
             anyhow::ensure!(
                 missing.is_empty(),
                 "not in the dead-letter list: {}",

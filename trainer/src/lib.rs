@@ -3,7 +3,8 @@
 //! job, see [`threads`]), renew the lease from the async side
 //! every third of its length, and report the outcome. Shutdown (SIGTERM,
 //! SIGINT, or the caller's future) stops claiming, lets running jobs finish
-//! within a grace period and hands the rest back at once.
+//! within a grace period (still renewing their leases and heartbeating, so
+//! a grace longer than the lease loses nothing) and hands the rest back.
 //!
 //! Architecture invariant: evaluation never runs on the async runtime, so a
 //! busy CPU or GPU never starves lease renewal, and a panic or libtorch
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::sleep_until;
 
 /// Settings of one trainer process.
 #[derive(Debug, Clone)]
@@ -40,8 +41,8 @@ pub struct TrainerConfig {
     pub worker_id: String,
     /// Concurrent jobs (one per GPU by default; CPU trainers pick their own).
     pub slots: usize,
-    /// How long running jobs may finish after shutdown is asked for;
-    /// jobs still running then are handed back at once.
+    /// How long running jobs may finish after shutdown is asked for (their
+    /// leases renewed meanwhile); jobs still running then are handed back.
     pub grace: Duration,
     /// How often to requeue expired leases of other (dead) workers.
     pub reap_interval: Duration,
@@ -200,8 +201,20 @@ pub async fn run(
         "trainer stopping"
     );
     let _ = stop_tx.send(true);
-    while let Some(end) = jobs.join_next().await {
-        tally(&mut report, end);
+    // While running jobs drain, this worker is still alive: keep announcing
+    // it (each job keeps renewing its own lease).
+    loop {
+        tokio::select! {
+            end = jobs.join_next() => match end {
+                Some(end) => tally(&mut report, end),
+                None => break,
+            },
+            _ = heartbeat.tick() => {
+                if let Err(e) = queue.heartbeat(&config.worker_id).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        }
     }
     // Evaluations handed back were told to stop; wait until their threads
     // have let go of libtorch (they look at the flag every step), since a
@@ -280,8 +293,20 @@ async fn run_job(
     let every = PROGRESS_EVERY.min(period);
     let mut publish = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut sent: Option<String> = None;
+    // Set when shutdown is asked for: the job may finish until then, with
+    // its lease renewed and its progress recorded as before, so that a
+    // grace longer than the lease does not let another worker take it over.
+    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
+        let grace_over = async move {
+            match drain_until {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            // A result that is in wins over the end of the grace.
+            biased;
             r = &mut rx => {
                 // The last note (a DARTS search's final epoch) is recorded
                 // before the result, so that it is never lost to the throttle.
@@ -308,25 +333,20 @@ async fn run_job(
                 }
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "lease renewal failed; retrying next period"),
             },
-            changed = stop.changed() => {
+            changed = stop.changed(), if drain_until.is_none() => {
                 if changed.is_err() || *stop.borrow() {
-                    return match timeout(grace, &mut rx).await {
-                        Ok(r) => {
-                            let _ = publish_note(&*queue, &lease, &notes, &mut sent).await;
-                            finish(&*queue, &lease, flatten(r)).await
-                        }
-                        Err(_) => {
-                            cancel.cancel();
-                            match retry(&job_id, "hand-back", || queue.release(&lease)).await {
-                                Ok(()) => {
-                                    tracing::info!(job = %job_id, "handed the job back");
-                                    JobEnd::Released
-                                }
-                                Err(_) => JobEnd::Stale,
-                            }
-                        }
-                    };
+                    drain_until = Some(tokio::time::Instant::now() + grace);
                 }
+            }
+            _ = grace_over => {
+                cancel.cancel();
+                return match retry(&job_id, "hand-back", || queue.release(&lease)).await {
+                    Ok(()) => {
+                        tracing::info!(job = %job_id, "handed the job back");
+                        JobEnd::Released
+                    }
+                    Err(_) => JobEnd::Stale,
+                };
             }
         }
     }

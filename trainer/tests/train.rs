@@ -370,7 +370,7 @@ async fn torch_job_through_redis() {
     }));
     let mut results = Vec::new();
     for _ in 0..600 {
-        results = q.results("torch", 0, 10).await.unwrap();
+        results = q.results("torch", 0, 10).await.unwrap().results;
         if results.len() == 2 {
             break;
         }

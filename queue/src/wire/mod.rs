@@ -18,7 +18,7 @@ pub use envelope::{Envelope, JobKind, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
 pub use id::{validate_id, JobId, MAX_ID_LEN};
 pub use job::{DartsJob, DataRef, EvalJob, EvaluatorSpec};
 pub use progress::{DartsProgress, ProgressNote, TrainProgress, MAX_PROGRESS_BYTES};
-pub use result::{JobResult, Outcome, Scores};
+pub use result::{JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable};
 pub use settings::{DartsOrder, DartsSettings, SettingError, TrainSettings, MAX_DARTS_EPOCHS};
 
 use thiserror::Error;

@@ -1,6 +1,6 @@
 //! What a job produced: the candidate's [`Scores`] or why there are none
 //! ([`Outcome`]), recorded by the queue as a [`JobResult`] in the search's
-//! result log.
+//! result log, read a [`ResultPage`] at a time.
 
 use super::{malformed, validate_id, WireError, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,98 @@ impl JobResult {
     }
 }
 
+/// An entry of a search's result log that does not decode as a
+/// [`JobResult`] (written by a broken or newer producer): set aside by its
+/// reader rather than failing the whole log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undecodable {
+    /// Its index in the log.
+    pub index: u64,
+    /// The job it names, if it is JSON with a valid `job_id`.
+    pub job_id: Option<String>,
+    /// Why it does not decode.
+    pub reason: String,
+    /// The entry as stored.
+    pub raw: String,
+}
+
+/// One entry of a search's result log, in log order (see [`ResultPage`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LogEntry<'a> {
+    /// A result that decodes.
+    Result(&'a JobResult),
+    /// One that does not.
+    Undecodable(&'a Undecodable),
+}
+
+/// A page of a search's result log, as `Queue::results` reads it: the
+/// results that decode, and those that do not set aside, so that one bad
+/// entry hides none of the others.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultPage {
+    /// The log index of the page's first entry.
+    pub from: u64,
+    /// The entries that decode, in log order.
+    pub results: Vec<JobResult>,
+    /// The entries that do not, in log order.
+    pub undecodable: Vec<Undecodable>,
+}
+
+impl ResultPage {
+    /// Decode the log entries `raw`, the first of them at index `from`.
+    pub fn decode<S: AsRef<str>>(from: u64, raw: impl IntoIterator<Item = S>) -> Self {
+        let mut page = ResultPage {
+            from,
+            ..ResultPage::default()
+        };
+        for (i, text) in raw.into_iter().enumerate() {
+            let text = text.as_ref();
+            match JobResult::decode(text) {
+                Ok(r) => page.results.push(r),
+                Err(e) => page.undecodable.push(Undecodable {
+                    index: from + i as u64,
+                    job_id: named_job(text),
+                    reason: e.to_string(),
+                    raw: text.to_string(),
+                }),
+            }
+        }
+        page
+    }
+
+    /// How many log entries the page holds, decodable or not: the reader's
+    /// cursor moves on by this much.
+    pub fn len(&self) -> usize {
+        self.results.len() + self.undecodable.len()
+    }
+
+    /// True if the page holds no entry (the reader is at the log's end).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, in log order.
+    pub fn entries(&self) -> impl Iterator<Item = LogEntry<'_>> {
+        let mut results = self.results.iter();
+        let mut bad = self.undecodable.iter().peekable();
+        (self.from..self.from + self.len() as u64).filter_map(move |i| {
+            match bad.next_if(|u| u.index == i) {
+                Some(u) => Some(LogEntry::Undecodable(u)),
+                None => results.next().map(LogEntry::Result),
+            }
+        })
+    }
+}
+
+/// The job an undecodable entry names, if it is a JSON object with a
+/// valid `job_id`.
+fn named_job(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let id = v.get("job_id")?.as_str()?;
+    validate_id("job result", id).ok()?;
+    Some(id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +226,36 @@ mod tests {
         };
         let back = JobResult::decode(&serde_json::to_string(&ok).unwrap()).unwrap();
         assert_eq!(back, ok);
+    }
+
+    #[test]
+    fn a_page_sets_undecodable_entries_aside_in_log_order() {
+        let good = |n: u32| {
+            format!(
+                r#"{{"v":1,"job_id":"s.{n:010}","search_id":"s","attempt":1,"worker":"w","finished_ms":1,"outcome":{{"dead":{{"reason":"x"}}}}}}"#
+            )
+        };
+        let newer = good(2).replace(r#""v":1"#, r#""v":2"#);
+        let raw = [good(1), newer, "not json".into(), good(4)];
+        let page = ResultPage::decode(10, &raw);
+        assert_eq!((page.len(), page.results.len()), (4, 2));
+        let u = &page.undecodable;
+        assert_eq!(
+            (u[0].index, u[0].job_id.as_deref()),
+            (11, Some("s.0000000002"))
+        );
+        assert!(u[0].reason.contains("version 2"), "{}", u[0].reason);
+        assert_eq!((u[1].index, u[1].job_id.as_deref()), (12, None));
+        assert_eq!(u[1].raw, "not json");
+        let order: Vec<String> = page
+            .entries()
+            .map(|e| match e {
+                LogEntry::Result(r) => r.job_id.clone(),
+                LogEntry::Undecodable(u) => format!("bad {}", u.index),
+            })
+            .collect();
+        assert_eq!(order, ["s.0000000001", "bad 11", "bad 12", "s.0000000004"]);
+        assert!(ResultPage::decode(0, Vec::<String>::new()).is_empty());
     }
 
     #[test]

@@ -24,8 +24,13 @@ pub struct Ledger {
     proposed: BTreeSet<u64>,
     /// Hashes of the proposals without a result yet.
     pending: BTreeSet<u64>,
-    /// How many results were failures.
+    /// How many proposals failed (and did not succeed later).
     failed: usize,
+    /// Hashes of the proposals whose result was a failure: one of them may
+    /// still succeed, when its dead-lettered job is replayed. (Empty in
+    /// states saved before the field: their failures stay failures.)
+    #[serde(default)]
+    failures: BTreeSet<u64>,
     /// The best accuracy observed (the first one on ties).
     best: Option<Member>,
     /// Set when the space has no unproposed architecture left to find, so
@@ -40,6 +45,7 @@ impl Ledger {
             proposed: BTreeSet::new(),
             pending: BTreeSet::new(),
             failed: 0,
+            failures: BTreeSet::new(),
             best: None,
             exhausted: false,
         }
@@ -65,7 +71,7 @@ impl Ledger {
         self.proposed.len() - self.pending.len()
     }
 
-    /// How many results were failures.
+    /// How many proposals failed (and did not succeed later).
     pub fn failed(&self) -> usize {
         self.failed
     }
@@ -126,27 +132,34 @@ impl Ledger {
         }
     }
 
-    /// Record a result. Returns the accuracy if it is the first result of a
-    /// pending proposal and a finite accuracy, None otherwise (a failure, a
-    /// repeat, or a genotype never proposed).
+    /// Record a result. Returns the accuracy if it is a finite accuracy and
+    /// either the first result of a pending proposal or a late success of
+    /// a proposal that failed (its job was replayed from the dead-letter
+    /// list), None otherwise (a failure, a repeat, or a genotype never
+    /// proposed).
     pub(crate) fn settle(&mut self, genotype: &Genotype, outcome: Outcome) -> Option<f64> {
-        if !self.pending.remove(&genotype.hash().0) {
+        let hash = genotype.hash().0;
+        let accuracy = match outcome {
+            Outcome::Accuracy(a) if a.is_finite() => Some(a),
+            _ => None,
+        };
+        if self.pending.remove(&hash) {
+            if accuracy.is_none() {
+                self.failed += 1;
+                self.failures.insert(hash);
+            }
+        } else if accuracy.is_some() && self.failures.remove(&hash) {
+            self.failed -= 1;
+        } else {
             return None;
         }
-        match outcome {
-            Outcome::Accuracy(accuracy) if accuracy.is_finite() => {
-                if self.best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
-                    self.best = Some(Member {
-                        genotype: genotype.clone(),
-                        accuracy,
-                    });
-                }
-                Some(accuracy)
-            }
-            _ => {
-                self.failed += 1;
-                None
-            }
+        let accuracy = accuracy?;
+        if self.best.as_ref().is_none_or(|b| accuracy > b.accuracy) {
+            self.best = Some(Member {
+                genotype: genotype.clone(),
+                accuracy,
+            });
         }
+        Some(accuracy)
     }
 }
