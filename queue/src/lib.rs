@@ -314,7 +314,7 @@ pub trait Queue: Send + Sync {
 
 /// The envelope a new job is stored with: the id is filled in by the queue.
 fn envelope_for(job: &NewJob) -> Result<Envelope> {
-    wire::validate_id("job", &job.search_id)?;
+    wire::validate_search_id("job", &job.search_id)?;
     let env = Envelope {
         v: wire::SCHEMA_VERSION,
         job_id: keys::ID_PLACEHOLDER.into(),

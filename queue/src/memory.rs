@@ -464,7 +464,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn cancel(&self, search: &str) -> Result<u64> {
-        wire::validate_id("search", search)?;
+        wire::validate_search_id("search", search)?;
         let mut q = self.lock();
         q.cancelled.insert(search.to_string());
         let ready = q.ready.remove(search).unwrap_or_default();

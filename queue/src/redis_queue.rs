@@ -597,7 +597,7 @@ impl Queue for RedisQueue {
     }
 
     async fn cancel(&self, search: &str) -> Result<u64> {
-        wire::validate_id("search", search)?;
+        wire::validate_search_id("search", search)?;
         let mut con = self.con.clone();
         let n: u64 = self
             .scripts

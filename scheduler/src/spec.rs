@@ -280,7 +280,17 @@ dataset = "cifar10"
         assert_eq!(SearchSpec::parse(&json, true).unwrap(), spec);
         let id = spec.new_id();
         assert!(id.starts_with("evolution-on-nb201-"), "{id}");
-        queue::wire::validate_id("search", &id).unwrap();
+        queue::wire::validate_search_id("search", &id).unwrap();
+        // Any name gives a search id, at the longest name too.
+        for name in ["", "---", "ÄÖÜ ßé", "Mixed_Case.Name/../x", &"Z".repeat(60)] {
+            let spec = SearchSpec {
+                name: Some(name.into()),
+                ..spec.clone()
+            };
+            let id = spec.new_id();
+            queue::wire::validate_search_id("search", &id).unwrap();
+            queue::wire::validate_job_id("job", &queue::wire::JobId::format(&id, 1)).unwrap();
+        }
         let bad = TOML.replace("cifar10", "mnist");
         assert!(SearchSpec::parse(&bad, false)
             .unwrap_err()

@@ -66,7 +66,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let store = FileStore::new(&args.results);
-            let dir = store.search_dir(&args.id);
+            let dir = store.search_dir(&args.id)?;
             anyhow::ensure!(
                 dir.join("state.json").is_file(),
                 "no search {} in {} (no {})",
@@ -128,7 +128,10 @@ pub async fn after_search(store: &FileStore, state: &SearchState) {
     if state.winner().is_none() {
         return;
     }
-    let dir = store.search_dir(&state.id);
+    let dir = match store.search_dir(&state.id) {
+        Ok(dir) => dir,
+        Err(e) => return eprintln!("warning: exporting search {}: {e}", state.id),
+    };
     match from_store(store, &state.id, Some(dir.clone()), &dir.join("export")).await {
         Ok(report) => print_report(&report),
         Err(e) => eprintln!("warning: exporting search {}: {e:#}", state.id),

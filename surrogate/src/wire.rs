@@ -236,7 +236,7 @@ impl RankRequest {
             ));
         }
         queue::wire::validate_id("surrogate request", &self.request_id)
-            .and_then(|()| queue::wire::validate_id("surrogate request", &self.search_id))
+            .and_then(|()| queue::wire::validate_search_id("surrogate request", &self.search_id))
             .map_err(|e| RequestError::Malformed(e.to_string()))?;
         if self.reply_key != keys.surrogate_reply(&self.request_id) {
             return bad(format!(

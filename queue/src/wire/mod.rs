@@ -15,7 +15,7 @@ pub mod result;
 pub mod settings;
 
 pub use envelope::{Envelope, JobKind, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-pub use id::{validate_id, JobId, MAX_ID_LEN};
+pub use id::{validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS, MAX_ID_LEN};
 pub use job::{DartsJob, DataRef, EvalJob, EvaluatorSpec};
 pub use progress::{DartsProgress, ProgressNote, TrainProgress, MAX_PROGRESS_BYTES};
 pub use result::{JobResult, Outcome, Scores};
