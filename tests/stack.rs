@@ -386,7 +386,7 @@ async fn queue_round_trip(redis: &AclRedis) {
     assert_eq!(s.results(&id, 0, 100).await.unwrap().len(), 4);
     let counts = s.counts(&id).await.unwrap();
     assert_eq!((counts.done, counts.dead), (3, 1));
-    let letters = s.dead_letters(10).await.unwrap();
+    let letters = s.dead_letters(0, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert!(s.replay(&letters[0].job_id).await.unwrap());
     let replayed = t.claim("t1", 1).await.unwrap();

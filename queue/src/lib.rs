@@ -260,10 +260,13 @@ pub trait Queue: Send + Sync {
     /// Extend a lease by the configured length; returns the new deadline.
     async fn renew(&self, lease: &Lease) -> Result<u64>;
 
-    /// Acknowledge the job and record its outcome, exactly once.
+    /// Acknowledge the job and record its outcome, exactly once. A result
+    /// over [`wire::MAX_RESULT_BYTES`] is refused (naming the job) and
+    /// nothing is recorded: the lease still holds.
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()>;
 
-    /// Record a failure: retry after backoff, or dead-letter.
+    /// Record a failure: retry after backoff, or dead-letter. A reason over
+    /// [`wire::MAX_REASON_BYTES`] is cut to that ([`wire::cut_reason`]).
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome>;
 
     /// Hand a job back at once (shutdown); the attempt does not count.
@@ -293,8 +296,9 @@ pub trait Queue: Send + Sync {
     /// Where a job is, if it exists.
     async fn job_state(&self, job_id: &str) -> Result<Option<JobState>>;
 
-    /// The dead-letter list, oldest first.
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>>;
+    /// Up to `max` entries of the dead-letter list, oldest first, after
+    /// skipping the first `from` (a page at a time: the list is unbounded).
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>>;
 
     /// Queue a dead job again with fresh attempts; false if it was not dead.
     async fn replay(&self, job_id: &str) -> Result<bool>;

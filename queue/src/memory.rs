@@ -323,6 +323,9 @@ impl Queue for MemoryQueue {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
+        // As the Redis backend: a result it could not record changes nothing.
+        let result = result_for(lease, outcome);
+        result.encode()?;
         let mut q = self.lock();
         let id = &lease.job.job_id;
         if !q.held(id, lease.token) {
@@ -331,7 +334,6 @@ impl Queue for MemoryQueue {
         let deadline = q.jobs[id].deadline;
         q.leases.remove(&(deadline, id.clone()));
         q.set_state(id, JobState::Done);
-        let result = result_for(lease, outcome);
         q.log
             .entry(lease.job.search_id.clone())
             .or_default()
@@ -340,6 +342,8 @@ impl Queue for MemoryQueue {
     }
 
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome> {
+        let cut = wire::cut_reason(reason);
+        let reason = cut.as_ref();
         let now = crate::now_ms();
         let mut q = self.lock();
         let id = &lease.job.job_id;
@@ -424,10 +428,11 @@ impl Queue for MemoryQueue {
         Ok(self.lock().jobs.get(job_id).map(|j| j.state))
     }
 
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {
         let q = self.lock();
         Ok(q.dlq
             .iter()
+            .skip(from)
             .take(max)
             .map(|id| {
                 let j = &q.jobs[id];

@@ -261,7 +261,7 @@ impl RedisQueue {
             .arg(k.prefix())
             .arg(job_id)
             .arg(token)
-            .arg(reason)
+            .arg(wire::cut_reason(reason).as_ref())
             .arg(if kind == FailKind::Retryable {
                 "1"
             } else {
@@ -418,8 +418,7 @@ impl Queue for RedisQueue {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
-        let result = serde_json::to_string(&result_for(lease, outcome))
-            .map_err(|e| QueueError::Corrupt(format!("encoding result: {e}")))?;
+        let result = result_for(lease, outcome).encode()?;
         let mut con = self.con.clone();
         let r: i64 = self
             .scripts
@@ -545,33 +544,42 @@ impl Queue for RedisQueue {
         s.map(|s| s.parse()).transpose()
     }
 
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {
         if max == 0 {
             return Ok(Vec::new());
         }
         let mut con = self.con.clone();
-        let ids: Vec<String> = con.lrange(self.keys.dlq(), 0, max as isize - 1).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (sid, attempt, reason, env): (
-                Option<String>,
-                Option<u32>,
-                Option<String>,
-                Option<String>,
-            ) = redis::cmd("HMGET")
-                .arg(self.keys.job(&id))
-                .arg(&["sid", "attempt", "reason", "env"])
-                .query_async(&mut con)
-                .await?;
-            out.push(DeadLetter {
+        let last = from.saturating_add(max - 1).min(isize::MAX as usize);
+        let ids: Vec<String> = con
+            .lrange(
+                self.keys.dlq(),
+                from.min(isize::MAX as usize) as isize,
+                last as isize,
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for the page, not one per job.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.job(id))
+                .arg(&["sid", "attempt", "reason", "env"]);
+        }
+        type Fields = (Option<String>, Option<u32>, Option<String>, Option<String>);
+        let rows: Vec<Fields> = pipe.query_async(&mut con).await?;
+        Ok(ids
+            .into_iter()
+            .zip(rows)
+            .map(|(id, (sid, attempt, reason, env))| DeadLetter {
                 job_id: id,
                 search_id: sid.unwrap_or_default(),
                 attempt: attempt.unwrap_or(0),
                 reason: reason.unwrap_or_default(),
                 envelope: env.unwrap_or_default(),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     async fn replay(&self, job_id: &str) -> Result<bool> {

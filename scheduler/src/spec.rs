@@ -359,4 +359,32 @@ top_k = 1
             .unwrap_err()
             .contains("darts, nb201 and seq"));
     }
+
+    /// Issue 15, defect 8: a spec with a million channels was accepted and
+    /// exhausted every trainer's memory in turn; submit refuses it, naming
+    /// the field.
+    #[test]
+    fn specs_with_oversized_training_settings_are_refused() {
+        let torch = r#"
+budget = 4
+[space]
+kind = "nb201"
+[strategy]
+strategy = "random"
+[evaluator.torch]
+data = "/data/fashion-mnist"
+[evaluator.torch.settings]
+channels = 16
+[final]
+[final.settings]
+layers = 2
+"#;
+        SearchSpec::parse(torch, false).unwrap();
+        let bad = torch.replace("channels = 16", "channels = 1000000");
+        let err = SearchSpec::parse(&bad, false).unwrap_err();
+        assert!(err.contains("evaluator torch: settings: channels"), "{err}");
+        let bad = torch.replace("layers = 2", "layers = 1000000");
+        let err = SearchSpec::parse(&bad, false).unwrap_err();
+        assert!(err.contains("final: settings: layers"), "{err}");
+    }
 }

@@ -86,11 +86,18 @@ pub struct DlqArgs {
 /// `nas dlq ...`
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead jobs with their reasons.
+    /// List dead jobs with their reasons, oldest first, a page at a time;
+    /// the command says how to get the next page.
     List {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// Most dead jobs to print.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=MAX_PAGE))]
+        limit: u32,
+        /// Skip this many dead jobs first (the next page's offset).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
     },
     /// Queue dead jobs again with fresh attempts.
     Replay {
@@ -356,13 +363,53 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most dead jobs `nas dlq list` prints at once.
+const MAX_PAGE: i64 = 10_000;
+
+/// `text` on one line, for a table: control characters (newlines, tabs,
+/// terminal escapes) written as escapes, so that a stored reason cannot
+/// forge lines or columns.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Every dead job's id, read a page at a time.
+async fn all_dead(q: &impl Queue) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    loop {
+        let page = q.dead_letters(ids.len(), MAX_PAGE as usize).await?;
+        let last = page.len() < MAX_PAGE as usize;
+        ids.extend(page.into_iter().map(|d| d.job_id));
+        if last {
+            return Ok(ids);
+        }
+    }
+}
+
 /// `nas dlq`.
 pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let q = args.queue.connect().await?;
     match args.command {
-        DlqCommand::List { json } => {
+        DlqCommand::List {
+            json,
+            limit,
+            offset,
+        } => {
+            let limit = limit as usize;
+            // One more than the page, to know whether there is a next one.
+            let mut page = q.dead_letters(offset, limit + 1).await?;
+            let more = page.len() > limit;
+            page.truncate(limit);
             let mut out = std::io::stdout().lock();
-            for d in q.dead_letters(100_000).await? {
+            for d in page {
                 if json {
                     let doc = serde_json::json!({
                         "job_id": d.job_id, "search_id": d.search_id, "attempt": d.attempt,
@@ -370,20 +417,18 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
                     });
                     writeln!(out, "{doc}")?;
                 } else {
-                    writeln!(out, "{}\tattempt {}\t{}", d.job_id, d.attempt, d.reason)?;
+                    let reason = one_line(&d.reason);
+                    writeln!(out, "{}\tattempt {}\t{reason}", d.job_id, d.attempt)?;
                 }
+            }
+            if more {
+                let next = offset.saturating_add(limit);
+                let json = if json { " --json" } else { "" };
+                eprintln!("more dead jobs: nas dlq list --offset {next} --limit {limit}{json}");
             }
         }
         DlqCommand::Replay { job_ids, all } => {
-            let ids = if all {
-                q.dead_letters(100_000)
-                    .await?
-                    .into_iter()
-                    .map(|d| d.job_id)
-                    .collect()
-            } else {
-                job_ids
-            };
+            let ids = if all { all_dead(&q).await? } else { job_ids };
             let mut missing = Vec::new();
             for id in &ids {
                 if q.replay(id)
