@@ -45,6 +45,28 @@ impl RedisUrl {
         }
     }
 
+    /// This URL with `password` in it, in place of any there (read from a
+    /// file, so that no command line shows it); percent-encoded in the
+    /// URL, decoded again by the client.
+    pub fn with_password(mut self, password: &str) -> std::result::Result<Self, String> {
+        let mut u = url::Url::parse(&self.url).map_err(|e| format!("invalid redis url: {e}"))?;
+        // Every byte but the unreserved ones encoded: the url crate leaves
+        // '%' as it is, which the client would then decode.
+        let encoded: String = password
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        u.set_password(Some(&encoded))
+            .map_err(|()| format!("the redis url {self} cannot hold a password"))?;
+        self.url = u.into();
+        Ok(self)
+    }
+
     /// Trust the PEM CA certificate in `path` for `rediss://`.
     pub fn with_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
         self.ca_file = path;

@@ -498,4 +498,20 @@ fn redis_urls_never_print_their_password() {
         .unwrap_err()
         .contains("scheme \"http\""));
     assert!(RedisUrl::parse("rediss://u:p@h:1/0").is_ok());
+    // A password from a file goes in percent-encoded, replacing any there,
+    // and is hidden like any other.
+    let u = RedisUrl::parse("redis://trainer@redis.internal:6380/2")
+        .unwrap()
+        .with_password("p@ss:w/rd%")
+        .unwrap();
+    assert_eq!(
+        u.expose(),
+        "redis://trainer:p%40ss%3Aw%2Frd%25@redis.internal:6380/2"
+    );
+    assert_eq!(u.to_string(), "redis://trainer:***@redis.internal:6380/2");
+    let u = RedisUrl::parse("redis://:old@h:1/")
+        .unwrap()
+        .with_password("new")
+        .unwrap();
+    assert_eq!(u.expose(), "redis://:new@h:1/");
 }

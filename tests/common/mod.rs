@@ -75,6 +75,16 @@ impl System {
         }
     }
 
+    /// The Redis URL of the test Redis.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// This system's key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// A path in the temporary folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
