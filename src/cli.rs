@@ -78,6 +78,9 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// The dead-letter list.
     Dlq(client::DlqArgs),
+    /// Remove now what finished and cancelled searches left in Redis (the
+    /// scheduler lets it expire after --retention-days by itself).
+    Gc(client::GcArgs),
 }
 
 /// Run one parsed command line.
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Results(args) => block_on(client::results(args)),
         Command::Cancel(args) => block_on(client::cancel(args)),
         Command::Dlq(args) => block_on(client::dlq(args)),
+        Command::Gc(args) => block_on(client::gc(args)),
         Command::Bench(bench::BenchCommand::Surrogate(args)) => surrogate::bench(args),
         Command::Bench(c) => block_on(bench::run(c)),
     }

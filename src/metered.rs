@@ -85,6 +85,18 @@ impl Store for MeteredStore {
         }
         r
     }
+
+    async fn retiring(&self) -> SResult<Vec<String>> {
+        self.ok(self.inner.retiring().await)
+    }
+
+    async fn retire(&self, id: &str, keep: Duration) -> SResult<()> {
+        self.ok(self.inner.retire(id, keep).await)
+    }
+
+    async fn sweep(&self) -> SResult<u64> {
+        self.ok(self.inner.sweep().await)
+    }
 }
 
 /// Sample the queue's global state every `every`, for the searches `store`

@@ -208,7 +208,8 @@ fn tch_parameter_names_are_the_pytorch_module_names_for_every_family() {
             "name": case.name, "space": case.genotype.kind().name(),
             "genotype": case.genotype.to_string(),
             "config": {"channels": c.channels, "layers": c.layers, "classes": c.classes,
-                       "in_channels": c.in_channels, "auxiliary": c.auxiliary},
+                       "in_channels": c.in_channels, "auxiliary": c.auxiliary,
+                       "table": {"numeric": c.table.numeric, "categorical": c.table.categorical}},
             "tch": names,
         }));
     }
@@ -806,11 +807,35 @@ fn status_watch_redraws_until_the_search_is_finished() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "--watch exited while the search was running"
-    );
+    // Read frames as they come; cancel once two were drawn while the
+    // search ran (however slowly this machine starts the process).
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let frames = frames.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                frames
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while frames.lock().unwrap().matches("SEARCH").count() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "--watch exited while the search was running"
+        );
+        assert!(std::time::Instant::now() < end, "--watch drew no frames");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     state.status = Status::Cancelled;
     state.finished_ms = Some(state.created_ms + 1);
     assert!(rt
@@ -823,8 +848,9 @@ fn status_watch_redraws_until_the_search_is_finished() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let stdout = frames.lock().unwrap().clone();
     // Several frames (stdout is not a terminal: one after another), the
     // last one showing the search finished.
     assert!(stdout.matches("SEARCH").count() >= 3, "{stdout}");

@@ -221,7 +221,7 @@ pub fn queue() -> &'static QueueMetrics {
 
 /// How a surrogate request ends (the `outcome` label of
 /// `nas_surrogate_requests_total`).
-pub const SURROGATE_OUTCOMES: [&str; 4] = ["ranked", "refused", "dropped", "abandoned"];
+pub const SURROGATE_OUTCOMES: [&str; 5] = ["ranked", "refused", "dropped", "expired", "abandoned"];
 
 /// What a surrogate replica records.
 #[derive(Debug)]

@@ -219,6 +219,14 @@ impl Queue for MeteredQueue {
     async fn redeliveries(&self) -> QResult<u64> {
         self.ok(self.inner.redeliveries().await)
     }
+
+    async fn retire(&self, search: &str, keep: Duration) -> QResult<()> {
+        self.ok(self.inner.retire(search, keep).await)
+    }
+
+    async fn sweep(&self, silent_for: Duration) -> QResult<queue::Swept> {
+        self.ok(self.inner.sweep(silent_for).await)
+    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,26 @@
 -- KEYS[1]: <p>:rr       zset search -> round-robin position
 -- KEYS[2]: <p>:rrseq    round-robin counter
 -- KEYS[3]: <p>:leases   zset job id -> deadline
--- KEYS[4]: <p>:token    fencing-token counter
+-- KEYS[4]: <p>:token    the last fencing token handed out
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: worker id
 -- ARGV[3]: lease length in ms
 -- ARGV[4]: most jobs to claim
 -- Returns: list of {job id, token, deadline ms, attempt, envelope JSON}
+--
+-- A token is the larger of the last one plus one and the server's clock in
+-- microseconds, so tokens never go backwards even when Redis, killed under
+-- `appendfsync everysec`, comes back without its last second of writes
+-- (the counter then restarts below tokens already handed out, the clock
+-- does not). Tokens are written as integer strings: a Lua number that large
+-- would otherwise be written as 1.7e+15.
 local prefix, worker = ARGV[1], ARGV[2]
 local lease, max = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 promote_delayed(prefix, now)
+local clock = redis.call('TIME')
+local last = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'),
+  tonumber(clock[1]) * 1000000 + tonumber(clock[2]) - 1)
 local out = {}
 local guard = 0
 while #out < max and guard < 10000 do
@@ -27,7 +37,8 @@ while #out < max and guard < 10000 do
   else
     local id = popped[1]
     local jk = prefix .. ':job:' .. id
-    local token = redis.call('INCR', KEYS[4])
+    last = last + 1
+    local token = string.format('%.0f', last)
     local deadline = now + lease
     local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
     redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
@@ -41,4 +52,5 @@ while #out < max and guard < 10000 do
     table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env') })
   end
 end
+if #out > 0 then redis.call('SET', KEYS[4], string.format('%.0f', last)) end
 return out

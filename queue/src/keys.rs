@@ -53,7 +53,7 @@ impl Keys {
     pub fn dlq(&self) -> String {
         format!("{}:dlq", self.prefix)
     }
-    /// Fencing-token counter.
+    /// The last fencing token handed out (tokens never go backwards: see claim.lua).
     pub fn token(&self) -> String {
         format!("{}:token", self.prefix)
     }
@@ -101,6 +101,16 @@ impl Keys {
     /// List of a search's evaluations (JSON), one per evaluated candidate.
     pub fn evals(&self, search: &str) -> String {
         format!("{}:evals:{search}", self.prefix)
+    }
+    /// Sorted set of retired searches by the time their records are gone
+    /// (ms): `sweep` clears what the shared indexes hold of them after.
+    pub fn retired(&self) -> String {
+        format!("{}:retired", self.prefix)
+    }
+    /// Set of finished searches the scheduler has still to archive and
+    /// retire.
+    pub fn retiring(&self) -> String {
+        format!("{}:retiring", self.prefix)
     }
     /// The scheduler leader lock: the id of the scheduler that drives searches.
     pub fn scheduler_lock(&self) -> String {

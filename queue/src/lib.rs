@@ -22,9 +22,9 @@ mod redis_queue;
 pub mod keys;
 pub mod wire;
 
-pub use clock::now_ms;
+pub use clock::{now_ms, server_ms};
 pub use memory::MemoryQueue;
-pub use redis_queue::{RedisQueue, RedisUrl};
+pub use redis_queue::{Footprint, RedisQueue, RedisUrl};
 pub use wire::{Envelope, JobKind, JobResult, Outcome, Scores, WireError};
 
 use async_trait::async_trait;
@@ -181,6 +181,19 @@ pub struct SearchCounts {
     pub cancelled: u64,
 }
 
+/// What [`Queue::sweep`] cleared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Retired searches whose index entries were cleared.
+    pub searches: u64,
+    /// Their dead letters dropped from the dead-letter list.
+    pub dead_letters: u64,
+    /// Their leftover lease and backoff entries dropped.
+    pub entries: u64,
+    /// Heartbeats of workers gone silent dropped.
+    pub workers: u64,
+}
+
 /// A job in the dead-letter list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
@@ -296,8 +309,10 @@ pub trait Queue: Send + Sync {
     /// Where a job is, if it exists.
     async fn job_state(&self, job_id: &str) -> Result<Option<JobState>>;
 
-    /// Up to `max` entries of the dead-letter list, oldest first, after
-    /// skipping the first `from` (a page at a time: the list is unbounded).
+    /// Entries `from..from + max` of the dead-letter list, oldest first (a
+    /// page at a time: the list is unbounded). An entry whose job is gone
+    /// (its search retired, not yet swept) is left out, so a page may hold
+    /// fewer; the next page still starts at `from + max`.
     async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>>;
 
     /// Queue a dead job again with fresh attempts; false if it was not dead.
@@ -314,6 +329,19 @@ pub trait Queue: Send + Sync {
 
     /// Jobs redelivered after a lease expired, since the queue began.
     async fn redeliveries(&self) -> Result<u64>;
+
+    /// Let a finished search's queue records (its jobs with their
+    /// envelopes and progress notes, its result log, counts and dedupe
+    /// keys) go once `keep` has passed; zero removes them now. Until then
+    /// they read as before. Idempotent. What the shared indexes hold of the
+    /// search (dead letters, the cancelled set) goes at the first
+    /// [`Queue::sweep`] after.
+    async fn retire(&self, search: &str, keep: Duration) -> Result<()>;
+
+    /// Clear what the shared indexes hold of retired searches whose
+    /// records are gone, and drop the heartbeats of workers not seen for
+    /// `silent_for`.
+    async fn sweep(&self, silent_for: Duration) -> Result<Swept>;
 }
 
 /// The envelope a new job is stored with: the id is filled in by the queue.

@@ -2,10 +2,10 @@
 //! transitions as the Lua scripts, under one mutex, with this process's
 //! clock standing in for the Redis server's.
 
-use crate::wire::{self, Envelope, JobResult};
+use crate::wire::{self, Envelope, JobId, JobResult};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
-    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts,
+    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -61,6 +61,9 @@ struct Inner {
     workers: HashMap<String, u64>,
     token: u64,
     redeliveries: u64,
+    /// Retired searches by the time their records go (ms); the records go
+    /// at the first sweep after (at once when retired with no time to keep).
+    retired: HashMap<String, u64>,
 }
 
 fn slot(c: &mut SearchCounts, s: JobState) -> &mut u64 {
@@ -104,13 +107,43 @@ impl Inner {
         }
     }
 
+    /// Drop a retired search's records: its jobs, ready set, result log,
+    /// counts and dedupe keys (what Redis lets expire).
+    fn drop_records(&mut self, sid: &str) {
+        self.jobs.retain(|_, j| j.sid != sid);
+        self.ready.remove(sid);
+        self.dedupe.retain(|(s, _), _| s != sid);
+        self.jobseq.remove(sid);
+        self.log.remove(sid);
+        self.counts.remove(sid);
+    }
+
+    /// Clear what the shared indexes hold of a search whose records are
+    /// gone. Returns (dead letters, lease and backoff entries) dropped.
+    fn clear_indexes(&mut self, sid: &str) -> (u64, u64) {
+        let of = |id: &String| JobId::parse(id).is_some_and(|j| j.search == sid);
+        self.rr_remove(sid);
+        self.cancelled.remove(sid);
+        let before = self.dlq.len();
+        self.dlq.retain(|id| !of(id));
+        let dead = (before - self.dlq.len()) as u64;
+        let before = self.leases.len() + self.delayed.len();
+        self.leases.retain(|(_, id)| !of(id));
+        self.delayed.retain(|(_, id)| !of(id));
+        let entries = (before - self.leases.len() - self.delayed.len()) as u64;
+        (dead, entries)
+    }
+
     fn promote_delayed(&mut self, now: u64) {
         while let Some((at, id)) = self.delayed.first().cloned() {
             if at > now {
                 break;
             }
             self.delayed.remove(&(at, id.clone()));
-            let sid = self.jobs[&id].sid.clone();
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            let sid = job.sid.clone();
             if self.cancelled.contains(&sid) {
                 self.set_state(&id, JobState::Cancelled);
             } else {
@@ -390,7 +423,10 @@ impl Queue for MemoryQueue {
                 break;
             }
             q.leases.remove(&(deadline, id.clone()));
-            let job = &q.jobs[&id];
+            // A retired search's job may be gone before its entry is swept.
+            let Some(job) = q.jobs.get(&id) else {
+                continue;
+            };
             if job.state != JobState::Leased {
                 continue;
             }
@@ -434,15 +470,14 @@ impl Queue for MemoryQueue {
             .iter()
             .skip(from)
             .take(max)
-            .map(|id| {
-                let j = &q.jobs[id];
-                DeadLetter {
-                    job_id: id.clone(),
-                    search_id: j.sid.clone(),
-                    attempt: j.attempt,
-                    reason: j.reason.clone(),
-                    envelope: j.env.clone(),
-                }
+            // A retired search's job may be gone before its entry is swept.
+            .filter_map(|id| q.jobs.get(id).map(|j| (id, j)))
+            .map(|(id, j)| DeadLetter {
+                job_id: id.clone(),
+                search_id: j.sid.clone(),
+                attempt: j.attempt,
+                reason: j.reason.clone(),
+                envelope: j.env.clone(),
             })
             .collect())
     }
@@ -502,5 +537,41 @@ impl Queue for MemoryQueue {
 
     async fn redeliveries(&self) -> Result<u64> {
         Ok(self.lock().redeliveries)
+    }
+
+    async fn retire(&self, search: &str, keep: Duration) -> Result<()> {
+        wire::validate_id("search", search)?;
+        let mut q = self.lock();
+        if keep.is_zero() {
+            q.drop_records(search);
+        }
+        let at = crate::now_ms() + keep.as_millis() as u64;
+        q.retired.insert(search.to_string(), at);
+        Ok(())
+    }
+
+    async fn sweep(&self, silent_for: Duration) -> Result<Swept> {
+        let now = crate::now_ms();
+        let cutoff = now.saturating_sub(silent_for.as_millis() as u64);
+        let mut q = self.lock();
+        let due: Vec<String> = q
+            .retired
+            .iter()
+            .filter(|(_, &at)| at <= now)
+            .map(|(s, _)| s.clone())
+            .collect();
+        let mut swept = Swept::default();
+        for sid in due {
+            q.retired.remove(&sid);
+            q.drop_records(&sid);
+            let (dead, entries) = q.clear_indexes(&sid);
+            swept.searches += 1;
+            swept.dead_letters += dead;
+            swept.entries += entries;
+        }
+        let before = q.workers.len();
+        q.workers.retain(|_, &mut seen| seen >= cutoff);
+        swept.workers = (before - q.workers.len()) as u64;
+        Ok(swept)
     }
 }

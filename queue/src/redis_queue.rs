@@ -5,7 +5,7 @@ use crate::keys::Keys;
 use crate::wire::{self, Envelope, JobResult};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
-    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts,
+    Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
 };
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -152,6 +152,8 @@ struct Scripts {
     replay: Script,
     cancel: Script,
     progress: Script,
+    retire: Script,
+    sweep: Script,
 }
 
 impl Scripts {
@@ -167,9 +169,31 @@ impl Scripts {
             replay: lua!("replay.lua"),
             cancel: lua!("cancel.lua"),
             progress: lua!("progress.lua"),
+            retire: lua!("retire.lua"),
+            sweep: lua!("sweep.lua"),
         }
     }
 }
+
+/// Keys and the memory they use in Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Footprint {
+    /// Keys that exist.
+    pub keys: u64,
+    /// Bytes, as Redis' MEMORY USAGE counts them.
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Footprint {
+    fn add_assign(&mut self, o: Self) {
+        self.keys += o.keys;
+        self.bytes += o.bytes;
+    }
+}
+
+/// Most retired searches one sweep script clears, so that one call stays
+/// short; `sweep` calls it again until fewer come back.
+const SWEEP_BATCH: u64 = 100;
 
 /// The queue on a Redis server. Cloning shares the connection, which
 /// reconnects by itself after Redis restarts; calls made while it is down
@@ -249,6 +273,71 @@ impl RedisQueue {
     /// keys next to the queue's (the scheduler's search records).
     pub fn connection(&self) -> ConnectionManager {
         self.con.clone()
+    }
+
+    /// How many keys, and how much memory (Redis' MEMORY USAGE), the
+    /// deployment holds under its prefix.
+    pub async fn footprint(&self) -> Result<Footprint> {
+        let mut con = self.con.clone();
+        let pattern = format!("{}:*", self.keys.prefix());
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        self.footprint_of(&keys).await
+    }
+
+    /// How many of `keys` exist and how much memory they use.
+    pub async fn footprint_of(&self, keys: &[String]) -> Result<Footprint> {
+        let mut con = self.con.clone();
+        let mut out = Footprint::default();
+        for chunk in keys.chunks(500) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("MEMORY").arg("USAGE").arg(k);
+            }
+            let sizes: Vec<Option<u64>> = pipe.query_async(&mut con).await?;
+            for size in sizes.into_iter().flatten() {
+                out.keys += 1;
+                out.bytes += size;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The queue's keys of one search: its jobs and its ready set, result
+    /// log, counts, dedupe keys and job counter (what `retire` lets go).
+    pub async fn search_keys(&self, search: &str) -> Result<Vec<String>> {
+        wire::validate_id("search", search)?;
+        let k = &self.keys;
+        let mut con = self.con.clone();
+        let n: Option<u64> = con.get(k.jobseq(search)).await?;
+        let mut keys: Vec<String> = (1..=n.unwrap_or(0))
+            .map(|i| k.job(&wire::JobId::format(search, i)))
+            .collect();
+        keys.extend([
+            k.ready(search),
+            k.log(search),
+            k.count(search),
+            k.dedupe(search),
+            k.jobseq(search),
+        ]);
+        Ok(keys)
     }
 
     fn stale(lease: &Lease) -> QueueError {
@@ -594,6 +683,9 @@ impl Queue for RedisQueue {
         Ok(ids
             .into_iter()
             .zip(rows)
+            // A job of a retired search may be gone; the next sweep drops
+            // its entry.
+            .filter(|(_, (sid, _, _, env))| sid.is_some() || env.is_some())
             .map(|(id, (sid, attempt, reason, env))| DeadLetter {
                 job_id: id,
                 search_id: sid.unwrap_or_default(),
@@ -662,5 +754,51 @@ impl Queue for RedisQueue {
         let mut con = self.con.clone();
         let n: Option<u64> = con.hget(self.keys.stats(), "redeliveries").await?;
         Ok(n.unwrap_or(0))
+    }
+
+    async fn retire(&self, search: &str, keep: Duration) -> Result<()> {
+        wire::validate_id("search", search)?;
+        let mut con = self.con.clone();
+        let _: u64 = self
+            .scripts
+            .retire
+            .key(self.keys.jobseq(search))
+            .key(self.keys.retired())
+            .arg(self.keys.prefix())
+            .arg(search)
+            .arg(keep.as_millis() as u64)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, silent_for: Duration) -> Result<Swept> {
+        let k = &self.keys;
+        let mut con = self.con.clone();
+        let cutoff = crate::now_ms().saturating_sub(silent_for.as_millis() as u64);
+        let mut total = Swept::default();
+        loop {
+            let [searches, dead_letters, entries, workers]: [u64; 4] = self
+                .scripts
+                .sweep
+                .key(k.retired())
+                .key(k.rr())
+                .key(k.cancelled())
+                .key(k.dlq())
+                .key(k.leases())
+                .key(k.delayed())
+                .key(k.workers())
+                .arg(cutoff)
+                .arg(SWEEP_BATCH)
+                .invoke_async(&mut con)
+                .await?;
+            total.searches += searches;
+            total.dead_letters += dead_letters;
+            total.entries += entries;
+            total.workers += workers;
+            if searches < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -420,6 +420,97 @@ async fn dead_letters_page_from_an_offset(q: &dyn Queue) {
     assert_eq!(page(usize::MAX, usize::MAX).await, Vec::<String>::new());
 }
 
+/// Two searches, `gone` and `kept`; `gone` has a finished job, a
+/// dead-lettered one and one still leased when it is cancelled.
+async fn two_searches_one_finished(q: &dyn Queue) -> Vec<String> {
+    let ids: Vec<String> = q
+        .enqueue(vec![
+            job("gone", "a", 3.0),
+            job("gone", "b", 2.0),
+            job("gone", "c", 1.0),
+        ])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.job_id)
+        .collect();
+    q.enqueue(vec![job("kept", "k", 0.0)]).await.unwrap();
+    let mut leases = q.claim("w", 2).await.unwrap();
+    leases.extend(q.claim("w", 2).await.unwrap());
+    let gone: Vec<_> = leases
+        .into_iter()
+        .filter(|l| l.job.search_id == "gone")
+        .collect();
+    assert_eq!(gone.len(), 3);
+    q.complete(&gone[0], ok(0.5)).await.unwrap();
+    q.fail(&gone[1], "bad genotype", FailKind::Permanent)
+        .await
+        .unwrap();
+    q.cancel("gone").await.unwrap();
+    ids
+}
+
+async fn retired_searches_go_and_sweep_clears_what_indexes_held(q: &dyn Queue) {
+    let ids = two_searches_one_finished(q).await;
+    q.heartbeat("w").await.unwrap();
+    q.retire("gone", Duration::ZERO).await.unwrap();
+    let swept = q.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!((swept.searches, swept.dead_letters), (1, 1), "{swept:?}");
+    assert_eq!(swept.entries, 1, "the leased job's lease entry: {swept:?}");
+    assert_eq!(swept.workers, 0, "a live worker stays");
+    for id in &ids {
+        assert_eq!(q.job_state(id).await.unwrap(), None, "{id}");
+        assert_eq!(q.job_progress(id).await.unwrap(), None, "{id}");
+    }
+    assert_eq!(
+        q.counts("gone").await.unwrap(),
+        queue::SearchCounts::default()
+    );
+    assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
+    // The other search is untouched, and the retired id can be used again
+    // (its dedupe keys and cancellation went with it).
+    assert_eq!(
+        q.counts("kept").await.unwrap().queued + q.counts("kept").await.unwrap().leased,
+        1
+    );
+    let again = q.enqueue(vec![job("gone", "a", 0.0)]).await.unwrap();
+    assert!(again[0].created);
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap(),
+        queue::Swept::default()
+    );
+}
+
+async fn retired_searches_read_as_before_until_their_time(q: &dyn Queue) {
+    let ids = two_searches_one_finished(q).await;
+    q.retire("gone", Duration::from_millis(600)).await.unwrap();
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap().searches,
+        0
+    );
+    assert_eq!(q.job_state(&ids[0]).await.unwrap(), Some(JobState::Done));
+    assert_eq!(q.results("gone", 0, 10).await.unwrap().len(), 2);
+    assert_eq!(q.dead_letters(0, 10).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        q.sweep(Duration::from_secs(3600)).await.unwrap().searches,
+        1
+    );
+    assert_eq!(q.job_state(&ids[0]).await.unwrap(), None);
+    assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
+}
+
+async fn sweep_drops_heartbeats_of_silent_workers(q: &dyn Queue) {
+    q.heartbeat("old").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    q.heartbeat("new").await.unwrap();
+    let swept = q.sweep(Duration::from_millis(150)).await.unwrap();
+    assert_eq!(swept.workers, 1);
+    assert_eq!(q.workers(Duration::from_secs(3600)).await.unwrap(), ["new"]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -459,7 +550,62 @@ conformance!(
     oversized_results_are_refused_naming_the_job,
     long_failure_reasons_are_cut_to_fit_a_result,
     dead_letters_page_from_an_offset,
+    retired_searches_go_and_sweep_clears_what_indexes_held,
+    retired_searches_read_as_before_until_their_time,
+    sweep_drops_heartbeats_of_silent_workers,
 );
+
+/// After a retired search is swept, Redis holds nothing that names it.
+#[tokio::test]
+async fn redis_retired_search_leaves_no_key_and_no_index_entry() {
+    let q = redis_queue("retired_nothing_left").await;
+    two_searches_one_finished(&q).await;
+    q.retire("gone", Duration::ZERO).await.unwrap();
+    q.sweep(Duration::from_secs(3600)).await.unwrap();
+    let mut con = q.connection();
+    let pattern = format!("{}:*", q.keys().prefix());
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(!key.contains("gone"), "{key} is left");
+        let members: Vec<String> = match ::redis::cmd("TYPE")
+            .arg(key)
+            .query_async::<String>(&mut con)
+            .await
+            .unwrap()
+            .as_str()
+        {
+            "zset" => ::redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            "set" => ::redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            "list" => ::redis::cmd("LRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .unwrap(),
+            _ => Vec::new(),
+        };
+        assert!(
+            members.iter().all(|m| !m.starts_with("gone")),
+            "{key} holds {members:?}"
+        );
+    }
+}
 
 /// A job whose stored envelope cannot be decoded (written by a broken or
 /// newer producer) is dead-lettered by the claim with zero retries.
@@ -486,6 +632,39 @@ async fn redis_malformed_envelope_is_dead_lettered_on_claim() {
         "{}",
         dl[0].reason
     );
+}
+
+/// Redis killed under `appendfsync everysec` can come back without its last
+/// second of writes, the token counter among them. A token handed out after
+/// that must still be greater than every token handed out before, or a
+/// stale worker's token could match a new lease.
+#[tokio::test]
+async fn redis_fencing_tokens_never_go_back_after_lost_writes() {
+    let q = redis_queue("tokens").await;
+    q.enqueue(vec![job("s", "a", 0.0), job("s", "b", 0.0)])
+        .await
+        .unwrap();
+    let first = q.claim("w", 1).await.unwrap().remove(0);
+    // The counter as a restart that lost the last second may leave it.
+    let mut con = q.connection();
+    let _: () = ::redis::AsyncCommands::set(&mut con, q.keys().token(), 0)
+        .await
+        .unwrap();
+    let second = q.claim("w", 1).await.unwrap().remove(0);
+    assert!(
+        second.token > first.token,
+        "token went back: {} after {}",
+        second.token,
+        first.token
+    );
+    // Stored as the integer the worker holds, so the compare-and-set holds.
+    let stored: String =
+        ::redis::AsyncCommands::hget(&mut con, q.keys().job(&second.job.job_id), "token")
+            .await
+            .unwrap();
+    assert_eq!(stored, second.token.to_string());
+    q.complete(&second, ok(0.5)).await.unwrap();
+    q.complete(&first, ok(0.5)).await.unwrap();
 }
 
 #[test]

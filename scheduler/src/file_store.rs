@@ -39,7 +39,10 @@ impl FileStore {
         }
     }
 
-    fn write_state(&self, state: &SearchState) -> Result<(), StoreError> {
+    /// Write `state` as the search's `state.json` (atomically): how the
+    /// scheduler archives a finished search of a Redis deployment into its
+    /// results folder, in the layout `nas export --results` reads.
+    pub fn write_state(&self, state: &SearchState) -> Result<(), StoreError> {
         let dir = self.search_dir(&state.id)?;
         std::fs::create_dir_all(&dir).map_err(|e| Self::io(&dir, e))?;
         let path = dir.join("state.json");
@@ -152,6 +155,20 @@ impl Store for FileStore {
 
     async fn lead(&self, _ttl: Duration) -> Result<bool, StoreError> {
         Ok(true)
+    }
+
+    // The folder is the archive: a finished search stays in it until its
+    // owner deletes it, so nothing is ever retiring.
+    async fn retiring(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn retire(&self, _id: &str, _keep: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        Ok(0)
     }
 }
 

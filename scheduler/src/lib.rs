@@ -9,6 +9,8 @@
 //!   the embedded mode).
 //! - [`run`]: driving one search step by step, crash-safely.
 //! - [`service`]: the daemon, `run(config, queue, store, shutdown)`.
+//! - [`retention`]: archiving finished searches and letting their records
+//!   in Redis expire; what `nas gc` calls.
 //! - [`client`]: what `nas submit`, `status`, `results` and `cancel` call.
 //! - [`rank`]: the [`rank::Ranker`] surrogate-driven strategies ask.
 
@@ -16,6 +18,7 @@ pub mod client;
 pub mod cpu;
 pub mod file_store;
 pub mod rank;
+pub mod retention;
 pub mod run;
 pub mod service;
 pub mod spec;

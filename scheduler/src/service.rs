@@ -27,6 +27,10 @@ pub struct SchedulerConfig {
     /// progress follow each other at once; after one without, the pause
     /// starts at [`MIN_IDLE_PAUSE`] and doubles up to this.
     pub idle_tick: Duration,
+    /// How long a finished search's records stay in Redis once it is
+    /// archived into `results_dir` (see [`crate::retention`]); zero removes
+    /// them at once.
+    pub retention: Duration,
 }
 
 /// The first pause after a round without progress. Results that land just
@@ -41,6 +45,7 @@ impl std::fmt::Debug for SchedulerConfig {
             .field("results_dir", &self.results_dir)
             .field("lead_ttl", &self.lead_ttl)
             .field("idle_tick", &self.idle_tick)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -52,6 +57,7 @@ impl Default for SchedulerConfig {
             results_dir: PathBuf::from("results"),
             lead_ttl: Duration::from_secs(3),
             idle_tick: Duration::from_millis(50),
+            retention: crate::retention::DEFAULT_RETENTION,
         }
     }
 }
@@ -67,6 +73,7 @@ pub async fn run(
 ) {
     let mut runs: BTreeMap<String, Run> = BTreeMap::new();
     let mut leading = false;
+    let mut last_tidy: Option<std::time::Instant> = None;
     // Leadership is renewed by a task of its own, every third of its
     // lifetime, so that a long round (many searches, a slow surrogate fit)
     // never lets the lock lapse under a scheduler that is still working.
@@ -98,7 +105,17 @@ pub async fn run(
     tracing::info!(results = %config.results_dir.display(), "scheduler started");
     loop {
         let leads = *lead_rx.borrow();
-        let pause = match round(&config, &*queue, &*store, &mut runs, &mut leading, leads).await {
+        let pause = match round(
+            &config,
+            &*queue,
+            &*store,
+            &mut runs,
+            &mut leading,
+            leads,
+            &mut last_tidy,
+        )
+        .await
+        {
             Ok((true, false)) => {
                 (idle, trouble) = (min_idle, Duration::ZERO);
                 Duration::ZERO
@@ -142,6 +159,8 @@ pub async fn run(
 }
 
 /// One pass over every active search: (any progress, any transient trouble).
+/// A search that finished, or [`crate::retention::TIDY_EVERY`] passed since
+/// the last time, makes the round archive and retire finished searches too.
 async fn round(
     config: &SchedulerConfig,
     queue: &dyn Queue,
@@ -149,6 +168,7 @@ async fn round(
     runs: &mut BTreeMap<String, Run>,
     leading: &mut bool,
     leads: bool,
+    last_tidy: &mut Option<std::time::Instant>,
 ) -> Result<(bool, bool), crate::store::StoreError> {
     if !leads {
         if *leading {
@@ -222,6 +242,16 @@ async fn round(
     }
     for id in reload {
         runs.remove(&id);
+    }
+    let due = last_tidy.is_none_or(|t| t.elapsed() >= crate::retention::TIDY_EVERY);
+    if due || !finished.is_empty() {
+        match crate::retention::tidy(&config.results_dir, config.retention, queue, store).await {
+            Ok(_) => *last_tidy = Some(std::time::Instant::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "archiving and retiring finished searches failed; retrying next round");
+                trouble = true;
+            }
+        }
     }
     for id in finished {
         if let Some(run) = runs.remove(&id) {

@@ -64,6 +64,14 @@ pub trait Store: Send + Sync {
     async fn searches(&self) -> Result<Vec<SearchState>, StoreError>;
     /// Take or keep the leader lock for `ttl`; false while another leads.
     async fn lead(&self, ttl: Duration) -> Result<bool, StoreError>;
+    /// Finished searches still to be archived and retired, oldest first.
+    async fn retiring(&self) -> Result<Vec<String>, StoreError>;
+    /// Let a finished search's record and evaluations go once `keep` has
+    /// passed (zero: now), and take it off the retiring list. Idempotent.
+    async fn retire(&self, id: &str, keep: Duration) -> Result<(), StoreError>;
+    /// Drop the searches whose records are gone from the list of searches;
+    /// returns how many.
+    async fn sweep(&self) -> Result<u64, StoreError>;
 }
 
 /// Search records in Redis.
@@ -75,6 +83,8 @@ pub struct RedisStore {
     submit: Script,
     checkpoint: Script,
     lead: Script,
+    retire: Script,
+    forget: Script,
 }
 
 impl RedisStore {
@@ -88,6 +98,8 @@ impl RedisStore {
             submit: Script::new(include_str!("../lua/submit.lua")),
             checkpoint: Script::new(include_str!("../lua/checkpoint.lua")),
             lead: Script::new(include_str!("../lua/lead.lua")),
+            retire: Script::new(include_str!("../lua/retire.lua")),
+            forget: Script::new(include_str!("../lua/forget.lua")),
         }
     }
 }
@@ -110,6 +122,7 @@ impl Store for RedisStore {
             .key(self.keys.search(&state.id))
             .key(self.keys.searches())
             .key(self.keys.active())
+            .key(self.keys.retired())
             .arg(&state.id)
             .arg(json)
             .arg(state.created_ms)
@@ -144,6 +157,7 @@ impl Store for RedisStore {
             .key(self.keys.evals(&state.id))
             .key(self.keys.active())
             .key(self.keys.scheduler_lock())
+            .key(self.keys.retiring())
             .arg(&state.id)
             .arg(serde_json::to_string(state).expect("state serializes"))
             .arg(if state.status.is_terminal() { "1" } else { "0" })
@@ -225,5 +239,36 @@ impl Store for RedisStore {
             .invoke_async(&mut con)
             .await?;
         Ok(r == 1)
+    }
+
+    async fn retiring(&self) -> Result<Vec<String>, StoreError> {
+        let mut con = self.con.clone();
+        let mut ids: Vec<String> = con.smembers(self.keys.retiring()).await?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn retire(&self, id: &str, keep: Duration) -> Result<(), StoreError> {
+        let mut con = self.con.clone();
+        let _: i64 = self
+            .retire
+            .key(self.keys.search(id))
+            .key(self.keys.evals(id))
+            .key(self.keys.retiring())
+            .arg(id)
+            .arg(keep.as_millis() as u64)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        let mut con = self.con.clone();
+        Ok(self
+            .forget
+            .key(self.keys.searches())
+            .arg(self.keys.prefix())
+            .invoke_async(&mut con)
+            .await?)
     }
 }

@@ -1,4 +1,5 @@
-//! `nas submit | status | results | cancel | dlq`: talk to a running system.
+//! `nas submit | status | results | cancel | dlq | gc`: talk to a running
+//! system.
 
 use crate::args::QueueArgs;
 use anyhow::Context;
@@ -9,6 +10,7 @@ use scheduler::client;
 use scheduler::{RedisStore, SearchSpec};
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Flags of `nas submit`.
 #[derive(Debug, Args)]
@@ -110,6 +112,21 @@ pub enum DlqCommand {
     },
 }
 
+/// Flags of `nas gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove finished searches the scheduler has not archived into its
+    /// results folder yet, too (their records are then lost).
+    #[arg(long)]
+    pub force: bool,
+}
+
 async fn connect(args: &QueueArgs) -> anyhow::Result<(queue::RedisQueue, RedisStore)> {
     let q = args.connect().await?;
     let store = RedisStore::new(&q, "client");
@@ -205,6 +222,7 @@ fn table(
     out: &mut impl Write,
     rows: &[client::SearchStatus],
     workers: &[String],
+    redis: &queue::Footprint,
 ) -> std::io::Result<()> {
     writeln!(
         out,
@@ -276,7 +294,29 @@ fn table(
             workers.join(", ")
         }
     )?;
+    writeln!(
+        out,
+        "redis: {} in {} keys under this deployment's prefix",
+        bytes(redis.bytes),
+        redis.keys
+    )?;
     Ok(())
+}
+
+/// A byte count for people: B, KiB, MiB or GiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// `nas status`: the table (or JSON) once, or with `watch` (seconds between
@@ -293,12 +333,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (q, store) = connect(&queue).await?;
     let Some(every) = watch else {
         let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
+        let redis = q.footprint().await?;
         let mut out = std::io::stdout().lock();
         if json {
-            let doc = serde_json::json!({ "searches": rows, "trainers": workers });
+            let doc = serde_json::json!({ "searches": rows, "trainers": workers, "redis": redis });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         } else {
-            table(&mut out, &rows, &workers)?;
+            table(&mut out, &rows, &workers, &redis)?;
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -311,9 +352,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let mut first = true;
     loop {
         let (rows, workers) = client::status(&store, &q, id.as_deref()).await?;
+        let redis = q.footprint().await?;
         // Draw the frame whole, then show it at once: no flicker.
         let mut frame = Vec::new();
-        table(&mut frame, &rows, &workers)?;
+        table(&mut frame, &rows, &workers, &redis)?;
         let done = !rows.is_empty() && rows.iter().all(|r| r.state.status.is_terminal());
         let mut out = std::io::stdout().lock();
         if tty {
@@ -381,16 +423,18 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Every dead job's id, read a page at a time.
+/// Every dead job's id, read a page at a time (until a page is empty: a
+/// page may hold fewer than asked for, see [`Queue::dead_letters`]).
 async fn all_dead(q: &impl Queue) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
+    let mut from = 0;
     loop {
-        let page = q.dead_letters(ids.len(), MAX_PAGE as usize).await?;
-        let last = page.len() < MAX_PAGE as usize;
-        ids.extend(page.into_iter().map(|d| d.job_id));
-        if last {
+        let page = q.dead_letters(from, MAX_PAGE as usize).await?;
+        if page.is_empty() {
             return Ok(ids);
         }
+        ids.extend(page.into_iter().map(|d| d.job_id));
+        from += MAX_PAGE as usize;
     }
 }
 
@@ -404,10 +448,12 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
             offset,
         } => {
             let limit = limit as usize;
-            // One more than the page, to know whether there is a next one.
-            let mut page = q.dead_letters(offset, limit + 1).await?;
-            let more = page.len() > limit;
-            page.truncate(limit);
+            let page = q.dead_letters(offset, limit).await?;
+            // Whether there is a next page: a page may hold fewer than
+            // `limit` (see Queue::dead_letters), so look at the start of the
+            // next one (a few entries: each carries its envelope).
+            let next = offset.saturating_add(limit);
+            let more = !q.dead_letters(next, limit.min(32)).await?.is_empty();
             let mut out = std::io::stdout().lock();
             for d in page {
                 if json {
@@ -422,7 +468,6 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             if more {
-                let next = offset.saturating_add(limit);
                 let json = if json { " --json" } else { "" };
                 eprintln!("more dead jobs: nas dlq list --offset {next} --limit {limit}{json}");
             }
@@ -448,4 +493,83 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `nas gc`: remove now what finished and cancelled searches left in Redis
+/// (records, jobs, result logs, dead letters), the heartbeats of workers
+/// silent for a day and surrogate requests past their deadline.
+pub async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    use scheduler::retention;
+    let (q, store) = connect(&args.queue).await?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    let now = queue::now_ms();
+    let (mut freed, mut searches, mut skipped) = (queue::Footprint::default(), 0, 0);
+    for left in retention::leftovers(&store).await? {
+        let s = &left.state;
+        if !left.archived && !args.force {
+            println!(
+                "kept {}: the scheduler has not archived it into its results folder yet (--force removes it anyway)",
+                s.id
+            );
+            skipped += 1;
+            continue;
+        }
+        let mut keys = q.search_keys(&s.id).await?;
+        keys.extend([q.keys().search(&s.id), q.keys().evals(&s.id)]);
+        let size = q.footprint_of(&keys).await?;
+        let age = s
+            .finished_ms
+            .map(|f| format!(", finished {} ago", ago(now.saturating_sub(f))))
+            .unwrap_or_default();
+        println!(
+            "{verb} {} ({}{age}): {} keys, {}",
+            s.id,
+            s.status.word(),
+            size.keys,
+            bytes(size.bytes)
+        );
+        if !args.dry_run {
+            retention::remove_now(&s.id, &q, &store)
+                .await
+                .with_context(|| format!("removing search {}", s.id))?;
+        }
+        freed += size;
+        searches += 1;
+    }
+    let mut con = q.connection();
+    let requests =
+        surrogate::client::drop_expired(&mut con, q.keys().prefix(), args.dry_run).await?;
+    let workers = if args.dry_run {
+        let all = q
+            .workers(Duration::from_secs(100 * 365 * 86_400))
+            .await?
+            .len();
+        let live = q.workers(retention::SILENT_WORKERS).await?.len();
+        (all - live.min(all)) as u64
+    } else {
+        let (swept, _) = retention::sweep(&q, &store).await?;
+        swept.workers
+    };
+    println!(
+        "{verb} {searches} finished searches ({} keys, {}), {workers} heartbeats of workers silent for a day, {requests} surrogate requests past their deadline{}",
+        freed.keys,
+        bytes(freed.bytes),
+        if skipped > 0 { format!("; kept {skipped} not yet archived") } else { String::new() }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A duration for people: seconds, minutes, hours or days.
+fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7_199 => format!("{} min", s / 60),
+        7_200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
 }

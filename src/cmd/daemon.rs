@@ -28,9 +28,14 @@ pub struct SchedulerArgs {
     /// Redis and queue settings.
     #[command(flatten)]
     pub queue: QueueArgs,
-    /// Folder for each search's evaluations.jsonl.
+    /// Folder for each search's evaluations.jsonl, and the archive of
+    /// finished searches (state.json beside it; `nas export --results`).
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
+    /// Days a finished search's records stay in Redis once archived into
+    /// the results folder (fractions allowed; 0 removes them at once).
+    #[arg(long, default_value_t = 7.0, value_parser = retention_days)]
+    pub retention_days: f64,
     /// Where strategies that rank candidates (pnas, surrogate) get their
     /// surrogate: `redis` (the `nas surrogate` service), `embedded` (in
     /// this process) or `none`.
@@ -43,6 +48,16 @@ pub struct SchedulerArgs {
     /// (/healthz) on this address, e.g. 0.0.0.0:9100 (default: off).
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+}
+
+fn retention_days(s: &str) -> Result<f64, String> {
+    let d: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of days: {e}"))?;
+    if !(0.0..=3650.0).contains(&d) {
+        return Err(format!("{d} days is outside 0..=3650"));
+    }
+    Ok(d)
 }
 
 /// How a trainer evaluates: the flags that become its
@@ -154,6 +169,7 @@ pub async fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     let config = scheduler::SchedulerConfig {
         ranker,
         results_dir: args.results_dir,
+        retention: Duration::from_secs_f64(args.retention_days * 86_400.0),
         ..Default::default()
     };
     tracing::info!(redis = %q.url(), surrogate = ?args.surrogate, "scheduler connected");

@@ -1,7 +1,9 @@
 //! The ranking service's client: push a request, wait for its reply, and
 //! send it once more if none comes in time (the replica that popped it may
 //! have died; requests are self-contained, so any replica can answer the
-//! second copy).
+//! second copy). Each copy carries its deadline; an unanswered copy still
+//! on the list is taken back, and one popped late is dropped by the
+//! replica, so requests never pile up in Redis.
 //!
 //! The client polls the reply key with LPOP instead of blocking on it: a
 //! BLPOP would stall every other command on a multiplexed connection, and
@@ -32,10 +34,17 @@ pub async fn rank<C: ConnectionLike + Send + Sync>(
     timeout: Duration,
 ) -> Result<Ranking, SurrogateError> {
     let keys = Keys::new(prefix);
-    let bytes = request.encode(&keys, MAX_CANDIDATES)?;
     let requests = keys.surrogate_requests();
     const ATTEMPTS: u32 = 2;
     for attempt in 1..=ATTEMPTS {
+        // Each copy carries the moment this wait ends, by the server's
+        // clock: a replica that pops it later drops it unanswered.
+        let now = queue::server_ms(con)
+            .await
+            .map_err(SurrogateError::redis(&requests))?;
+        let mut copy = request.clone();
+        copy.deadline_ms = Some(now + timeout.as_millis() as u64);
+        let bytes = copy.encode(&keys, MAX_CANDIDATES)?;
         let _: () = con
             .rpush(&requests, &bytes)
             .await
@@ -43,6 +52,12 @@ pub async fn rank<C: ConnectionLike + Send + Sync>(
         if let Some(reply) = wait(con, request, timeout).await? {
             return ranking(reply, request);
         }
+        // Unanswered: take the copy back if no replica has popped it, so
+        // that requests nobody serves do not pile up.
+        let _: i64 = con
+            .lrem(&requests, 1, &bytes)
+            .await
+            .map_err(SurrogateError::redis(&requests))?;
         if attempt < ATTEMPTS {
             tracing::warn!(request = %request.request_id, timeout_ms = timeout.as_millis() as u64, "no surrogate reply in time; sending the request again");
         }
@@ -52,6 +67,43 @@ pub async fn rank<C: ConnectionLike + Send + Sync>(
         attempts: ATTEMPTS,
         timeout_ms: timeout.as_millis() as u64,
     })
+}
+
+/// Remove the requests under `prefix` whose deadline has passed (their
+/// clients stopped waiting; a replica would drop them anyway) and those
+/// that do not decode as JSON; returns how many (with `dry_run`, how many
+/// it would remove). What `nas gc` calls.
+pub async fn drop_expired<C: ConnectionLike + Send + Sync>(
+    con: &mut C,
+    prefix: &str,
+    dry_run: bool,
+) -> Result<u64, SurrogateError> {
+    let requests = Keys::new(prefix).surrogate_requests();
+    let now = queue::server_ms(con)
+        .await
+        .map_err(SurrogateError::redis(&requests))?;
+    let waiting: Vec<Vec<u8>> = con
+        .lrange(&requests, 0, -1)
+        .await
+        .map_err(SurrogateError::redis(&requests))?;
+    let mut dropped = 0;
+    for raw in waiting {
+        let deadline = serde_json::from_slice::<serde_json::Value>(&raw)
+            .map(|v| v.get("deadline_ms").and_then(|d| d.as_u64()));
+        if matches!(deadline, Ok(Some(d)) if d >= now) || matches!(deadline, Ok(None)) {
+            continue;
+        }
+        if dry_run {
+            dropped += 1;
+            continue;
+        }
+        let n: u64 = con
+            .lrem(&requests, 1, &raw)
+            .await
+            .map_err(SurrogateError::redis(&requests))?;
+        dropped += n;
+    }
+    Ok(dropped)
 }
 
 /// The reply to `request`, or `None` once `timeout` has passed.

@@ -194,6 +194,7 @@ impl RedisRanker {
                     self.next.fetch_add(1, Ordering::Relaxed)
                 );
                 RankRequest {
+                    deadline_ms: None,
                     v: SURROGATE_SCHEMA_VERSION,
                     reply_key: self.keys.surrogate_reply(&request_id),
                     request_id,

@@ -77,6 +77,9 @@ pub struct ServiceReport {
     pub refused: u64,
     /// Requests with no usable reply key, dropped.
     pub dropped: u64,
+    /// Requests popped after their deadline, dropped unanswered (their
+    /// client had stopped waiting).
+    pub expired: u64,
     /// Requests in hand abandoned at shutdown.
     pub abandoned: u64,
 }
@@ -86,6 +89,7 @@ enum Outcome {
     Ranked,
     Refused,
     Dropped,
+    Expired,
 }
 
 /// What every request task shares.
@@ -226,6 +230,7 @@ fn count(report: &mut ServiceReport, done: Result<Outcome, tokio::task::JoinErro
         Ok(Outcome::Ranked) => "ranked",
         Ok(Outcome::Refused) => "refused",
         Ok(Outcome::Dropped) => "dropped",
+        Ok(Outcome::Expired) => "expired",
         Err(_) => "abandoned",
     };
     metrics::surrogate()
@@ -236,6 +241,7 @@ fn count(report: &mut ServiceReport, done: Result<Outcome, tokio::task::JoinErro
         Ok(Outcome::Ranked) => report.ranked += 1,
         Ok(Outcome::Refused) => report.refused += 1,
         Ok(Outcome::Dropped) => report.dropped += 1,
+        Ok(Outcome::Expired) => report.expired += 1,
         Err(e) => {
             report.abandoned += 1;
             tracing::error!(error = %e, "a surrogate request task failed");
@@ -268,6 +274,19 @@ async fn handle(shared: Arc<Shared>, raw: Vec<u8>, _permit: OwnedSemaphorePermit
         },
         Ok(checked) => {
             let r = checked.request;
+            if let Some(deadline) = r.deadline_ms {
+                let mut con = shared.con.clone();
+                match queue::server_ms(&mut con).await {
+                    Ok(now) if now > deadline => {
+                        tracing::warn!(request = %r.request_id, search = %r.search_id, late_ms = now - deadline, "dropping a surrogate request popped after its deadline: its client stopped waiting");
+                        return Outcome::Expired;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(request = %r.request_id, error = %e, "cannot read the server's clock; answering the request anyway")
+                    }
+                }
+            }
             let job = Job {
                 search: r.search_id.clone(),
                 space: r.space,

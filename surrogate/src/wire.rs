@@ -71,6 +71,11 @@ pub struct RankRequest {
     pub training: Vec<TrainingPair>,
     /// The genotypes to score, as text.
     pub candidates: Vec<String>,
+    /// When the caller stops waiting (ms since the epoch by the Redis
+    /// server's clock): a replica that pops the request later drops it
+    /// unanswered. The client sets it at each push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// What a reply says.
@@ -339,6 +344,7 @@ mod tests {
 
     fn request(keys: &Keys) -> RankRequest {
         RankRequest {
+            deadline_ms: None,
             v: SURROGATE_SCHEMA_VERSION,
             request_id: "r1".into(),
             reply_key: keys.surrogate_reply("r1"),

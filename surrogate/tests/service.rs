@@ -119,6 +119,7 @@ const SPACE: Space = Space::Pnas { blocks: 3 };
 
 fn request(keys: &Keys, id: &str, candidates: usize) -> RankRequest {
     RankRequest {
+        deadline_ms: None,
         v: SURROGATE_SCHEMA_VERSION,
         request_id: id.into(),
         reply_key: keys.surrogate_reply(id),
@@ -225,8 +226,40 @@ async fn without_a_replica_the_client_times_out_after_one_retry() {
     assert!(err
         .to_string()
         .contains("is a `nas surrogate` replica running?"));
+    // Both copies were taken back unanswered: nothing piles up.
     let waiting: usize = con.llen(keys.surrogate_requests()).await.unwrap();
-    assert_eq!(waiting, 2, "the request was sent twice");
+    assert_eq!(waiting, 0, "unanswered requests are taken back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_popped_after_its_deadline_is_dropped_unanswered() {
+    let p = prefix("deadline");
+    let keys = Keys::new(&p);
+    let mut con = connection().await;
+    let now = queue::server_ms(&mut con).await.unwrap();
+    let mut late = request(&keys, "late", 3);
+    late.deadline_ms = Some(now - 1);
+    let mut timely = request(&keys, "timely", 3);
+    timely.deadline_ms = Some(now + 60_000);
+    let _: () = con
+        .rpush(keys.surrogate_requests(), late.encode(&keys, 100).unwrap())
+        .await
+        .unwrap();
+    let replica = Replica::start(&p, |_| {});
+    let reply = exchange(
+        &mut con,
+        &keys,
+        "timely",
+        &timely.encode(&keys, 100).unwrap(),
+    )
+    .await;
+    assert!(matches!(reply.body, ReplyBody::Ok { .. }), "{reply:?}");
+    let late_reply: bool = con.exists(keys.surrogate_reply("late")).await.unwrap();
+    assert!(!late_reply, "no reply to a request past its deadline");
+    let report = replica.stop().await;
+    assert_eq!((report.ranked, report.expired), (1, 1), "{report:?}");
+    let waiting: usize = con.llen(keys.surrogate_requests()).await.unwrap();
+    assert_eq!(waiting, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,6 +385,7 @@ async fn malformed_and_oversized_requests_get_error_replies_and_the_replica_live
             ranked: 1,
             refused: 5,
             dropped: 2,
+            expired: 0,
             abandoned: 0
         }
     );

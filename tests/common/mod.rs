@@ -85,6 +85,14 @@ impl System {
         &self.prefix
     }
 
+    /// A connection to the test Redis.
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
     /// A path in the temporary folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
