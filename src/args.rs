@@ -1,29 +1,38 @@
-//! Flags more than one subcommand takes: where the queue is
-//! ([`QueueArgs`]) and which search space ([`SpaceArgs`]). A leaf: the
-//! subcommands use it, it uses none of them.
+//! Flags more than one subcommand takes: where Redis is ([`RedisArgs`],
+//! with the password read from a file so that `ps` never shows it), where
+//! the queue is ([`QueueArgs`]) and which search space ([`SpaceArgs`]). A
+//! leaf: the subcommands use it, it uses none of them.
 
 use anyhow::{bail, Context};
 use clap::Args;
 use queue::{QueueConfig, RedisQueue};
 use space::{Space, SpaceKind};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where Redis is: the `--redis`, `--redis-ca`, `--prefix` and
+/// Where Redis is: the `--redis`, `--redis-url-file`,
+/// `--redis-password-file`, `--redis-ca`, `--prefix` and
 /// `--connect-timeout-secs` of every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
-    /// Redis URL: redis://[user:password@]host:port/db or rediss:// for TLS.
-    #[arg(
-        long = "redis",
-        env = "REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379/"
-    )]
-    pub url: queue::RedisUrl,
+    /// Redis URL: redis://[user[:password]@]host:port/db or rediss:// for
+    /// TLS (default redis://127.0.0.1:6379/). `ps` shows a password given
+    /// here to every user: give it with --redis-password-file instead.
+    #[arg(long = "redis", env = "REDIS_URL", hide_env_values = true)]
+    pub url: Option<queue::RedisUrl>,
+    /// A file holding the whole Redis URL, instead of --redis (a Docker or
+    /// Kubernetes secret).
+    #[arg(long = "redis-url-file", env = "REDIS_URL_FILE")]
+    pub url_file: Option<PathBuf>,
+    /// A file holding the Redis password (surrounding white space trimmed),
+    /// put into the URL in place of any password there. Keep it private
+    /// (chmod 600): the command warns if others may read it.
+    #[arg(long = "redis-password-file", env = "NAS_REDIS_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
     /// PEM CA certificate that signed the Redis server's TLS certificate
     /// (for rediss:// with a private CA; default: the system trust store).
     #[arg(long, env = "NAS_REDIS_CA")]
-    pub redis_ca: Option<std::path::PathBuf>,
+    pub redis_ca: Option<PathBuf>,
     /// Key prefix, so deployments can share one Redis.
     #[arg(long, env = "NAS_PREFIX", default_value = "nas")]
     pub prefix: String,
@@ -32,16 +41,91 @@ pub struct RedisArgs {
     pub connect_timeout_secs: f64,
 }
 
+/// Where Redis is when neither --redis nor --redis-url-file says.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
+
 impl RedisArgs {
-    /// The Redis URL, with the CA file of `--redis-ca` when given.
-    pub fn url(&self) -> queue::RedisUrl {
-        self.url.clone().with_ca_file(self.redis_ca.clone())
+    /// The Redis URL: from --redis or the file of --redis-url-file (or the
+    /// default), with the password of --redis-password-file and the CA
+    /// file of --redis-ca when given.
+    pub fn url(&self) -> anyhow::Result<queue::RedisUrl> {
+        let url = redis_url(
+            self.url.as_ref(),
+            self.url_file.as_deref(),
+            self.password_file.as_deref(),
+        )?;
+        let url = match url {
+            Some(url) => url,
+            None => queue::RedisUrl::parse(DEFAULT_REDIS_URL).map_err(anyhow::Error::msg)?,
+        };
+        Ok(url.with_ca_file(self.redis_ca.clone()))
     }
 
     /// How long to keep trying to connect.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout_secs.max(0.0))
     }
+}
+
+/// The Redis URL that `url` (--redis), `url_file` (--redis-url-file) and
+/// `password_file` (--redis-password-file) give, if either of the first two
+/// is given; a password file alone applies to the default URL, so it is
+/// returned as that. The files are read as [`read_secret`] reads them.
+pub fn redis_url(
+    url: Option<&queue::RedisUrl>,
+    url_file: Option<&Path>,
+    password_file: Option<&Path>,
+) -> anyhow::Result<Option<queue::RedisUrl>> {
+    let url = match (url, url_file) {
+        (Some(_), Some(file)) => bail!(
+            "both --redis (or REDIS_URL) and --redis-url-file (or REDIS_URL_FILE, {}) give the Redis URL; give one",
+            file.display()
+        ),
+        (Some(url), None) => Some(url.clone()),
+        (None, Some(file)) => {
+            let text = read_secret("Redis URL file", file)?;
+            let url = queue::RedisUrl::parse(&text)
+                .map_err(|e| anyhow::anyhow!("the Redis URL file {}: {e}", file.display()))?;
+            Some(url)
+        }
+        (None, None) => None,
+    };
+    let Some(file) = password_file else {
+        return Ok(url);
+    };
+    let url = match url {
+        Some(url) => url,
+        None => queue::RedisUrl::parse(DEFAULT_REDIS_URL).map_err(anyhow::Error::msg)?,
+    };
+    let password = read_secret("Redis password file", file)?;
+    let url = url
+        .with_password(&password)
+        .map_err(|e| anyhow::anyhow!("--redis-password-file {}: {e}", file.display()))?;
+    Ok(Some(url))
+}
+
+/// The text of a secret file (a password, a URL with one), trimmed. A file
+/// that cannot be read or holds only white space is an error naming it;
+/// one that every user may read draws a warning. A file its group may read
+/// does not: a Kubernetes secret volume is mounted 0440 with `fsGroup` so
+/// that a process that does not own it can read it.
+pub fn read_secret(what: &str, path: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    let secret = text.trim();
+    anyhow::ensure!(!secret.is_empty(), "the {what} {} is empty", path.display());
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = %format!("{mode:03o}"),
+                "the {what} is readable by every user; chmod 600 it"
+            );
+        }
+    }
+    Ok(secret.to_string())
 }
 
 /// Where the queue is and how it behaves.
@@ -83,9 +167,10 @@ impl QueueArgs {
     /// `--connect-timeout-secs`.
     pub async fn connect(&self) -> anyhow::Result<RedisQueue> {
         let give_up = self.redis.connect_timeout();
-        RedisQueue::connect_with_retry(&self.redis.url(), self.config()?, give_up)
+        let url = self.redis.url()?;
+        RedisQueue::connect_with_retry(&url, self.config()?, give_up)
             .await
-            .with_context(|| format!("cannot reach redis at {}", self.redis.url))
+            .with_context(|| format!("cannot reach redis at {url}"))
     }
 }
 

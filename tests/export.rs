@@ -478,7 +478,14 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
         .iter()
         .map(|e| serde_json::to_string(e).unwrap() + "\n")
         .collect();
-    std::fs::write(store.search_dir(&state.id).join("evaluations.jsonl"), lines).unwrap();
+    std::fs::write(
+        store
+            .search_dir(&state.id)
+            .unwrap()
+            .join("evaluations.jsonl"),
+        lines,
+    )
+    .unwrap();
     state
 }
 

@@ -447,7 +447,7 @@ async fn t5_poison_and_malformed_jobs_go_to_the_dead_letter_list() {
         ],
     );
     let dead = until("two dead letters", Duration::from_secs(60), || async {
-        let d = q.dead_letters(10).await.unwrap();
+        let d = q.dead_letters(0, 10).await.unwrap();
         (d.len() == 2).then_some(d)
     })
     .await;

@@ -386,7 +386,7 @@ async fn queue_round_trip(redis: &AclRedis) {
     assert_eq!(s.results(&id, 0, 100).await.unwrap().results.len(), 4);
     let counts = s.counts(&id).await.unwrap();
     assert_eq!((counts.done, counts.dead), (3, 1));
-    let letters = s.dead_letters(10).await.unwrap();
+    let letters = s.dead_letters(0, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert!(s.replay(&letters[0].job_id).await.unwrap());
     let replayed = t.claim("t1", 1).await.unwrap();
@@ -803,6 +803,153 @@ async fn daemons_run_a_search_as_their_roles() {
     assert!(log.is_empty(), "commands denied to the daemons: {log:#?}");
 }
 
+/// Issue 15, defect 10: passwords on the command line are shown by `ps` to
+/// every user. Real daemons connect to the ACL-protected Redis with the
+/// password in a file, three ways: `--redis-password-file` (the trainer),
+/// `REDIS_URL_FILE` (the scheduler and `nas submit`, the whole URL in a
+/// file) and `NAS_REDIS_PASSWORD_FILE` (the surrogate); they run a search,
+/// and the password is in no process's argv and in no log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_connect_with_password_files_and_never_show_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let redis = AclRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let user_url = |role: &str| format!("redis://{role}@127.0.0.1:{}/", redis.port);
+    let trainer_pw = secret_file("trainer.pw", format!("{}\n", redis.password("trainer")));
+    let surrogate_pw = secret_file("surrogate.pw", redis.password("surrogate").to_string());
+    let scheduler_url = secret_file("scheduler.url", format!("{}\n", redis.url("scheduler")));
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    let results = dir.path().join("results");
+    let mut procs = Procs(Vec::new());
+    let trainer_url = user_url("trainer");
+    let trainer = nas(
+        &[
+            "trainer",
+            "--redis",
+            &trainer_url,
+            "--redis-password-file",
+            trainer_pw.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        &log("trainer"),
+    )
+    .spawn()
+    .unwrap();
+    let scheduler = nas(
+        &[
+            "scheduler",
+            "--surrogate",
+            "none",
+            "--results-dir",
+            results.to_str().unwrap(),
+        ],
+        &log("scheduler"),
+    )
+    .env("REDIS_URL_FILE", &scheduler_url)
+    .spawn()
+    .unwrap();
+    let surrogate = nas(&["surrogate"], &log("surrogate"))
+        .env("REDIS_URL", user_url("surrogate"))
+        .env("NAS_REDIS_PASSWORD_FILE", &surrogate_pw)
+        .spawn()
+        .unwrap();
+    let pids = [trainer.id(), scheduler.id(), surrogate.id()];
+    procs.0.extend([trainer, scheduler, surrogate]);
+
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "name = \"files\"\nbudget = 4\nseed = 2\nparallel = 2\n[space]\nkind = \"nb201\"\n\
+         [strategy]\nstrategy = \"random\"\n[evaluator.nb201]\ndataset = \"cifar10\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .arg("submit")
+        .arg(&spec)
+        .env_remove("REDIS_URL")
+        .env_remove("NAS_PREFIX")
+        .env("REDIS_URL_FILE", &scheduler_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = connect(&redis, "admin").await;
+    let store = RedisStore::new(&admin, "observer");
+    let logs = || {
+        ["trainer", "scheduler", "surrogate"]
+            .map(|n| std::fs::read_to_string(log(n)).unwrap_or_default())
+            .join("\n")
+    };
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = store.load(&id).await.unwrap().expect("submitted");
+        if state.status.is_terminal() {
+            assert_eq!(state.status.word(), "done", "{:?}", state.status);
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the search did not finish:\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The surrogate is idle: it has connected once its pop loop has run
+    // as its user (an unknown password fails at start-up).
+    let end = Instant::now() + Duration::from_secs(20);
+    while !redis
+        .cli("admin", &["CLIENT", "LIST"])
+        .0
+        .contains("user=surrogate")
+    {
+        assert!(
+            Instant::now() < end,
+            "the surrogate never connected:\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let secrets = ["trainer", "scheduler", "surrogate"].map(|r| redis.password(r).to_string());
+    for pid in pids {
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+        assert!(argv.contains("nas"), "{argv}");
+        for s in &secrets {
+            assert!(!argv.contains(s.as_str()), "a password in argv: {argv}");
+        }
+    }
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    for c in &mut procs.0 {
+        let _ = c.wait();
+    }
+    let text = logs();
+    assert!(text.contains("redis://trainer:***@"), "{text}");
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a password in the logs:\n{text}"
+        );
+    }
+    let log = redis.acl_log();
+    assert!(log.is_empty(), "commands denied to the daemons: {log:#?}");
+}
+
 /// A real trainer with --metrics-addr on the test Redis: its slots, busy
 /// slots and finished jobs show in /metrics as jobs run, /healthz is 200
 /// once it reaches Redis, a second trainer on the same port fails at
@@ -1052,11 +1199,30 @@ fn kubernetes_manifests_hold_the_stack() {
         }
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
         assert!(c["args"].to_string().contains("0.0.0.0:9100"), "{name}");
-        let env = c["env"].to_string();
-        assert!(
-            env.contains(&format!("{name}-password")),
-            "{name} password: {env}"
-        );
+        // Issue 15, defect 10: the password comes from the Secret as a
+        // file; the URL in the environment names the user only.
+        let env = |var: &str| {
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == var)
+                .map(|e| e["value"].as_str().unwrap_or_default().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(env("REDIS_URL"), format!("redis://{name}@redis:6379/"));
+        let file = env("NAS_REDIS_PASSWORD_FILE");
+        let mounts = c["volumeMounts"].as_array().unwrap();
+        let mount = mounts
+            .iter()
+            .find(|m| file.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+            .unwrap_or_else(|| panic!("{name}: {file} is on no mount: {mounts:?}"));
+        let volumes = d["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+        let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+        assert_eq!(volume["secret"]["secretName"], "nas-redis", "{volume}");
+        let item = &volume["secret"]["items"][0];
+        assert_eq!(item["key"], format!("{name}-password"), "{volume}");
+        assert!(file.ends_with(&format!("/{}", item["path"].as_str().unwrap())));
     }
     let trainer = find("Deployment", "nas-trainer");
     let res = &trainer["spec"]["template"]["spec"]["containers"][0]["resources"];

@@ -229,10 +229,25 @@ if __name__ == "__main__":
     out
 }
 
-/// `text` for a line of the module docstring: no quotes that would end it,
-/// no backslashes that would escape.
+/// `text` inside the module docstring (a plain, not raw, `"""` string):
+/// backslashes and every quote escaped, so nothing ends the string early or
+/// escapes what follows; control characters but the newline (a NUL, which
+/// Python refuses in source, a carriage return, which it would turn into a
+/// newline, terminal escapes) written as `\xNN`. Python reads the text back
+/// exactly.
 fn py_doc(text: &str) -> String {
-    text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push('\n'),
+            // Control characters are U+0000..U+001F and U+007F..U+009F.
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -277,5 +292,56 @@ mod tests {
     #[test]
     fn python_string_literals_escape_quotes_and_backslashes() {
         assert_eq!(py_str(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(py_doc("a\"\"\"b\\\r\0\n"), "a\\\"\\\"\\\"b\\\\\\x0d\\x00\n");
+    }
+
+    /// Issue 15, defect 9: stored strings are interpolated into model.py.
+    /// Whatever they hold, Python parses the file and reads them back
+    /// exactly, in the docstring and in the constants.
+    #[test]
+    fn stored_strings_round_trip_through_model_py() {
+        let search = "s\"\"\" + __import__('os').system('x') + \"\"\"\r\n\\ \0end\"";
+        let genotype = "g\"\"\"\n'''\\x41\r\t\u{2028}\"";
+        let text = model_py(&ModelPy {
+            search,
+            space: SpaceKind::Darts,
+            genotype,
+            hash: "h\"\\\n",
+            settings: &settings(),
+            preprocess: None,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.py");
+        std::fs::write(&path, &text).unwrap();
+        // The module is parsed, not run: it needs torch to run.
+        let read = r#"
+import ast, json, sys
+tree = ast.parse(open(sys.argv[1], encoding="utf-8", newline="").read())
+found = {"doc": ast.get_docstring(tree, clean=False)}
+for node in tree.body:
+    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+        name = node.targets[0].id
+        if name in ("SEARCH", "GENOTYPE", "HASH"):
+            found[name] = ast.literal_eval(node.value)
+print(json.dumps(found))
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", read])
+            .arg(&path)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "python cannot parse model.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(found["SEARCH"], search);
+        assert_eq!(found["GENOTYPE"], genotype);
+        assert_eq!(found["HASH"], "h\"\\\n");
+        let doc = found["doc"].as_str().unwrap();
+        let head = format!("The best architecture of the nas search {search}, in PyTorch.");
+        assert!(doc.starts_with(&head), "{doc}");
+        assert!(doc.contains(&format!("\n{genotype}\n")), "{doc}");
     }
 }

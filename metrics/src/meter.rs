@@ -196,8 +196,8 @@ impl Queue for MeteredQueue {
         self.ok(self.inner.job_state(job_id).await)
     }
 
-    async fn dead_letters(&self, max: usize) -> QResult<Vec<DeadLetter>> {
-        self.ok(self.inner.dead_letters(max).await)
+    async fn dead_letters(&self, from: usize, max: usize) -> QResult<Vec<DeadLetter>> {
+        self.ok(self.inner.dead_letters(from, max).await)
     }
 
     async fn replay(&self, job_id: &str) -> QResult<bool> {

@@ -278,10 +278,13 @@ pub trait Queue: Send + Sync {
     /// Extend a lease by the configured length; returns the new deadline.
     async fn renew(&self, lease: &Lease) -> Result<u64>;
 
-    /// Acknowledge the job and record its outcome, exactly once.
+    /// Acknowledge the job and record its outcome, exactly once. A result
+    /// over [`wire::MAX_RESULT_BYTES`] is refused (naming the job) and
+    /// nothing is recorded: the lease still holds.
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()>;
 
-    /// Record a failure: retry after backoff, or dead-letter.
+    /// Record a failure: retry after backoff, or dead-letter. A reason over
+    /// [`wire::MAX_REASON_BYTES`] is cut to that ([`wire::cut_reason`]).
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome>;
 
     /// Hand a job back at once (shutdown); the attempt does not count. A
@@ -315,8 +318,11 @@ pub trait Queue: Send + Sync {
     /// Where a job is, if it exists.
     async fn job_state(&self, job_id: &str) -> Result<Option<JobState>>;
 
-    /// The dead-letter list, oldest first.
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>>;
+    /// Entries `from..from + max` of the dead-letter list, oldest first (a
+    /// page at a time: the list is unbounded). An entry whose job is gone
+    /// (its search retired, not yet swept) is left out, so a page may hold
+    /// fewer; the next page still starts at `from + max`.
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>>;
 
     /// Queue a dead job again with fresh attempts; false if it was not dead.
     async fn replay(&self, job_id: &str) -> Result<bool>;
@@ -349,7 +355,7 @@ pub trait Queue: Send + Sync {
 
 /// The envelope a new job is stored with: the id is filled in by the queue.
 fn envelope_for(job: &NewJob) -> Result<Envelope> {
-    wire::validate_id("job", &job.search_id)?;
+    wire::validate_search_id("job", &job.search_id)?;
     let env = Envelope {
         v: wire::SCHEMA_VERSION,
         job_id: keys::ID_PLACEHOLDER.into(),

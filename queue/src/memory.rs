@@ -392,6 +392,9 @@ impl Queue for MemoryQueue {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
+        // As the Redis backend: a result it could not record changes nothing.
+        let result = result_for(lease, outcome);
+        result.encode()?;
         let mut q = self.lock();
         let id = &lease.job.job_id;
         if !q.held(id, lease.token) {
@@ -400,7 +403,6 @@ impl Queue for MemoryQueue {
         let deadline = q.jobs[id].deadline;
         q.leases.remove(&(deadline, id.clone()));
         q.set_state(id, JobState::Done);
-        let result = result_for(lease, outcome);
         q.log
             .entry(lease.job.search_id.clone())
             .or_default()
@@ -409,6 +411,8 @@ impl Queue for MemoryQueue {
     }
 
     async fn fail(&self, lease: &Lease, reason: &str, kind: FailKind) -> Result<FailOutcome> {
+        let cut = wire::cut_reason(reason);
+        let reason = cut.as_ref();
         let now = crate::now_ms();
         let mut q = self.lock();
         let id = &lease.job.job_id;
@@ -505,13 +509,14 @@ impl Queue for MemoryQueue {
         Ok(self.lock().jobs.get(job_id).map(|j| j.state))
     }
 
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {
         let q = self.lock();
         Ok(q.dlq
             .iter()
+            .skip(from)
+            .take(max)
             // A retired search's job may be gone before its entry is swept.
             .filter_map(|id| q.jobs.get(id).map(|j| (id, j)))
-            .take(max)
             .map(|(id, j)| DeadLetter {
                 job_id: id.clone(),
                 search_id: j.sid.clone(),
@@ -544,7 +549,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn cancel(&self, search: &str) -> Result<u64> {
-        wire::validate_id("search", search)?;
+        wire::validate_search_id("search", search)?;
         let mut q = self.lock();
         q.cancelled.insert(search.to_string());
         let ready = q.ready.remove(search).unwrap_or_default();

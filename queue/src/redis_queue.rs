@@ -45,6 +45,28 @@ impl RedisUrl {
         }
     }
 
+    /// This URL with `password` in it, in place of any there (read from a
+    /// file, so that no command line shows it); percent-encoded in the
+    /// URL, decoded again by the client.
+    pub fn with_password(mut self, password: &str) -> std::result::Result<Self, String> {
+        let mut u = url::Url::parse(&self.url).map_err(|e| format!("invalid redis url: {e}"))?;
+        // Every byte but the unreserved ones encoded: the url crate leaves
+        // '%' as it is, which the client would then decode.
+        let encoded: String = password
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        u.set_password(Some(&encoded))
+            .map_err(|()| format!("the redis url {self} cannot hold a password"))?;
+        self.url = u.into();
+        Ok(self)
+    }
+
     /// Trust the PEM CA certificate in `path` for `rediss://`.
     pub fn with_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
         self.ca_file = path;
@@ -353,7 +375,7 @@ impl RedisQueue {
             .arg(k.prefix())
             .arg(job_id)
             .arg(token)
-            .arg(reason)
+            .arg(wire::cut_reason(reason).as_ref())
             .arg(if kind == FailKind::Retryable {
                 "1"
             } else {
@@ -509,8 +531,7 @@ impl Queue for RedisQueue {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<()> {
-        let result = serde_json::to_string(&result_for(lease, outcome))
-            .map_err(|e| QueueError::Corrupt(format!("encoding result: {e}")))?;
+        let result = result_for(lease, outcome).encode()?;
         let mut con = self.con.clone();
         let r: i64 = self
             .scripts
@@ -637,38 +658,45 @@ impl Queue for RedisQueue {
         s.map(|s| s.parse()).transpose()
     }
 
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+    async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {
         if max == 0 {
             return Ok(Vec::new());
         }
         let mut con = self.con.clone();
-        let ids: Vec<String> = con.lrange(self.keys.dlq(), 0, max as isize - 1).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (sid, attempt, reason, env): (
-                Option<String>,
-                Option<u32>,
-                Option<String>,
-                Option<String>,
-            ) = redis::cmd("HMGET")
-                .arg(self.keys.job(&id))
-                .arg(&["sid", "attempt", "reason", "env"])
-                .query_async(&mut con)
-                .await?;
-            if sid.is_none() && env.is_none() {
-                // Its search was retired and the job is gone; the next
-                // sweep drops the entry.
-                continue;
-            }
-            out.push(DeadLetter {
+        let last = from.saturating_add(max - 1).min(isize::MAX as usize);
+        let ids: Vec<String> = con
+            .lrange(
+                self.keys.dlq(),
+                from.min(isize::MAX as usize) as isize,
+                last as isize,
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for the page, not one per job.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.job(id))
+                .arg(&["sid", "attempt", "reason", "env"]);
+        }
+        type Fields = (Option<String>, Option<u32>, Option<String>, Option<String>);
+        let rows: Vec<Fields> = pipe.query_async(&mut con).await?;
+        Ok(ids
+            .into_iter()
+            .zip(rows)
+            // A job of a retired search may be gone; the next sweep drops
+            // its entry.
+            .filter(|(_, (sid, _, _, env))| sid.is_some() || env.is_some())
+            .map(|(id, (sid, attempt, reason, env))| DeadLetter {
                 job_id: id,
                 search_id: sid.unwrap_or_default(),
                 attempt: attempt.unwrap_or(0),
                 reason: reason.unwrap_or_default(),
                 envelope: env.unwrap_or_default(),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     async fn replay(&self, job_id: &str) -> Result<bool> {
@@ -694,7 +722,7 @@ impl Queue for RedisQueue {
     }
 
     async fn cancel(&self, search: &str) -> Result<u64> {
-        wire::validate_id("search", search)?;
+        wire::validate_search_id("search", search)?;
         let mut con = self.con.clone();
         let n: u64 = self
             .scripts

@@ -192,7 +192,7 @@ async fn failures_back_off_then_dead_letter_with_the_reason(q: &dyn Queue) {
     }
     assert_eq!(attempts, 3, "dead after max_attempts deliveries");
     let dead_id = dead_id.unwrap();
-    let dl = q.dead_letters(10).await.unwrap();
+    let dl = q.dead_letters(0, 10).await.unwrap();
     assert_eq!(dl.len(), 1);
     assert_eq!(dl[0].job_id, dead_id);
     assert_eq!(dl[0].reason, "boom 3");
@@ -206,7 +206,7 @@ async fn failures_back_off_then_dead_letter_with_the_reason(q: &dyn Queue) {
     // Replay gives it fresh attempts.
     assert!(q.replay(&dead_id).await.unwrap());
     assert!(!q.replay(&dead_id).await.unwrap(), "only dead jobs replay");
-    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
     let again = q.claim("w", 1).await.unwrap().remove(0);
     assert_eq!(again.job.attempt, 1);
 }
@@ -220,7 +220,7 @@ async fn permanent_failures_dead_letter_at_once(q: &dyn Queue) {
             .unwrap(),
         FailOutcome::Dead
     );
-    let dl = q.dead_letters(10).await.unwrap();
+    let dl = q.dead_letters(0, 10).await.unwrap();
     assert_eq!(
         (dl[0].attempt, dl[0].reason.as_str()),
         (1, "malformed payload")
@@ -406,6 +406,68 @@ async fn progress_notes_are_fenced_by_the_lease_and_outlive_it(q: &dyn Queue) {
     assert_eq!(q.job_progress("s.0000000099").await.unwrap(), None);
 }
 
+/// Issue 15, defect 8: a result had no size cap. An oversized one is
+/// refused, naming the job, and nothing is recorded: the lease still holds
+/// and a result that fits completes the job.
+async fn oversized_results_are_refused_naming_the_job(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "g", 0.0)]).await.unwrap();
+    let l = q.claim("w", 1).await.unwrap().remove(0);
+    let huge = Outcome::Diverged {
+        reason: "x".repeat(70 * 1024),
+    };
+    let err = q.complete(&l, huge).await.unwrap_err().to_string();
+    assert!(err.contains(&l.job.job_id), "{err}");
+    assert!(err.contains("over the 65536-byte limit"), "{err}");
+    assert!(q.results("s", 0, 10).await.unwrap().is_empty());
+    assert_eq!(q.counts("s").await.unwrap().leased, 1);
+    q.complete(&l, ok(50.0)).await.unwrap();
+    assert_eq!(q.results("s", 0, 10).await.unwrap().len(), 1);
+}
+
+/// Issue 15, defect 8: a failure's reason becomes a dead job's result; a
+/// long one is cut so that the result stays readable.
+async fn long_failure_reasons_are_cut_to_fit_a_result(q: &dyn Queue) {
+    q.enqueue(vec![job("s", "g", 0.0)]).await.unwrap();
+    let l = q.claim("w", 1).await.unwrap().remove(0);
+    let reason = format!("boom: {}", "é".repeat(50 * 1024));
+    let out = q.fail(&l, &reason, FailKind::Permanent).await.unwrap();
+    assert_eq!(out, FailOutcome::Dead);
+    let results = q.results("s", 0, 10).await.unwrap();
+    let Outcome::Dead { reason: kept } = &results[0].outcome else {
+        panic!("a dead result: {results:?}")
+    };
+    assert!(kept.starts_with("boom: é"), "{kept:.40}");
+    assert!(kept.len() <= 8 * 1024, "{} bytes kept", kept.len());
+    let dl = q.dead_letters(0, 10).await.unwrap();
+    assert_eq!(&dl[0].reason, kept);
+}
+
+/// Issue 15, defect 8: the dead-letter list is read a page at a time.
+async fn dead_letters_page_from_an_offset(q: &dyn Queue) {
+    let jobs = (0..5).map(|i| job("s", &format!("k{i}"), 0.0)).collect();
+    q.enqueue(jobs).await.unwrap();
+    let mut ids = Vec::new();
+    for l in q.claim("w", 5).await.unwrap() {
+        q.fail(&l, "boom", FailKind::Permanent).await.unwrap();
+        ids.push(l.job.job_id);
+    }
+    let page = |from, max| async move {
+        q.dead_letters(from, max)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.job_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(0, 2).await, ids[..2]);
+    assert_eq!(page(2, 2).await, ids[2..4]);
+    assert_eq!(page(4, 2).await, ids[4..]);
+    assert!(page(5, 2).await.is_empty());
+    assert!(page(0, 0).await.is_empty());
+    assert_eq!(page(1, usize::MAX).await, ids[1..]);
+    assert_eq!(page(usize::MAX, usize::MAX).await, Vec::<String>::new());
+}
+
 /// Two searches, `gone` and `kept`; `gone` has a finished job, a
 /// dead-lettered one and one still leased when it is cancelled.
 async fn two_searches_one_finished(q: &dyn Queue) -> Vec<String> {
@@ -453,7 +515,7 @@ async fn retired_searches_go_and_sweep_clears_what_indexes_held(q: &dyn Queue) {
         queue::SearchCounts::default()
     );
     assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
-    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
     // The other search is untouched, and the retired id can be used again
     // (its dedupe keys and cancellation went with it).
     assert_eq!(
@@ -477,7 +539,7 @@ async fn retired_searches_read_as_before_until_their_time(q: &dyn Queue) {
     );
     assert_eq!(q.job_state(&ids[0]).await.unwrap(), Some(JobState::Done));
     assert_eq!(q.results("gone", 0, 10).await.unwrap().len(), 2);
-    assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
+    assert_eq!(q.dead_letters(0, 10).await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         q.sweep(Duration::from_secs(3600)).await.unwrap().searches,
@@ -485,7 +547,7 @@ async fn retired_searches_read_as_before_until_their_time(q: &dyn Queue) {
     );
     assert_eq!(q.job_state(&ids[0]).await.unwrap(), None);
     assert!(q.results("gone", 0, 10).await.unwrap().is_empty());
-    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
 }
 
 async fn sweep_drops_heartbeats_of_silent_workers(q: &dyn Queue) {
@@ -612,6 +674,9 @@ conformance!(
     heartbeats_list_live_workers,
     oversized_and_badly_named_jobs_are_refused,
     progress_notes_are_fenced_by_the_lease_and_outlive_it,
+    oversized_results_are_refused_naming_the_job,
+    long_failure_reasons_are_cut_to_fit_a_result,
+    dead_letters_page_from_an_offset,
     retired_searches_go_and_sweep_clears_what_indexes_held,
     retired_searches_read_as_before_until_their_time,
     sweep_drops_heartbeats_of_silent_workers,
@@ -686,7 +751,7 @@ async fn redis_malformed_envelope_is_dead_lettered_on_claim() {
     let leases = q.claim("w", 10).await.unwrap();
     assert_eq!(leases.len(), 1);
     assert_eq!(key_of(&leases[0]), "h");
-    let dl = q.dead_letters(10).await.unwrap();
+    let dl = q.dead_letters(0, 10).await.unwrap();
     assert_eq!(dl.len(), 1);
     assert_eq!(dl[0].attempt, 1);
     assert!(
@@ -778,7 +843,7 @@ async fn redis_a_job_naming_another_job_is_dead_lettered_under_its_stored_search
         .await
         .unwrap();
     assert!(q.claim("w", 10).await.unwrap().is_empty());
-    let dl = q.dead_letters(10).await.unwrap();
+    let dl = q.dead_letters(0, 10).await.unwrap();
     assert_eq!((dl.len(), dl[0].search_id.as_str()), (1, "real"));
     assert!(
         dl[0].reason.contains("names job other."),
@@ -804,4 +869,20 @@ fn redis_urls_never_print_their_password() {
         .unwrap_err()
         .contains("scheme \"http\""));
     assert!(RedisUrl::parse("rediss://u:p@h:1/0").is_ok());
+    // A password from a file goes in percent-encoded, replacing any there,
+    // and is hidden like any other.
+    let u = RedisUrl::parse("redis://trainer@redis.internal:6380/2")
+        .unwrap()
+        .with_password("p@ss:w/rd%")
+        .unwrap();
+    assert_eq!(
+        u.expose(),
+        "redis://trainer:p%40ss%3Aw%2Frd%25@redis.internal:6380/2"
+    );
+    assert_eq!(u.to_string(), "redis://trainer:***@redis.internal:6380/2");
+    let u = RedisUrl::parse("redis://:old@h:1/")
+        .unwrap()
+        .with_password("new")
+        .unwrap();
+    assert_eq!(u.expose(), "redis://:new@h:1/");
 }

@@ -148,8 +148,24 @@ pub async fn cancel(store: &dyn Store, queue: &dyn Queue, id: &str) -> Result<u6
     Ok(queue.cancel(id).await?)
 }
 
-/// The most dead letters [`replay`] looks its jobs up in.
-pub const DEAD_LETTERS_READ: usize = 100_000;
+/// How many dead letters [`all_dead_letters`] reads at once.
+pub const DEAD_LETTERS_PAGE: usize = 10_000;
+
+/// Every dead letter, oldest first, read a page at a time until a page is
+/// empty (a page may hold fewer than asked for: see
+/// [`Queue::dead_letters`]).
+pub async fn all_dead_letters(queue: &dyn Queue) -> Result<Vec<queue::DeadLetter>, QueueError> {
+    let mut all = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = queue.dead_letters(from, DEAD_LETTERS_PAGE).await?;
+        if page.is_empty() {
+            return Ok(all);
+        }
+        all.extend(page);
+        from += DEAD_LETTERS_PAGE;
+    }
+}
 
 /// What [`replay`] did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +202,7 @@ pub async fn replay(
     job_ids: &[String],
     force: bool,
 ) -> Result<Vec<(String, Replayed)>, ClientError> {
-    let dead = queue.dead_letters(DEAD_LETTERS_READ).await?;
+    let dead = all_dead_letters(queue).await?;
     let mut out = Vec::with_capacity(job_ids.len());
     for id in job_ids {
         let Some(d) = dead.iter().find(|d| d.job_id == *id) else {

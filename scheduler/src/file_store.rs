@@ -21,13 +21,15 @@ impl FileStore {
         Self { dir: dir.into() }
     }
 
-    /// The folder of one search.
-    pub fn search_dir(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
+    /// The folder of one search; an id that is not a search id (`..`,
+    /// `a/b`) is refused, as it would name a folder outside `dir`.
+    pub fn search_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
+        queue::wire::validate_search_id("search", id).map_err(StoreError::InvalidId)?;
+        Ok(self.dir.join(id))
     }
 
-    fn state_path(&self, id: &str) -> PathBuf {
-        self.search_dir(id).join("state.json")
+    fn state_path(&self, id: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.search_dir(id)?.join("state.json"))
     }
 
     fn io(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -41,9 +43,9 @@ impl FileStore {
     /// scheduler archives a finished search of a Redis deployment into its
     /// results folder, in the layout `nas export --results` reads.
     pub fn write_state(&self, state: &SearchState) -> Result<(), StoreError> {
-        let dir = self.search_dir(&state.id);
+        let dir = self.search_dir(&state.id)?;
         std::fs::create_dir_all(&dir).map_err(|e| Self::io(&dir, e))?;
-        let path = self.state_path(&state.id);
+        let path = dir.join("state.json");
         let tmp = dir.join("state.json.tmp");
         let json = serde_json::to_vec_pretty(state).expect("state serializes");
         std::fs::write(&tmp, json).map_err(|e| Self::io(&tmp, e))?;
@@ -58,6 +60,8 @@ impl FileStore {
             .filter_map(|e| e.ok())
             .filter(|e| e.path().join("state.json").exists())
             .filter_map(|e| e.file_name().into_string().ok())
+            // Folders that are not named by a search id are not searches.
+            .filter(|id| queue::wire::validate_search_id("search", id).is_ok())
             .collect();
         ids.sort();
         Ok(ids)
@@ -67,7 +71,7 @@ impl FileStore {
 #[async_trait]
 impl Store for FileStore {
     async fn submit(&self, state: &SearchState) -> Result<(), StoreError> {
-        if self.state_path(&state.id).exists() {
+        if self.state_path(&state.id)?.exists() {
             return Err(StoreError::Exists(state.id.clone()));
         }
         self.write_state(state)
@@ -86,7 +90,7 @@ impl Store for FileStore {
     }
 
     async fn load(&self, id: &str) -> Result<Option<SearchState>, StoreError> {
-        let path = self.state_path(id);
+        let path = self.state_path(id)?;
         let Ok(text) = std::fs::read(&path) else {
             return Ok(None);
         };
@@ -108,14 +112,14 @@ impl Store for FileStore {
     }
 
     async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.search_dir(id).join("cancel").exists())
+        Ok(self.search_dir(id)?.join("cancel").exists())
     }
 
     async fn request_cancel(&self, id: &str) -> Result<bool, StoreError> {
-        if !self.state_path(id).exists() {
+        if !self.state_path(id)?.exists() {
             return Ok(false);
         }
-        let path = self.search_dir(id).join("cancel");
+        let path = self.search_dir(id)?.join("cancel");
         std::fs::write(&path, b"").map_err(|e| Self::io(&path, e))?;
         Ok(true)
     }
@@ -126,7 +130,7 @@ impl Store for FileStore {
         from: u64,
         max: usize,
     ) -> Result<Vec<Evaluation>, StoreError> {
-        let path = self.search_dir(id).join("evaluations.jsonl");
+        let path = self.search_dir(id)?.join("evaluations.jsonl");
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(Vec::new());
         };
@@ -169,5 +173,25 @@ impl Store for FileStore {
 
     async fn sweep(&self) -> Result<u64, StoreError> {
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, defect 9: a search's folder is named by its id; ids that
+    /// would name a folder outside the store's are refused, naming the id.
+    #[test]
+    fn search_folders_refuse_ids_that_leave_the_store() {
+        let store = FileStore::new("/srv/results");
+        for bad in ["..", "a/b", "../x", ".", "Upper"] {
+            let err = store.search_dir(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("search id {bad:?}")), "{err}");
+        }
+        assert_eq!(
+            store.search_dir("s-1").unwrap(),
+            Path::new("/srv/results/s-1")
+        );
     }
 }

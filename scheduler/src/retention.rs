@@ -61,14 +61,23 @@ pub async fn tidy(
     let archive = FileStore::new(results_dir);
     let mut out = Tidied::default();
     for id in store.retiring().await? {
-        if let Some(state) = store.load(&id).await? {
+        // A search id names its archive folder; one that is not an id
+        // (written to Redis by hand) is retired without an archive.
+        let dir = match archive.search_dir(&id) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                tracing::warn!(search = %id, error = %e, "not archiving a search whose id is not one");
+                None
+            }
+        };
+        if let (Some(_), Some(state)) = (&dir, store.load(&id).await?) {
             archive.write_state(&state)?;
         }
         queue.retire(&id, keep).await?;
         store.retire(&id, keep).await?;
         tracing::info!(
             search = %id,
-            archive = %archive.search_dir(&id).display(),
+            archive = %dir.as_deref().map_or("none".into(), |d| d.display().to_string()),
             keep_hours = keep.as_secs_f64() / 3600.0,
             "search archived; its records in Redis expire after the retention time"
         );

@@ -91,6 +91,8 @@ fn eval_key(e: &Evaluation) -> EvalKey {
 
 impl EvalLog {
     fn open(dir: &Path, search: &str) -> Result<Self, StepError> {
+        // The id names a folder under `dir`: never `..` or `a/b`.
+        queue::wire::validate_search_id("search", search).map_err(StoreError::InvalidId)?;
         let dir = dir.join(search);
         let path = dir.join("evaluations.jsonl");
         let err = |source| StepError::Log {
@@ -757,5 +759,26 @@ fn observed(outcome: &Outcome) -> strategy::Outcome {
     match outcome {
         Outcome::Ok(m) => strategy::Outcome::Accuracy(m.val_acc),
         Outcome::Diverged { .. } | Outcome::Dead { .. } => strategy::Outcome::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, defect 9: the evaluation log's folder is named by the
+    /// search id; one that would leave the results folder is refused,
+    /// naming it, and nothing is created.
+    #[test]
+    fn evaluation_logs_refuse_ids_that_leave_the_results_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("results");
+        for bad in ["..", "a/b", "../x", "."] {
+            let err = EvalLog::open(&results, bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("search id {bad:?}")), "{err}");
+        }
+        assert!(!results.exists() && !dir.path().join("x").exists());
+        let log = EvalLog::open(&results, "s-1").unwrap();
+        assert_eq!(log.path, results.join("s-1").join("evaluations.jsonl"));
     }
 }

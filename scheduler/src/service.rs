@@ -211,9 +211,19 @@ async fn round(
         if runs.contains_key(&id) {
             continue;
         }
+        // The id names the search's results folder: one that is not a
+        // search id (written to Redis by hand) is left alone, not followed.
+        if let Err(e) = queue::wire::validate_search_id("search", &id) {
+            tracing::warn!(error = %e, "not taking up a search whose id is not one");
+            continue;
+        }
         let Some(state) = store.load(&id).await? else {
             continue;
         };
+        if state.id != id {
+            tracing::warn!(search = %id, stored = %state.id, "not taking up a search whose state names another id");
+            continue;
+        }
         let resumed = state.cursor > 0 || !state.pending.is_empty();
         match Run::open(state, &config.results_dir) {
             Ok(run) => {

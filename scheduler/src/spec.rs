@@ -280,7 +280,17 @@ dataset = "cifar10"
         assert_eq!(SearchSpec::parse(&json, true).unwrap(), spec);
         let id = spec.new_id();
         assert!(id.starts_with("evolution-on-nb201-"), "{id}");
-        queue::wire::validate_id("search", &id).unwrap();
+        queue::wire::validate_search_id("search", &id).unwrap();
+        // Any name gives a search id, at the longest name too.
+        for name in ["", "---", "ÄÖÜ ßé", "Mixed_Case.Name/../x", &"Z".repeat(60)] {
+            let spec = SearchSpec {
+                name: Some(name.into()),
+                ..spec.clone()
+            };
+            let id = spec.new_id();
+            queue::wire::validate_search_id("search", &id).unwrap();
+            queue::wire::validate_job_id("job", &queue::wire::JobId::format(&id, 1)).unwrap();
+        }
         let bad = TOML.replace("cifar10", "mnist");
         assert!(SearchSpec::parse(&bad, false)
             .unwrap_err()
@@ -348,5 +358,33 @@ top_k = 1
         assert!(SearchSpec::parse(&bad, false)
             .unwrap_err()
             .contains("darts, nb201 and seq"));
+    }
+
+    /// Issue 15, defect 8: a spec with a million channels was accepted and
+    /// exhausted every trainer's memory in turn; submit refuses it, naming
+    /// the field.
+    #[test]
+    fn specs_with_oversized_training_settings_are_refused() {
+        let torch = r#"
+budget = 4
+[space]
+kind = "nb201"
+[strategy]
+strategy = "random"
+[evaluator.torch]
+data = "/data/fashion-mnist"
+[evaluator.torch.settings]
+channels = 16
+[final]
+[final.settings]
+layers = 2
+"#;
+        SearchSpec::parse(torch, false).unwrap();
+        let bad = torch.replace("channels = 16", "channels = 1000000");
+        let err = SearchSpec::parse(&bad, false).unwrap_err();
+        assert!(err.contains("evaluator torch: settings: channels"), "{err}");
+        let bad = torch.replace("layers = 2", "layers = 1000000");
+        let err = SearchSpec::parse(&bad, false).unwrap_err();
+        assert!(err.contains("final: settings: layers"), "{err}");
     }
 }

@@ -28,6 +28,10 @@ pub enum StoreError {
     /// Submitting an id that exists.
     #[error("search {0} exists already")]
     Exists(String),
+    /// Not a search id (`..`, `a/b`, upper case): it would name a folder
+    /// or a file outside the search's own.
+    #[error("{0}")]
+    InvalidId(queue::WireError),
     /// This scheduler lost the leader lock: another one drives searches.
     #[error("this scheduler no longer leads; another scheduler took over")]
     NotLeader,
@@ -129,6 +133,7 @@ fn parse_state(id: &str, json: &str) -> Result<SearchState, StoreError> {
 #[async_trait]
 impl Store for RedisStore {
     async fn submit(&self, state: &SearchState) -> Result<(), StoreError> {
+        queue::wire::validate_search_id("search", &state.id).map_err(StoreError::InvalidId)?;
         let json = serde_json::to_string(state).expect("state serializes");
         let mut con = self.con.clone();
         let created: i64 = self

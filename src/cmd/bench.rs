@@ -166,7 +166,7 @@ impl QueueArgs {
     /// The benchmark target these flags give.
     fn target(&self) -> anyhow::Result<bench::Target> {
         Ok(bench::Target {
-            url: self.redis.url.clone(),
+            url: self.redis.url()?,
             queue: self.config()?,
             connect_timeout: self.redis.connect_timeout(),
         })

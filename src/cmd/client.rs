@@ -88,11 +88,18 @@ pub struct DlqArgs {
 /// `nas dlq ...`
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead jobs with their reasons.
+    /// List dead jobs with their reasons, oldest first, a page at a time;
+    /// the command says how to get the next page.
     List {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// Most dead jobs to print.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=MAX_PAGE))]
+        limit: u32,
+        /// Skip this many dead jobs first (the next page's offset).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
     },
     /// Queue dead jobs again with fresh attempts; a running search takes
     /// their results. Jobs of a search that has ended are refused.
@@ -410,13 +417,42 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most dead jobs `nas dlq list` prints at once.
+const MAX_PAGE: i64 = 10_000;
+
+/// `text` on one line, for a table: control characters (newlines, tabs,
+/// terminal escapes) written as escapes, so that a stored reason cannot
+/// forge lines or columns.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `nas dlq`.
 pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let q = args.queue.connect().await?;
     match args.command {
-        DlqCommand::List { json } => {
+        DlqCommand::List {
+            json,
+            limit,
+            offset,
+        } => {
+            let limit = limit as usize;
+            let page = q.dead_letters(offset, limit).await?;
+            // Whether there is a next page: a page may hold fewer than
+            // `limit` (see Queue::dead_letters), so look at the start of the
+            // next one (a few entries: each carries its envelope).
+            let next = offset.saturating_add(limit);
+            let more = !q.dead_letters(next, limit.min(32)).await?.is_empty();
             let mut out = std::io::stdout().lock();
-            for d in q.dead_letters(100_000).await? {
+            for d in page {
                 if json {
                     let doc = serde_json::json!({
                         "job_id": d.job_id, "search_id": d.search_id, "attempt": d.attempt,
@@ -424,8 +460,13 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
                     });
                     writeln!(out, "{doc}")?;
                 } else {
-                    writeln!(out, "{}\tattempt {}\t{}", d.job_id, d.attempt, d.reason)?;
+                    let reason = one_line(&d.reason);
+                    writeln!(out, "{}\tattempt {}\t{reason}", d.job_id, d.attempt)?;
                 }
+            }
+            if more {
+                let json = if json { " --json" } else { "" };
+                eprintln!("more dead jobs: nas dlq list --offset {next} --limit {limit}{json}");
             }
         }
         DlqCommand::Replay {
@@ -434,7 +475,7 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
             force,
         } => {
             let ids = if all {
-                q.dead_letters(client::DEAD_LETTERS_READ)
+                client::all_dead_letters(&q)
                     .await?
                     .into_iter()
                     .map(|d| d.job_id)

@@ -159,7 +159,7 @@ pub async fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     }
     let ranker = match args.surrogate {
         SurrogateChoice::Redis => {
-            let url = args.queue.redis.url();
+            let url = args.queue.redis.url()?;
             let timeout = Duration::from_secs_f64(args.surrogate_timeout_secs);
             Some(super::ranker::redis(&url, &args.queue.redis.prefix, timeout).await?)
         }

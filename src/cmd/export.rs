@@ -21,12 +21,21 @@ pub struct ExportArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// The results folder of `nas search` that holds the search.
-    #[arg(long, default_value = "results", conflicts_with = "redis")]
+    #[arg(long, default_value = "results", conflicts_with_all = ["redis", "redis_url_file"])]
     pub results: PathBuf,
     /// Read the search from this Redis instead (redis://, or rediss:// for
-    /// TLS), where `nas submit` put it.
+    /// TLS), where `nas submit` put it. `ps` shows a password given here
+    /// to every user: give it with --redis-password-file instead.
     #[arg(long)]
     pub redis: Option<RedisUrl>,
+    /// Read the search from the Redis whose URL is in this file (a secret)
+    /// instead of --redis.
+    #[arg(long, conflicts_with = "redis")]
+    pub redis_url_file: Option<PathBuf>,
+    /// With --redis or --redis-url-file: a file holding the Redis password,
+    /// put into the URL.
+    #[arg(long, env = "NAS_REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<PathBuf>,
     /// PEM CA certificate of the Redis server's TLS certificate.
     #[arg(long, env = "NAS_REDIS_CA")]
     pub redis_ca: Option<PathBuf>,
@@ -50,7 +59,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let report = match &args.redis {
+    // The id names folders (the search's, its weights' under
+    // --artifacts-dir): refuse one that would leave them.
+    queue::wire::validate_search_id("search", &args.id)?;
+    // A password file applies to a Redis given here, not to the default.
+    let redis = match (&args.redis, &args.redis_url_file) {
+        (None, None) => None,
+        (url, file) => crate::args::redis_url(
+            url.as_ref(),
+            file.as_deref(),
+            args.redis_password_file.as_deref(),
+        )?,
+    };
+    let report = match &redis {
         Some(url) => {
             let url = url.clone().with_ca_file(args.redis_ca.clone());
             let config = QueueConfig {
@@ -66,7 +87,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let store = FileStore::new(&args.results);
-            let dir = store.search_dir(&args.id);
+            let dir = store.search_dir(&args.id)?;
             anyhow::ensure!(
                 dir.join("state.json").is_file(),
                 "no search {} in {} (no {})",
@@ -128,7 +149,10 @@ pub async fn after_search(store: &FileStore, state: &SearchState) {
     if state.winner().is_none() {
         return;
     }
-    let dir = store.search_dir(&state.id);
+    let dir = match store.search_dir(&state.id) {
+        Ok(dir) => dir,
+        Err(e) => return eprintln!("warning: exporting search {}: {e}", state.id),
+    };
     match from_store(store, &state.id, Some(dir.clone()), &dir.join("export")).await {
         Ok(report) => print_report(&report),
         Err(e) => eprintln!("warning: exporting search {}: {e:#}", state.id),

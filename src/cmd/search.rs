@@ -126,12 +126,13 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let id = open_search(&args, &store).await?;
     let queue = in_process_queue(&store, &id, args.resume.is_some()).await?;
     let state = store.load(&id).await?.context("the search vanished")?;
+    let dir = store.search_dir(&id)?;
     eprintln!(
         "search {id}: {} over {}, budget {}; results in {}",
         state.spec.strategy.kind(),
         state.spec.space,
         state.spec.budget,
-        store.search_dir(&id).display()
+        dir.display()
     );
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let services = start_services(&args, queue.clone(), store.clone(), &stop_tx)?;
@@ -146,7 +147,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     super::export::after_search(&store, &s).await;
-    report(&s, &store.search_dir(&id))
+    report(&s, &dir)
 }
 
 /// The search to run: the one `--resume` names, if it can still run, or a

@@ -119,7 +119,7 @@ async fn serve(args: SurrogateArgs) -> anyhow::Result<ExitCode> {
         },
         drain: Duration::from_secs_f64(args.drain_secs),
         connect_timeout: q.connect_timeout(),
-        ..ServiceConfig::new(q.url())
+        ..ServiceConfig::new(q.url()?)
     };
     crate::runtime::start_metrics(args.metrics_addr, metrics::Role::Surrogate).await?;
     let report = surrogate::run(config, crate::runtime::shutdown_signal())

@@ -309,11 +309,15 @@ async fn handle(shared: Arc<Shared>, raw: Vec<u8>, _permit: OwnedSemaphorePermit
         crate::wire::ReplyBody::Ok { .. } => Outcome::Ranked,
         crate::wire::ReplyBody::Error { .. } => Outcome::Refused,
     };
-    let json = match serde_json::to_vec(&reply) {
-        Ok(json) => json,
+    let (json, outcome) = match reply.encode() {
+        Ok(json) => (json, outcome),
         Err(e) => {
+            // An error reply always fits: its reason is cut.
             tracing::error!(request = %request_id, error = %e, "cannot encode a surrogate reply");
-            return Outcome::Dropped;
+            match RankReply::error(&request_id, e.to_string()).encode() {
+                Ok(json) => (json, Outcome::Refused),
+                Err(_) => return Outcome::Dropped,
+            }
         }
     };
     let ttl = shared.reply_ttl.as_secs().max(1) as i64;

@@ -27,6 +27,15 @@ pub const MAX_CANDIDATES: usize = 20_000;
 /// The most training pairs a request may carry.
 pub const MAX_TRAINING: usize = 20_000;
 
+/// The largest reply, in bytes of JSON: sized for the largest ranking a
+/// request may ask for, [`MAX_CANDIDATES`] scores and as many spreads at
+/// their widest (`-2.2250738585072014e-308,`: 25 bytes each), with room
+/// for the ids and field names. Error replies carry a reason cut to
+/// [`queue::wire::MAX_REASON_BYTES`].
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(MAX_CANDIDATES * 2 * 25 + 16 * 1024 <= MAX_REPLY_BYTES);
+
 /// One training result: a genotype's text and its accuracy in percent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,13 +124,15 @@ impl RankReply {
         }
     }
 
-    /// An error reply.
+    /// An error reply; a reason over [`queue::wire::MAX_REASON_BYTES`] is
+    /// cut to that, so that an error reply always fits.
     pub fn error(request_id: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
         Self {
             v: SURROGATE_SCHEMA_VERSION,
             request_id: request_id.to_string(),
             body: ReplyBody::Error {
-                reason: reason.into(),
+                reason: queue::wire::cut_reason(&reason).into_owned(),
             },
         }
     }
@@ -134,6 +145,16 @@ pub enum RequestError {
     #[error("request of {bytes} bytes is over the {MAX_REQUEST_BYTES}-byte limit")]
     TooLarge {
         /// Size of the request's JSON.
+        bytes: usize,
+    },
+    /// A reply over [`MAX_REPLY_BYTES`], refused by its encoder.
+    #[error(
+        "reply to request {request_id} of {bytes} bytes is over the {MAX_REPLY_BYTES}-byte limit"
+    )]
+    ReplyTooLarge {
+        /// The request it answers.
+        request_id: String,
+        /// Size of the reply's JSON.
         bytes: usize,
     },
     /// Not a request this build reads, or a field out of bounds.
@@ -241,7 +262,7 @@ impl RankRequest {
             ));
         }
         queue::wire::validate_id("surrogate request", &self.request_id)
-            .and_then(|()| queue::wire::validate_id("surrogate request", &self.search_id))
+            .and_then(|()| queue::wire::validate_search_id("surrogate request", &self.search_id))
             .map_err(|e| RequestError::Malformed(e.to_string()))?;
         if self.reply_key != keys.surrogate_reply(&self.request_id) {
             return bad(format!(
@@ -282,8 +303,29 @@ impl RankRequest {
 }
 
 impl RankReply {
-    /// Decode a reply.
+    /// Encode, refusing a reply over [`MAX_REPLY_BYTES`] (naming the
+    /// request).
+    pub fn encode(&self) -> Result<Vec<u8>, RequestError> {
+        let bytes =
+            serde_json::to_vec(self).map_err(|e| RequestError::Malformed(format!("reply: {e}")))?;
+        if bytes.len() > MAX_REPLY_BYTES {
+            return Err(RequestError::ReplyTooLarge {
+                request_id: self.request_id.clone(),
+                bytes: bytes.len(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decode a reply; one over [`MAX_REPLY_BYTES`] is refused before it
+    /// is parsed.
     pub fn decode(raw: &[u8]) -> Result<Self, RequestError> {
+        if raw.len() > MAX_REPLY_BYTES {
+            return Err(RequestError::Malformed(format!(
+                "reply of {} bytes is over the {MAX_REPLY_BYTES}-byte limit",
+                raw.len()
+            )));
+        }
         let reply: RankReply = serde_json::from_slice(raw)
             .map_err(|e| RequestError::Malformed(format!("reply: {e}")))?;
         if reply.v != SURROGATE_SCHEMA_VERSION {
@@ -384,6 +426,40 @@ mod tests {
         let foreign = br#"{"request_id":"r9","reply_key":"t:ready:x"}"#;
         assert_eq!(ReplyAddress::of(foreign, &keys), None);
         assert_eq!(ReplyAddress::of(b"not json", &keys), None);
+    }
+
+    /// Issue 15, defect 8: a reply had no size cap. One as large as the
+    /// most candidates a request may carry, at the widest numbers, is read;
+    /// anything larger is refused before it is parsed.
+    #[test]
+    fn replies_are_capped_at_the_largest_allowed_ranking() {
+        let widest = -2.2250738585072014e-308_f64;
+        let full = RankReply::ok(
+            &"r".repeat(queue::wire::MAX_ID_LEN),
+            Ranking {
+                scores: vec![widest; MAX_CANDIDATES],
+                spreads: vec![widest; MAX_CANDIDATES],
+                version: usize::MAX,
+            },
+        );
+        let json = full.encode().unwrap();
+        assert_eq!(RankReply::decode(&json).unwrap(), full);
+        let mut too_many = full.clone();
+        if let ReplyBody::Ok { scores, .. } = &mut too_many.body {
+            scores.extend(vec![widest; MAX_CANDIDATES]);
+        }
+        let err = too_many.encode().unwrap_err().to_string();
+        assert!(err.starts_with("reply to request rrr"), "{err:.60}");
+        assert!(err.contains("-byte limit"), "{err}");
+        let error = RankReply::error("r1", "x".repeat(MAX_REPLY_BYTES));
+        assert!(error.encode().unwrap().len() < 8 * 1024);
+        let mut over = json.clone();
+        over.splice(
+            1..1,
+            format!("\"pad\":\"{}\",", " ".repeat(2 << 20)).bytes(),
+        );
+        let err = RankReply::decode(&over).unwrap_err().to_string();
+        assert!(err.contains("-byte limit"), "{err}");
     }
 
     #[test]

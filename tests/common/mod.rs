@@ -75,7 +75,12 @@ impl System {
         }
     }
 
-    /// The key prefix of this system in Redis.
+    /// The Redis URL of the test Redis.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// This system's key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

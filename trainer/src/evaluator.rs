@@ -59,6 +59,12 @@ fn noop(payload: &serde_json::Value, cancel: &Cancel) -> Result<Outcome, EvalErr
     }))
 }
 
+/// Check that a search id may be a folder name under a trainer's
+/// checkpoint or artifacts folder; one that is not fails the job for good.
+fn path_part(what: &'static str, search: &str) -> Result<(), EvalError> {
+    queue::wire::validate_search_id(what, search).map_err(|e| EvalError::Permanent(e.to_string()))
+}
+
 /// Settings for the evaluators a trainer offers.
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
@@ -177,7 +183,7 @@ impl Evaluators {
             JobKind::Darts => {
                 let job: DartsJob = serde_json::from_value(payload.clone())
                     .map_err(|e| EvalError::Permanent(format!("malformed darts payload: {e}")))?;
-                let checkpoint = self.checkpoint_dir(search_id, payload);
+                let checkpoint = self.checkpoint_dir(search_id, payload)?;
                 self.darts(job_id, &job, checkpoint.as_deref(), cancel, progress)
             }
             JobKind::Evaluate => {
@@ -199,7 +205,7 @@ impl Evaluators {
                             data,
                             settings,
                             seed: job.seed,
-                            checkpoint: self.checkpoint_dir(search_id, payload),
+                            checkpoint: self.checkpoint_dir(search_id, payload)?,
                         },
                         cancel,
                         progress,
@@ -251,16 +257,13 @@ impl Evaluators {
         job.settings
             .validate()
             .map_err(|e| EvalError::Permanent(format!("torch evaluator: settings: {e}")))?;
+        let weights = match job.settings.test {
+            true => self.artifacts_path(job.search, genotype)?,
+            false => None,
+        };
         let ds = self.dataset(job.data)?;
         let device = self.take_device();
         let checkpoint = job.checkpoint.as_deref();
-        let weights = match (&self.config.artifacts_dir, job.settings.test) {
-            (Some(dir), true) => Some(
-                dir.join(job.search)
-                    .join(format!("{}.safetensors", genotype.hash())),
-            ),
-            _ => None,
-        };
         let run = crate::train::TrainRun {
             genotype,
             dataset: &ds,
@@ -315,15 +318,42 @@ impl Evaluators {
         }))
     }
 
-    /// Where a job of `search` with `payload` keeps its checkpoint: named by
-    /// what the job is, not by its id, so that the same work enqueued again
-    /// under a new id finds it.
-    pub fn checkpoint_dir(&self, search: &str, payload: &serde_json::Value) -> Option<PathBuf> {
+    /// Where a job of `search` with `payload` keeps its checkpoint
+    /// (`None`: this trainer keeps none): named by what the job is, not by
+    /// its id, so that the same work enqueued again under a new id finds it.
+    /// A search id that is not one (`..`, `a/b`) fails the job for good.
+    pub fn checkpoint_dir(
+        &self,
+        search: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Option<PathBuf>, EvalError> {
         use sha2::Digest;
-        let dir = self.config.checkpoint_dir.as_ref()?;
+        let Some(dir) = self.config.checkpoint_dir.as_ref() else {
+            return Ok(None);
+        };
+        path_part("checkpoint path", search)?;
         let digest = sha2::Sha256::digest(payload.to_string().as_bytes());
         let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Some(dir.join(search).join(name))
+        Ok(Some(dir.join(search).join(name)))
+    }
+
+    /// Where a final evaluation of `search` saves the trained weights of
+    /// `genotype`, `<artifacts dir>/<search>/<genotype hash>.safetensors`
+    /// (`None`: this trainer keeps none). A search id that is not one fails
+    /// the job for good.
+    pub fn artifacts_path(
+        &self,
+        search: &str,
+        genotype: &space::Genotype,
+    ) -> Result<Option<PathBuf>, EvalError> {
+        let Some(dir) = self.config.artifacts_dir.as_ref() else {
+            return Ok(None);
+        };
+        path_part("artifacts path", search)?;
+        Ok(Some(
+            dir.join(search)
+                .join(format!("{}.safetensors", genotype.hash())),
+        ))
     }
 
     /// The least busy device, counted as busy until [`Self::give_back_device`];
@@ -372,10 +402,12 @@ impl Evaluators {
     ) -> Result<Outcome, EvalError> {
         job.validate()
             .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
-        let ds = self.dataset(&job.data)?;
         let output = (self.config.checkpoint_dir.as_ref())
             .or(self.config.artifacts_dir.as_ref())
-            .map(|dir| crate::darts_search::job::output_path(dir, job_id));
+            .map(|dir| crate::darts_search::job::output_path(dir, job_id))
+            .transpose()
+            .map_err(|e| EvalError::Permanent(format!("darts job: {e}")))?;
+        let ds = self.dataset(&job.data)?;
         let device = self.take_device();
         let mut progress = |e: &crate::darts_search::DartsEpoch| {
             tracing::info!(

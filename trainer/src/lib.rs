@@ -406,6 +406,21 @@ async fn finish(queue: &dyn Queue, lease: &Lease, r: Evaluation) -> JobEnd {
     match outcome {
         Ok(outcome) => match retry(job_id, what, || queue.complete(lease, outcome.clone())).await {
             Ok(()) => JobEnd::Completed,
+            // A result the queue refuses (over its size cap) would be
+            // refused on every attempt: fail the job for good instead of
+            // leaving it to be delivered and trained again.
+            Err(QueueError::Wire(e)) => {
+                let reason = format!("the queue refused the result: {e}");
+                tracing::warn!(job = %job_id, %reason, "job failed");
+                match retry(job_id, "fail", || {
+                    queue.fail(lease, &reason, FailKind::Permanent)
+                })
+                .await
+                {
+                    Ok(_) => JobEnd::Failed,
+                    Err(_) => JobEnd::Stale,
+                }
+            }
             Err(_) => JobEnd::Stale,
         },
         Err((reason, kind)) => {
@@ -441,5 +456,39 @@ where
                 return Err(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queue::{JobKind, JobState, MemoryQueue, NewJob, Outcome, QueueConfig};
+
+    /// Issue 15, defect 8: the queue refuses a result over its cap. The
+    /// trainer took the refusal for a lost lease and let the job be
+    /// delivered again, to be trained and refused on every attempt; the
+    /// job now fails for good at once, with the refusal as its reason.
+    #[tokio::test]
+    async fn a_result_too_large_to_record_fails_the_job_for_good() {
+        let q = MemoryQueue::new(QueueConfig::default());
+        q.enqueue(vec![NewJob {
+            search_id: "s".into(),
+            dedupe_key: "k".into(),
+            kind: JobKind::Noop,
+            priority: 0.0,
+            payload: serde_json::Value::Null,
+        }])
+        .await
+        .unwrap();
+        let lease = q.claim("w", 1).await.unwrap().remove(0);
+        let huge = Outcome::Diverged {
+            reason: "x".repeat(100 * 1024),
+        };
+        assert_eq!(finish(&q, &lease, Ok(Ok(huge))).await, JobEnd::Failed);
+        let id = &lease.job.job_id;
+        assert_eq!(q.job_state(id).await.unwrap(), Some(JobState::Dead));
+        let dead = q.dead_letters(0, 10).await.unwrap();
+        assert!(dead[0].reason.contains(id.as_str()), "{}", dead[0].reason);
+        assert!(dead[0].reason.contains("byte limit"), "{}", dead[0].reason);
     }
 }

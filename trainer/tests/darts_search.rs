@@ -428,6 +428,7 @@ fn darts_jobs_run_through_the_evaluator() {
     let loaded = data::Dataset::load(data_dir.path(), None).unwrap();
     let dir = ev
         .checkpoint_dir("s1", &payload2)
+        .unwrap()
         .expect("a checkpoint folder");
     let run = DartsRun {
         space: SpaceKind::Nb201,
@@ -496,4 +497,89 @@ fn darts_jobs_run_through_the_evaluator() {
     let mut p = payload;
     p["fingerprint"] = json!("0000");
     bad(p, "fingerprint");
+}
+
+/// Issue 15, defect 9: the trainer builds checkpoint, artifacts and
+/// `darts.json` paths from the envelope's ids. Ids that would leave those
+/// folders (`..`, `a/b`) fail the job for good, naming the id, before any
+/// file is read or written.
+#[test]
+fn path_like_ids_are_refused_before_any_file_is_touched() {
+    let dirs = tempfile::tempdir().unwrap();
+    let inner = dirs.path().join("checkpoints");
+    std::fs::create_dir_all(&inner).unwrap();
+    let ev = Evaluators::new(EvaluatorConfig {
+        device: "cpu".into(),
+        checkpoint_dir: Some(inner.clone()),
+        artifacts_dir: Some(inner.clone()),
+        cpu_threads: Some(1),
+        ..EvaluatorConfig::default()
+    });
+    let job = DartsJob {
+        space: space::Space::Nb201,
+        data: DataRef::new(dirs.path().join("no-data").display().to_string()),
+        settings: DartsSettings {
+            epochs: 1,
+            ..settings(SpaceKind::Nb201)
+        },
+    };
+    let payload = serde_json::to_value(&job).unwrap();
+    for (job_id, search_id) in [
+        ("...0000000001", ".."),
+        ("a/b.0000000001", "a/b"),
+        ("s1/../...0000000001", "s1"),
+    ] {
+        let (sink, _) = trainer::ProgressSink::channel();
+        let err = ev
+            .evaluate(
+                job_id,
+                search_id,
+                JobKind::Darts,
+                &payload,
+                &Cancel::default(),
+                &sink,
+            )
+            .unwrap_err();
+        let EvalError::Permanent(msg) = &err else {
+            panic!("{job_id}: a permanent failure, not {err:?}")
+        };
+        assert!(
+            msg.contains(&format!("{job_id:?}")) || msg.contains(&format!("{search_id:?}")),
+            "{msg}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dirs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["checkpoints"], "nothing written beside the folder");
+
+    // The path builders themselves refuse them.
+    let cell = Genotype::parse(
+        SpaceKind::Nb201,
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    )
+    .unwrap();
+    for bad in ["..", "a/b", ".", "Upper"] {
+        let err = ev.checkpoint_dir(bad, &payload).unwrap_err().to_string();
+        assert!(err.contains(&format!("search id {bad:?}")), "{err}");
+        let err = ev.artifacts_path(bad, &cell).unwrap_err().to_string();
+        assert!(err.contains(&format!("search id {bad:?}")), "{err}");
+        let job = format!("{bad}.0000000001");
+        let err = trainer::darts_search::job::output_path(&inner, &job)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("job id {job:?}")), "{err}");
+    }
+    let ok = ev.checkpoint_dir("s1", &payload).unwrap().unwrap();
+    assert!(ok.starts_with(inner.join("s1")), "{}", ok.display());
+    let ok = ev.artifacts_path("s1", &cell).unwrap().unwrap();
+    assert_eq!(
+        ok,
+        inner
+            .join("s1")
+            .join(format!("{}.safetensors", cell.hash()))
+    );
+    let ok = trainer::darts_search::job::output_path(&inner, "s1.0000000001").unwrap();
+    assert_eq!(ok, inner.join("s1.0000000001").join("darts.json"));
 }

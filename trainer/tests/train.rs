@@ -388,7 +388,7 @@ async fn torch_job_through_redis() {
         m.val_acc > 50.0 && m.params.unwrap() > 0 && m.device.as_deref() == Some("cpu"),
         "{m:?}"
     );
-    let dead = q.dead_letters(10).await.unwrap();
+    let dead = q.dead_letters(0, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
         dead[0].attempt, 1,

@@ -1,7 +1,7 @@
 //! The envelope every job travels in: schema version, ids, kind, attempt,
 //! creation time and the kind's payload, capped at [`MAX_PAYLOAD_BYTES`].
 
-use super::{malformed, validate_id, WireError};
+use super::{malformed, validate_job_id, validate_search_id, JobId, WireError};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build writes and reads.
@@ -44,18 +44,28 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Check ids and the payload size.
+    /// Check ids (a job id is its search's id and a number) and the
+    /// payload size.
     pub fn validate(&self) -> Result<(), WireError> {
         if self.v != SCHEMA_VERSION {
             return Err(WireError::UnknownVersion {
                 found: self.v.into(),
             });
         }
+        validate_search_id("job envelope", &self.search_id)?;
         // The queue fills in the job id at enqueue; a placeholder is fine before that.
         if self.job_id != crate::keys::ID_PLACEHOLDER {
-            validate_id("job envelope", &self.job_id)?;
+            validate_job_id("job envelope", &self.job_id)?;
+            if JobId::parse(&self.job_id).map(|j| j.search) != Some(self.search_id.as_str()) {
+                return Err(malformed(
+                    "job envelope",
+                    format!(
+                        "job id {:?} is not a job of search {:?}",
+                        self.job_id, self.search_id
+                    ),
+                ));
+            }
         }
-        validate_id("job envelope", &self.search_id)?;
         let bytes = serde_json::to_vec(&self.payload)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);

@@ -15,11 +15,16 @@ pub mod result;
 pub mod settings;
 
 pub use envelope::{Envelope, JobKind, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-pub use id::{validate_id, JobId, MAX_ID_LEN};
+pub use id::{validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS, MAX_ID_LEN};
 pub use job::{DartsJob, DataRef, EvalJob, EvaluatorSpec};
 pub use progress::{DartsProgress, ProgressNote, TrainProgress, MAX_PROGRESS_BYTES};
-pub use result::{JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable};
-pub use settings::{DartsOrder, DartsSettings, SettingError, TrainSettings, MAX_DARTS_EPOCHS};
+pub use result::{
+    cut_reason, JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable, MAX_REASON_BYTES,
+    MAX_RESULT_BYTES,
+};
+pub use settings::{
+    bounds, DartsOrder, DartsSettings, SettingError, TrainSettings, MAX_DARTS_EPOCHS,
+};
 
 use thiserror::Error;
 

@@ -2,8 +2,32 @@
 //! ([`Outcome`]), recorded by the queue as a [`JobResult`] in the search's
 //! result log, read a [`ResultPage`] at a time.
 
-use super::{malformed, validate_id, WireError, SCHEMA_VERSION};
+use super::{malformed, validate_job_id, validate_search_id, WireError, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// The largest job result, in bytes of JSON, as the envelope's payload.
+/// Scores are a few hundred bytes; what could grow is a reason, which
+/// [`cut_reason`] keeps far below this.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// The longest failure reason the queue records (a dead job's result, the
+/// dead-letter list); longer ones are cut by [`cut_reason`].
+pub const MAX_REASON_BYTES: usize = 4 * 1024;
+
+/// `reason`, cut at a character boundary to at most [`MAX_REASON_BYTES`]
+/// (a marker included) so that the result recording it stays small.
+pub fn cut_reason(reason: &str) -> Cow<'_, str> {
+    const MARK: &str = " [cut]";
+    if reason.len() <= MAX_REASON_BYTES {
+        return Cow::Borrowed(reason);
+    }
+    let mut end = MAX_REASON_BYTES - MARK.len();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{MARK}", &reason[..end]))
+}
 
 /// Scores of an evaluated candidate.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -97,16 +121,49 @@ pub struct JobResult {
 }
 
 impl JobResult {
-    /// Decode and validate.
+    /// Encode, refusing a result that decode would refuse: bad ids, or
+    /// over [`MAX_RESULT_BYTES`] (the error names the job).
+    pub fn encode(&self) -> Result<String, WireError> {
+        self.check_ids()?;
+        let text =
+            serde_json::to_string(self).map_err(|e| malformed("job result", e.to_string()))?;
+        if text.len() > MAX_RESULT_BYTES {
+            return Err(malformed(
+                "job result",
+                format!(
+                    "job {}: {} bytes is over the {MAX_RESULT_BYTES}-byte limit",
+                    self.job_id,
+                    text.len()
+                ),
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Decode and validate; text over [`MAX_RESULT_BYTES`] is refused
+    /// before it is parsed.
     pub fn decode(text: &str) -> Result<Self, WireError> {
+        if text.len() > MAX_RESULT_BYTES {
+            return Err(malformed(
+                "job result",
+                format!(
+                    "{} bytes is over the {MAX_RESULT_BYTES}-byte limit",
+                    text.len()
+                ),
+            ));
+        }
         let r: JobResult =
             serde_json::from_str(text).map_err(|e| malformed("job result", e.to_string()))?;
         if r.v != SCHEMA_VERSION {
             return Err(WireError::UnknownVersion { found: r.v.into() });
         }
-        validate_id("job result", &r.job_id)?;
-        validate_id("job result", &r.search_id)?;
+        r.check_ids()?;
         Ok(r)
+    }
+
+    fn check_ids(&self) -> Result<(), WireError> {
+        validate_job_id("job result", &self.job_id)?;
+        validate_search_id("job result", &self.search_id)
     }
 }
 
@@ -226,6 +283,45 @@ mod tests {
         };
         let back = JobResult::decode(&serde_json::to_string(&ok).unwrap()).unwrap();
         assert_eq!(back, ok);
+    }
+
+    /// Issue 15, defect 8: a result had no size cap.
+    #[test]
+    fn oversized_results_are_refused_when_decoded() {
+        let big = JobResult {
+            v: SCHEMA_VERSION,
+            job_id: "s.0000000001".into(),
+            search_id: "s".into(),
+            attempt: 1,
+            worker: "w".into(),
+            finished_ms: 5,
+            outcome: Outcome::Diverged {
+                reason: "x".repeat(70 * 1024),
+            },
+        };
+        let text = serde_json::to_string(&big).unwrap();
+        let err = JobResult::decode(&text).unwrap_err().to_string();
+        assert!(err.starts_with("malformed job result:"), "{err}");
+        assert!(err.contains("-byte limit"), "{err}");
+        let err = big.encode().unwrap_err().to_string();
+        assert!(err.contains("job s.0000000001: "), "{err}");
+        assert!(err.contains("over the 65536-byte limit"), "{err}");
+        let fits = JobResult {
+            outcome: Outcome::Diverged {
+                reason: cut_reason(&"é".repeat(70 * 1024)).into_owned(),
+            },
+            ..big
+        };
+        assert_eq!(JobResult::decode(&fits.encode().unwrap()).unwrap(), fits);
+    }
+
+    #[test]
+    fn reasons_are_cut_at_a_character_boundary() {
+        assert_eq!(cut_reason("short"), "short");
+        let long = "é".repeat(MAX_REASON_BYTES);
+        let cut = cut_reason(&long);
+        assert!(cut.len() <= MAX_REASON_BYTES, "{}", cut.len());
+        assert!(cut.ends_with("é [cut]"), "{cut:.20}");
     }
 
     #[test]

@@ -27,30 +27,61 @@ impl SettingError {
     }
 }
 
+/// Upper bounds of the settings both kinds share: far above any published
+/// training recipe, so that a typo or a hostile spec fails at submit with
+/// the field's name instead of exhausting every trainer's memory in turn.
+/// The network's own bounds (channels, layers) are the trainer's model
+/// limits (`trainer::model::LIMITS`, which a test there checks against
+/// these).
+pub mod bounds {
+    /// Epochs of a training run or a DARTS search.
+    pub const EPOCHS: u32 = 10_000;
+    /// Optimizer steps of a training run.
+    pub const STEPS: u64 = 100_000_000;
+    /// Images (rows, series) per step.
+    pub const BATCH_SIZE: i64 = 65_536;
+    /// Initial channels (filters) of a network.
+    pub const CHANNELS: i64 = 4096;
+    /// Cells (layers) of a network.
+    pub const LAYERS: i64 = 1024;
+    /// Crop padding and cutout side, in pixels.
+    pub const PIXELS: i64 = 1024;
+    /// Images of a training subset.
+    pub const TRAIN_SUBSET: usize = 100_000_000;
+    /// Learning rates (of the weights, of α).
+    pub const LR: f64 = 10.0;
+    /// Weight decays (of the weights, of α).
+    pub const WEIGHT_DECAY: f64 = 1.0;
+    /// The auxiliary head's loss weight.
+    pub const LOSS_WEIGHT: f64 = 10.0;
+    /// A gradient clipping norm.
+    pub const GRAD_CLIP: f64 = 1e6;
+}
+
 /// The checks every kind of settings is made of; each names the field
 /// and says what values it takes.
 struct Check;
 
 impl Check {
-    /// A finite number above 0.
-    fn positive(field: &'static str, v: f64) -> Result<(), SettingError> {
-        if v.is_finite() && v > 0.0 {
+    /// A finite number above 0, at most `max`.
+    fn positive(field: &'static str, v: f64, max: f64) -> Result<(), SettingError> {
+        if v.is_finite() && v > 0.0 && v <= max {
             return Ok(());
         }
         Err(SettingError::new(
             field,
-            format!("{v} must be a positive number"),
+            format!("{v} must be a positive number up to {max}"),
         ))
     }
 
-    /// A finite number, 0 or more.
-    fn non_negative(field: &'static str, v: f64) -> Result<(), SettingError> {
-        if v.is_finite() && v >= 0.0 {
+    /// A finite number from 0 to `max`.
+    fn non_negative(field: &'static str, v: f64, max: f64) -> Result<(), SettingError> {
+        if v.is_finite() && (0.0..=max).contains(&v) {
             return Ok(());
         }
         Err(SettingError::new(
             field,
-            format!("{v} must be a finite number >= 0"),
+            format!("{v} must be a number from 0 to {max}"),
         ))
     }
 
@@ -81,20 +112,29 @@ impl Check {
         ))
     }
 
-    /// A whole number, at least `min`.
-    fn at_least(field: &'static str, v: i64, min: i64) -> Result<(), SettingError> {
-        if v >= min {
+    /// A count in `min..=max` (counts are unsigned on the wire).
+    fn count(field: &'static str, v: u64, min: u64, max: u64) -> Result<(), SettingError> {
+        if (min..=max).contains(&v) {
             return Ok(());
         }
         Err(SettingError::new(
             field,
-            format!("{v} must be at least {min}"),
+            format!("{v} is not between {min} and {max}"),
         ))
     }
 
     /// No clipping, or a positive norm.
     fn grad_clip(clip: Option<f64>) -> Result<(), SettingError> {
-        clip.map_or(Ok(()), |c| Self::positive("grad_clip", c))
+        clip.map_or(Ok(()), |c| {
+            Self::positive("grad_clip", c, bounds::GRAD_CLIP)
+        })
+    }
+
+    /// No subset, or one of `min` images or more.
+    fn train_subset(subset: Option<usize>, min: u64) -> Result<(), SettingError> {
+        subset.map_or(Ok(()), |n| {
+            Self::count("train_subset", n as u64, min, bounds::TRAIN_SUBSET as u64)
+        })
     }
 }
 
@@ -176,18 +216,22 @@ impl Default for TrainSettings {
 impl TrainSettings {
     /// Check every setting; the error names the first one out of range.
     pub fn validate(&self) -> Result<(), SettingError> {
-        Check::positive("epochs", self.epochs)?;
+        Check::positive("epochs", self.epochs, f64::from(bounds::EPOCHS))?;
         if let Some(steps) = self.max_steps {
-            Check::at_least("max_steps", steps.min(i64::MAX as u64) as i64, 1)?;
+            Check::count("max_steps", steps, 1, bounds::STEPS)?;
         }
-        Check::at_least("batch_size", self.batch_size, 1)?;
-        for (field, v) in [
-            ("lr", self.lr),
-            ("lr_min", self.lr_min),
-            ("weight_decay", self.weight_decay),
-            ("auxiliary_weight", self.auxiliary_weight),
+        Check::between("batch_size", self.batch_size, 1, bounds::BATCH_SIZE)?;
+        for (field, v, max) in [
+            ("lr", self.lr, bounds::LR),
+            ("lr_min", self.lr_min, bounds::LR),
+            ("weight_decay", self.weight_decay, bounds::WEIGHT_DECAY),
+            (
+                "auxiliary_weight",
+                self.auxiliary_weight,
+                bounds::LOSS_WEIGHT,
+            ),
         ] {
-            Check::non_negative(field, v)?;
+            Check::non_negative(field, v, max)?;
         }
         for (field, v) in [
             ("momentum", self.momentum),
@@ -198,13 +242,11 @@ impl TrainSettings {
         }
         Check::open_fraction("val_fraction", self.val_fraction)?;
         Check::grad_clip(self.grad_clip)?;
-        Check::at_least("channels", self.channels, 1)?;
-        Check::at_least("layers", self.layers, 1)?;
-        Check::at_least("crop_padding", self.crop_padding, 0)?;
-        Check::at_least("cutout", self.cutout, 0)?;
-        if let Some(n) = self.train_subset {
-            Check::at_least("train_subset", n.min(i64::MAX as usize) as i64, 1)?;
-        }
+        Check::between("channels", self.channels, 1, bounds::CHANNELS)?;
+        Check::between("layers", self.layers, 1, bounds::LAYERS)?;
+        Check::between("crop_padding", self.crop_padding, 0, bounds::PIXELS)?;
+        Check::between("cutout", self.cutout, 0, bounds::PIXELS)?;
+        Check::train_subset(self.train_subset, 1)?;
         Ok(())
     }
 }
@@ -319,7 +361,7 @@ impl Default for DartsSettings {
 }
 
 /// The largest number of epochs a DARTS job may ask for.
-pub const MAX_DARTS_EPOCHS: u32 = 10_000;
+pub const MAX_DARTS_EPOCHS: u32 = bounds::EPOCHS;
 
 impl DartsSettings {
     /// Check every setting; the error names the first one out of range.
@@ -330,29 +372,32 @@ impl DartsSettings {
             1,
             i64::from(MAX_DARTS_EPOCHS),
         )?;
-        Check::between("batch_size", self.batch_size, 1, 65_536)?;
-        Check::between("channels", self.channels, 1, 4096)?;
-        Check::between("layers", self.layers.unwrap_or(1), 1, 1024)?;
-        Check::between("crop_padding", self.crop_padding, 0, 1024)?;
-        for (field, v) in [
-            ("lr", self.lr),
-            ("lr_min", self.lr_min),
-            ("weight_decay", self.weight_decay),
-            ("arch_lr", self.arch_lr),
-            ("arch_weight_decay", self.arch_weight_decay),
+        Check::between("batch_size", self.batch_size, 1, bounds::BATCH_SIZE)?;
+        Check::between("channels", self.channels, 1, bounds::CHANNELS)?;
+        Check::between("layers", self.layers.unwrap_or(1), 1, bounds::LAYERS)?;
+        Check::between("crop_padding", self.crop_padding, 0, bounds::PIXELS)?;
+        for (field, v, max) in [
+            ("lr", self.lr, bounds::LR),
+            ("lr_min", self.lr_min, bounds::LR),
+            ("weight_decay", self.weight_decay, bounds::WEIGHT_DECAY),
+            ("arch_lr", self.arch_lr, bounds::LR),
+            (
+                "arch_weight_decay",
+                self.arch_weight_decay,
+                bounds::WEIGHT_DECAY,
+            ),
         ] {
-            Check::non_negative(field, v)?;
+            Check::non_negative(field, v, max)?;
         }
         Check::fraction("momentum", self.momentum)?;
         Check::grad_clip(self.grad_clip)?;
-        if let Some(n) = self.train_subset {
-            if n < 2 {
-                return Err(SettingError::new(
-                    "train_subset",
-                    format!("{n} images cannot be split into two halves; ask for at least 2"),
-                ));
-            }
+        if let Some(n @ 0..2) = self.train_subset {
+            return Err(SettingError::new(
+                "train_subset",
+                format!("{n} images cannot be split into two halves; ask for at least 2"),
+            ));
         }
+        Check::train_subset(self.train_subset, 2)?;
         Ok(())
     }
 
@@ -399,6 +444,58 @@ mod tests {
             let err = s.validate().unwrap_err();
             assert_eq!(err.field, field, "{err}");
             assert!(err.to_string().starts_with(&format!("{field}: ")));
+        }
+    }
+
+    /// Issue 15, defect 8: the settings had no upper bounds, so a spec with
+    /// a million channels exhausted every trainer's memory in turn.
+    #[test]
+    fn train_settings_have_upper_bounds() {
+        for (field, edit) in [
+            (
+                "epochs",
+                (|s: &mut TrainSettings| s.epochs = 1e9) as fn(&mut TrainSettings),
+            ),
+            ("max_steps", |s| s.max_steps = Some(u64::MAX)),
+            ("batch_size", |s| s.batch_size = 10_000_000),
+            ("lr", |s| s.lr = 1e6),
+            ("lr_min", |s| s.lr_min = 1e6),
+            ("weight_decay", |s| s.weight_decay = 1e6),
+            ("auxiliary_weight", |s| s.auxiliary_weight = 1e6),
+            ("grad_clip", |s| s.grad_clip = Some(1e300)),
+            ("channels", |s| s.channels = 1_000_000),
+            ("layers", |s| s.layers = 1_000_000),
+            ("crop_padding", |s| s.crop_padding = 1_000_000),
+            ("cutout", |s| s.cutout = 1_000_000),
+            ("train_subset", |s| s.train_subset = Some(usize::MAX)),
+        ] {
+            let mut s = TrainSettings::default();
+            edit(&mut s);
+            let err = s.validate().expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.to_string().starts_with(&format!("{field}: ")));
+        }
+    }
+
+    #[test]
+    fn darts_settings_have_upper_bounds() {
+        for (field, edit) in [
+            (
+                "lr",
+                (|s: &mut DartsSettings| s.lr = 1e6) as fn(&mut DartsSettings),
+            ),
+            ("lr_min", |s| s.lr_min = 1e6),
+            ("weight_decay", |s| s.weight_decay = 1e6),
+            ("arch_lr", |s| s.arch_lr = 1e6),
+            ("arch_weight_decay", |s| s.arch_weight_decay = 1e6),
+            ("grad_clip", |s| s.grad_clip = Some(1e300)),
+            ("train_subset", |s| s.train_subset = Some(usize::MAX)),
+            ("channels", |s| s.channels = 1_000_000),
+        ] {
+            let mut s = DartsSettings::default();
+            edit(&mut s);
+            let err = s.validate().expect_err(field);
+            assert_eq!(err.field, field, "{err}");
         }
     }
 

@@ -31,9 +31,12 @@ pub fn progress_note(space: space::SpaceKind, e: &DartsEpoch) -> ProgressNote {
     })
 }
 
-/// Where a job's `darts.json` goes: `<dir>/<job id>/darts.json`.
-pub fn output_path(dir: &Path, job_id: &str) -> PathBuf {
-    dir.join(job_id).join("darts.json")
+/// Where a job's `darts.json` goes: `<dir>/<job id>/darts.json`; a job id
+/// not of the shape `<search id>.<10 digits>` (`..`, `a/b.0000000001`) is
+/// refused.
+pub fn output_path(dir: &Path, job_id: &str) -> Result<PathBuf, queue::WireError> {
+    queue::wire::validate_job_id("darts output path", job_id)?;
+    Ok(dir.join(job_id).join("darts.json"))
 }
 
 /// Run the search `job` asks for on `dataset` (already checked against the

@@ -375,3 +375,19 @@ pub fn params_of(
 pub(crate) fn global_pool(xs: &Tensor) -> Tensor {
     xs.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LIMITS;
+    use queue::wire::bounds;
+
+    /// A spec is refused at submit by the settings' bounds; those of the
+    /// network's shape are the model's limits, so that whatever passes
+    /// submit also passes the model's own check.
+    #[test]
+    fn settings_bounds_are_the_model_limits() {
+        let limit = |field: &str| LIMITS.iter().find(|(f, _)| *f == field).unwrap().1;
+        assert_eq!(bounds::CHANNELS, limit("channels"));
+        assert_eq!(bounds::LAYERS, limit("layers"));
+    }
+}
