@@ -9,7 +9,7 @@ mod world;
 
 use queue::Queue;
 use std::time::Duration;
-use world::{finished, spec, until, OwnRedis, World};
+use world::{finished, spec, until, Netns, OwnRedis, World};
 
 /// Redis killed under `appendfsync everysec` by a power cut loses at most
 /// the last second of acknowledged writes: finished jobs come back leased
@@ -102,5 +102,126 @@ async fn scheduler_sigkill_mid_enqueue_loses_and_doubles_nothing() {
         w.log("scheduler").contains("resumed=true"),
         "{}",
         w.log("scheduler")
+    );
+}
+
+/// Redis out of reach for four times the lease (stopped, then started on
+/// the same data) while trainers hold leases. Every lease expires during
+/// the outage; none of those expiries is the job's fault, so none may burn
+/// an attempt: with `--max-attempts 1` each would otherwise be
+/// dead-lettered at once. The trainers stop the jobs they can no longer
+/// renew, and the search finishes with every candidate evaluated once and
+/// nothing dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_lease_burns_no_attempt() {
+    let mut redis = OwnRedis::start();
+    let mut w = World::on("outage", redis.url());
+    w.lease_secs = 2.0;
+    let once = ["--max-attempts", "1"];
+    w.spawn("scheduler", &["scheduler", "--max-attempts", "1"]);
+    w.trainer("t1", &["--slots", "3", once[0], once[1]]);
+    w.trainer("t2", &["--slots", "3", once[0], once[1]]);
+    // Evaluations of 1.4 to 8.6 s (4.5 s at the median): most outlive the
+    // lease, so that the outage finds them running.
+    let budget = 30;
+    let id = w.submit(&spec("outage", budget, 6, 0.0025));
+    let q = w.queue().await;
+    let held = until(
+        "leases held mid-search",
+        Duration::from_secs(60),
+        || async {
+            let c = q.counts(&id).await.ok()?;
+            (c.done >= 6 && c.leased >= 3).then_some(c.leased)
+        },
+    )
+    .await;
+    redis.stop("TERM");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    redis.restart();
+    let evals = finished(&w, &id, budget, Duration::from_secs(180)).await;
+    let dead: Vec<&str> = evals
+        .iter()
+        .filter(|e| matches!(e.outcome, queue::Outcome::Dead { .. }))
+        .map(|e| e.job_id.as_str())
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "jobs dead-lettered by the outage: {dead:?}"
+    );
+    // A connection made before the restart would report the broken pipe once.
+    let q = w.queue().await;
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
+    let mut con = q.connection();
+    let requeued: Option<u64> =
+        redis::AsyncCommands::hget(&mut con, format!("{}:stats", w.prefix), "outage_requeues")
+            .await
+            .unwrap();
+    assert!(
+        requeued.unwrap_or(0) >= 1,
+        "{held} leases were held when Redis went away; none came back as an outage's"
+    );
+    let lapsed = w.log("t1") + &w.log("t2");
+    assert!(
+        lapsed.contains("lease lapsed while Redis was out of reach"),
+        "the trainers stop jobs they can no longer renew"
+    );
+    w.assert_no_panics();
+    eprintln!(
+        "{held} leases held through an 8 s outage (lease 2 s), {} handed back without an attempt",
+        requeued.unwrap_or(0)
+    );
+}
+
+/// A partition between one trainer and Redis, made with a network
+/// namespace and a veth pair: the trainer in the namespace reaches Redis
+/// at the pair's link-local address, the scheduler and a second trainer at
+/// 127.0.0.1. The pair goes down while the far trainer holds leases
+/// (packets dropped, nothing refused) and comes back after three times the
+/// lease. Its leases expire and are taken over by the near trainer; the
+/// results it finished meanwhile reach Redis after the heal and are
+/// refused by fencing; every candidate is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_trainer_s_late_results_are_refused_and_recorded_once() {
+    let ns = Netns::create();
+    let redis = OwnRedis::start_also_on(&[&ns.host_addr]);
+    let mut w = World::on("partition", redis.url());
+    w.lease_secs = 2.0;
+    w.spawn("scheduler", &["scheduler"]);
+    let far_url = format!("redis://{}:{}/", ns.host_addr, redis.port);
+    w.spawn_wrapped(
+        "far",
+        &ns.exec(),
+        &["trainer", "--worker-id", "far", "--slots", "3"],
+        &[("REDIS_URL", &far_url)],
+    );
+    let budget = 40;
+    let id = w.submit(&spec("partition", budget, 3, 0.0003));
+    let q = w.queue().await;
+    until(
+        "the far trainer to hold leases",
+        Duration::from_secs(60),
+        || async {
+            let c = q.counts(&id).await.ok()?;
+            (c.done >= 3 && c.leased == 3).then_some(())
+        },
+    )
+    .await;
+    ns.partition();
+    w.trainer("near", &["--slots", "3"]);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    ns.heal();
+    finished(&w, &id, budget, Duration::from_secs(180)).await;
+    let far = w.log("far");
+    let refused = far
+        .lines()
+        .filter(|l| l.contains("complete refused") && l.contains("no longer held"))
+        .count();
+    assert!(
+        refused >= 1,
+        "the far trainer's late results are refused by fencing:\n{far}"
+    );
+    w.assert_no_panics();
+    eprintln!(
+        "{refused} late results of the partitioned trainer refused; every candidate recorded once"
     );
 }

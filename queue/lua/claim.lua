@@ -20,6 +20,7 @@
 local prefix, worker = ARGV[1], ARGV[2]
 local lease, max = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
+note_alive(prefix, now)
 promote_delayed(prefix, now)
 local clock = redis.call('TIME')
 local stored = tonumber(redis.call('GET', KEYS[4]) or '0')

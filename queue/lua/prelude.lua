@@ -16,6 +16,42 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Silences: a gap of more than SILENCE_MS between two calls of claim, renew
+-- or reap (a busy trainer renews every third of its lease, an idle one
+-- polls every 200 ms, the scheduler reaps every second) means nobody could
+-- reach Redis: it was down or cut off. The last silence is kept in
+-- <p>:stats (silence_from, silence_to); reap hands back a lease that
+-- expired inside it, or within SILENCE_GRACE_MS after it (trainers
+-- reconnect with a backoff), without counting the attempt.
+local SILENCE_MS = 2500
+local SILENCE_GRACE_MS = 5000
+-- Most leases one job may lose to silences before they count as attempts
+-- (a poison job that takes its trainer down with it still ends).
+local MAX_OUTAGES = 10
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Note that Redis is reachable now; record a silence if there was one.
+local function note_alive(prefix, now)
+  local sk = prefix .. ':stats'
+  local seen = tonumber(redis.call('HGET', sk, 'seen') or '0')
+  if seen > 0 and now - seen > SILENCE_MS then
+    redis.call('HSET', sk, 'silence_from', fmt(seen), 'silence_to', fmt(now))
+    redis.call('HINCRBY', sk, 'silences', 1)
+  end
+  -- At most a write every half second, however many trainers poll.
+  if now - seen >= 500 then redis.call('HSET', sk, 'seen', fmt(now)) end
+end
+
+-- True if a lease that ended at `deadline` ended inside the last silence.
+local function lost_to_silence(prefix, deadline)
+  local from, to = unpack(redis.call('HMGET', prefix .. ':stats', 'silence_from', 'silence_to'))
+  if not from then return false end
+  return deadline > tonumber(from) and deadline <= tonumber(to) + SILENCE_GRACE_MS
+end
+
 local function move(prefix, sid, from, to)
   local ck = prefix .. ':count:' .. sid
   if from then redis.call('HINCRBY', ck, from, -1) end

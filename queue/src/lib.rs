@@ -228,6 +228,10 @@ pub enum QueueError {
     /// Talking to Redis failed; retry with backoff.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis gave no answer in time (a partition drops packets rather than
+    /// refusing them); retry with backoff.
+    #[error("no answer from Redis within {0:?}")]
+    NoAnswer(Duration),
     /// A message failed validation.
     #[error(transparent)]
     Wire(#[from] WireError),
@@ -249,6 +253,7 @@ impl QueueError {
                     || e.is_connection_refusal()
                     || e.is_timeout()
             }
+            QueueError::NoAnswer(_) => true,
             _ => false,
         }
     }

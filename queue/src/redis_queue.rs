@@ -522,6 +522,7 @@ impl Queue for RedisQueue {
             .arg(&lease.job.job_id)
             .arg(lease.token)
             .arg(self.config.lease.as_millis() as u64)
+            .arg(self.keys.prefix())
             .invoke_async(&mut con)
             .await?;
         if r < 0 {

@@ -290,7 +290,7 @@ async fn a_cancelled_search_s_reaped_job_is_cancelled_not_requeued(q: &dyn Queue
     let c = q.counts("s").await.unwrap();
     assert_eq!((c.cancelled, c.leased, c.queued, c.dead), (2, 0, 0, 0));
     assert_eq!(q.redeliveries().await.unwrap(), 0);
-    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
 }
 
 /// Issue 15, defect 1: a cancelled search's leased job handed back at
@@ -432,7 +432,7 @@ async fn long_failure_reasons_are_cut_to_fit_a_result(q: &dyn Queue) {
     let reason = format!("boom: {}", "é".repeat(50 * 1024));
     let out = q.fail(&l, &reason, FailKind::Permanent).await.unwrap();
     assert_eq!(out, FailOutcome::Dead);
-    let results = q.results("s", 0, 10).await.unwrap();
+    let results = q.results("s", 0, 10).await.unwrap().results;
     let Outcome::Dead { reason: kept } = &results[0].outcome else {
         panic!("a dead result: {results:?}")
     };

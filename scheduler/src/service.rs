@@ -79,8 +79,11 @@ pub async fn run(
     // never lets the lock lapse under a scheduler that is still working.
     // The same task notes which run of the server it talks to.
     let (lead_tx, lead_rx) = tokio::sync::watch::channel((false, None::<String>));
+    // The leader reaps expired leases too, so that they come back with no
+    // idle trainer about, and so that Redis hears from someone every period
+    // (a silence is how the queue tells an outage from a dead trainer).
     let keeper = {
-        let (store, ttl) = (store.clone(), config.lead_ttl);
+        let (store, queue, ttl) = (store.clone(), queue.clone(), config.lead_ttl);
         tokio::spawn(async move {
             loop {
                 let lead = async {
@@ -91,6 +94,17 @@ pub async fn run(
                 };
                 match lead.await {
                     Ok(now) => {
+                        if now.0 {
+                            match queue.reap().await {
+                                Ok((0, 0)) => {}
+                                Ok((requeued, dead)) => {
+                                    tracing::info!(requeued, dead, "reaped expired leases")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "reaping expired leases failed; retrying next period")
+                                }
+                            }
+                        }
                         let _ = lead_tx.send(now);
                     }
                     Err(e) => {

@@ -55,7 +55,21 @@ impl World {
     }
 
     pub fn nas(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
+        self.nas_under(&[], args)
+    }
+
+    /// `nas ARGS` run by `wrapper` (`ip netns exec NS nas ARGS`), with this
+    /// world's Redis, prefix and log level.
+    pub fn nas_under(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let nas = env!("CARGO_BIN_EXE_nas");
+        let mut c = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(nas);
+                c
+            }
+            None => Command::new(nas),
+        };
         c.args(args)
             .env("REDIS_URL", &self.url)
             .env("NAS_PREFIX", &self.prefix)
@@ -71,6 +85,18 @@ impl World {
 
     /// [`World::spawn`] with extra environment variables.
     pub fn spawn_with(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
+        self.spawn_wrapped(name, &[], args, env)
+    }
+
+    /// [`World::spawn_with`] under `wrapper` (`ip netns exec NS`, which
+    /// execs the program: the process is `nas` itself).
+    pub fn spawn_wrapped(
+        &mut self,
+        name: &str,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> u32 {
         let log = std::fs::File::create(self.log_path(name)).unwrap();
         let lease = self.lease_secs.to_string();
         let results = self.results_dir();
@@ -81,7 +107,7 @@ impl World {
         if args.first() == Some(&"scheduler") {
             full.extend(["--results-dir", results.to_str().unwrap()]);
         }
-        let mut cmd = self.nas(&full);
+        let mut cmd = self.nas_under(wrapper, &full);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
@@ -199,14 +225,23 @@ pub struct OwnRedis {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Addresses it listens on besides 127.0.0.1.
+    also: Vec<String>,
 }
 
 impl OwnRedis {
     pub fn start() -> Self {
+        Self::start_also_on(&[])
+    }
+
+    /// Start one that also listens on `addrs` (a veth's address: protected
+    /// mode is off, as a deployment's Redis behind its ACL has it).
+    pub fn start_also_on(addrs: &[&str]) -> Self {
         let mut r = Self {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            also: addrs.iter().map(|a| a.to_string()).collect(),
         };
         r.restart();
         r
@@ -221,6 +256,11 @@ impl OwnRedis {
         assert!(self.child.is_none(), "redis is running");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&self.also)
+            .args([
+                "--protected-mode",
+                if self.also.is_empty() { "yes" } else { "no" },
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
             .args(["--save", "", "--dir", self.dir.path().to_str().unwrap()])
             .stdout(Stdio::null())
@@ -385,5 +425,102 @@ pub fn wait_for_port(port: u16) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < end, "redis on {port} did not start");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A network namespace joined to this one by a veth pair, with link-local
+/// addresses on the pair only: a process started in it (`ip netns exec`)
+/// reaches the host through the pair and nothing else, so taking the host's
+/// end down cuts it off the way a partition does (packets dropped, nothing
+/// refused) while the rest of the world goes on over loopback.
+pub struct Netns {
+    pub name: String,
+    host_if: String,
+    /// The host's end of the pair.
+    pub host_addr: String,
+}
+
+impl Netns {
+    pub fn create() -> Self {
+        let n = std::process::id() % 60_000;
+        let (name, host_if, ns_if) = (
+            format!("nas-part-{n}"),
+            format!("nph{n}"),
+            format!("npn{n}"),
+        );
+        let (a, b) = (n / 250 % 250 + 1, n % 250);
+        let host_addr = format!("169.254.{a}.{}", b / 4 * 4 + 1);
+        let ns_addr = format!("169.254.{a}.{}", b / 4 * 4 + 2);
+        let ns = Self {
+            name: name.clone(),
+            host_if: host_if.clone(),
+            host_addr: host_addr.clone(),
+        };
+        // Left over from a run that was killed: start clean.
+        let _ = ip(&["link", "del", &host_if]);
+        let _ = ip(&["netns", "del", &name]);
+        let exec = ["netns", "exec", &name, "ip"];
+        for args in [
+            vec!["netns", "add", &name],
+            vec![
+                "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+            ],
+            vec!["link", "set", &ns_if, "netns", &name],
+            vec!["addr", "add", &format!("{host_addr}/30"), "dev", &host_if],
+            vec!["link", "set", &host_if, "up"],
+            [
+                &exec[..],
+                &["addr", "add", &format!("{ns_addr}/30"), "dev", &ns_if],
+            ]
+            .concat(),
+            [&exec[..], &["link", "set", &ns_if, "up"]].concat(),
+            [&exec[..], &["link", "set", "lo", "up"]].concat(),
+        ] {
+            if let Err(e) = ip(&args) {
+                panic!(
+                    "the partition test makes a network namespace and a veth pair \
+                     (root and iproute2, both on the CI machine): {e}"
+                );
+            }
+        }
+        ns
+    }
+
+    /// `ip netns exec NAME`, to start a process inside.
+    pub fn exec(&self) -> Vec<&str> {
+        vec!["ip", "netns", "exec", &self.name]
+    }
+
+    /// Cut the namespace off: its packets to the host are dropped.
+    pub fn partition(&self) {
+        ip(&["link", "set", &self.host_if, "down"]).unwrap();
+    }
+
+    /// Join it up again; open connections carry on where TCP left them.
+    pub fn heal(&self) {
+        ip(&["link", "set", &self.host_if, "up"]).unwrap();
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.host_if]);
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }

@@ -289,6 +289,8 @@ async fn run_job(
     }
     let period = queue.config().lease / 3;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // When the lease was last known held: at the claim, then at each renewal.
+    let mut held = Instant::now();
     // The latest progress note goes to the queue at most this often.
     let every = PROGRESS_EVERY.min(period);
     let mut publish = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -324,10 +326,23 @@ async fn run_job(
                 }
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "recording progress failed; the next tick will try again"),
             },
-            _ = renew.tick() => match queue.renew(&lease).await {
-                Ok(_) => {}
+            // A renewal that gets no answer within a period (a partition:
+            // packets dropped, nothing refused) counts as a failed one, so
+            // that a trainer cut off from Redis stops its job once the lease
+            // has lapsed instead of waiting on the connection.
+            _ = renew.tick() => match renew_within(&*queue, &lease, period).await {
+                Ok(_) => held = Instant::now(),
                 Err(e @ QueueError::Stale { .. }) => {
                     tracing::warn!(job = %job_id, error = %e, "lease lost; abandoning the job");
+                    cancel.cancel();
+                    return JobEnd::Stale;
+                }
+                Err(e) if held.elapsed() > queue.config().lease => {
+                    // Redis has been out of reach for longer than the lease:
+                    // the job is handed out again when it comes back (the
+                    // outage does not count as an attempt), and this
+                    // result could not be recorded. Stop the work.
+                    tracing::warn!(job = %job_id, error = %e, unreachable_secs = held.elapsed().as_secs_f64(), "lease lapsed while Redis was out of reach; stopping the job, which will be handed out again");
                     cancel.cancel();
                     return JobEnd::Stale;
                 }
@@ -349,6 +364,18 @@ async fn run_job(
                 };
             }
         }
+    }
+}
+
+/// Renew `lease`, counting no answer within `within` as a connection error.
+async fn renew_within(
+    queue: &dyn Queue,
+    lease: &Lease,
+    within: Duration,
+) -> Result<u64, QueueError> {
+    match tokio::time::timeout(within, queue.renew(lease)).await {
+        Ok(r) => r,
+        Err(_) => Err(QueueError::NoAnswer(within)),
     }
 }
 

@@ -255,7 +255,7 @@ impl ResultPage {
 fn named_job(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let id = v.get("job_id")?.as_str()?;
-    validate_id("job result", id).ok()?;
+    validate_job_id("job result", id).ok()?;
     Some(id.to_string())
 }
 

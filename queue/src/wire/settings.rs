@@ -48,8 +48,9 @@ pub mod bounds {
     pub const PIXELS: i64 = 1024;
     /// Images of a training subset.
     pub const TRAIN_SUBSET: usize = 100_000_000;
-    /// Learning rates (of the weights, of α).
-    pub const LR: f64 = 10.0;
+    /// Learning rates (of the weights, of α): far past divergence, but a
+    /// typo of a few orders of magnitude more still fails at submit.
+    pub const LR: f64 = 1e6;
     /// Weight decays (of the weights, of α).
     pub const WEIGHT_DECAY: f64 = 1.0;
     /// The auxiliary head's loss weight.
@@ -458,8 +459,8 @@ mod tests {
             ),
             ("max_steps", |s| s.max_steps = Some(u64::MAX)),
             ("batch_size", |s| s.batch_size = 10_000_000),
-            ("lr", |s| s.lr = 1e6),
-            ("lr_min", |s| s.lr_min = 1e6),
+            ("lr", |s| s.lr = 1e7),
+            ("lr_min", |s| s.lr_min = 1e7),
             ("weight_decay", |s| s.weight_decay = 1e6),
             ("auxiliary_weight", |s| s.auxiliary_weight = 1e6),
             ("grad_clip", |s| s.grad_clip = Some(1e300)),
@@ -482,11 +483,11 @@ mod tests {
         for (field, edit) in [
             (
                 "lr",
-                (|s: &mut DartsSettings| s.lr = 1e6) as fn(&mut DartsSettings),
+                (|s: &mut DartsSettings| s.lr = 1e7) as fn(&mut DartsSettings),
             ),
-            ("lr_min", |s| s.lr_min = 1e6),
+            ("lr_min", |s| s.lr_min = 1e7),
             ("weight_decay", |s| s.weight_decay = 1e6),
-            ("arch_lr", |s| s.arch_lr = 1e6),
+            ("arch_lr", |s| s.arch_lr = 1e7),
             ("arch_weight_decay", |s| s.arch_weight_decay = 1e6),
             ("grad_clip", |s| s.grad_clip = Some(1e300)),
             ("train_subset", |s| s.train_subset = Some(usize::MAX)),
