@@ -8,7 +8,9 @@
 mod world;
 
 use queue::Queue;
-use std::time::Duration;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 use world::{finished, spec, until, Netns, OwnRedis, World};
 
 /// Redis killed under `appendfsync everysec` by a power cut loses at most
@@ -153,7 +155,7 @@ async fn an_outage_longer_than_the_lease_burns_no_attempt() {
     assert!(q.dead_letters(0, 10).await.unwrap().is_empty());
     let mut con = q.connection();
     let requeued: Option<u64> =
-        redis::AsyncCommands::hget(&mut con, format!("{}:stats", w.prefix), "outage_requeues")
+        redis::AsyncCommands::hget(&mut con, q.keys().stats(), "outage_requeues")
             .await
             .unwrap();
     assert!(
@@ -223,5 +225,171 @@ async fn a_partitioned_trainer_s_late_results_are_refused_and_recorded_once() {
     w.assert_no_panics();
     eprintln!(
         "{refused} late results of the partitioned trainer refused; every candidate recorded once"
+    );
+}
+
+/// What a finished search left in its archive: (evaluations logged,
+/// distinct candidates among them), once its archived state says done.
+fn archived(w: &World, id: &str) -> Option<(usize, usize)> {
+    let dir = w.results_dir().join(id);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
+    if state["status"] != "done" {
+        return None;
+    }
+    let log = std::fs::read_to_string(dir.join("evaluations.jsonl")).ok()?;
+    let mut seen = BTreeSet::new();
+    let mut lines = 0;
+    for line in log.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("an evaluation per line");
+        seen.insert((e["stage"].to_string(), e["hash"].to_string()));
+        lines += 1;
+    }
+    Some((lines, seen.len()))
+}
+
+/// Every key under the world's prefix.
+async fn keys_under(w: &World) -> Option<BTreeSet<String>> {
+    let q = w.queue().await;
+    let mut con = q.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", w.prefix))
+        .query_async(&mut con)
+        .await
+        .ok()?;
+    Some(keys.into_iter().collect())
+}
+
+/// The soak: 10,000 table jobs over four searches (NAS_SOAK_JOBS to
+/// change), two trainers and a scheduler keeping no finished search
+/// (retention 0), while a seeded schedule (NAS_SOAK_SEED) SIGKILLs a
+/// trainer, the scheduler or Redis every 8 to 20 s (Redis losing the
+/// writes of its last 0.8 s, as a power cut under `appendfsync everysec`
+/// does), each restarted at once. It ends with every candidate of every
+/// search recorded exactly once in its archive and Redis holding only the
+/// deployment's own keys. Prints the summary line docs/BENCHMARKS.md quotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_ten_thousand_jobs_through_seeded_kills_of_every_part() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (total, seed) = (
+        env("NAS_SOAK_JOBS", 10_000) as usize,
+        env("NAS_SOAK_SEED", 15),
+    );
+    let searches = 4;
+    let budget = total / searches;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let started = Instant::now();
+    let mut redis = OwnRedis::start();
+    let mut w = World::on("soak", redis.url());
+    w.lease_secs = 2.0;
+    let mut generation = 0;
+    let mut fresh = |what: &str| {
+        generation += 1;
+        format!("{what}-{generation}")
+    };
+    let scheduler_args = ["scheduler", "--retention-days", "0"];
+    let mut scheduler = fresh("scheduler");
+    w.spawn(&scheduler, &scheduler_args);
+    let mut trainers = [fresh("trainer"), fresh("trainer")];
+    for t in &trainers {
+        w.trainer(t, &["--slots", "4"]);
+    }
+    // Evaluations of about 0.2 s (the table's time x 0.00012): eight slots
+    // take about five minutes over 10,000 of them.
+    let ids: Vec<String> = (0..searches)
+        .map(|i| w.submit(&spec(&format!("soak{i}"), budget, 32, 0.00012)))
+        .collect();
+    let q = w.queue().await;
+    let done_in_redis = || async {
+        let mut done = 0;
+        for id in &ids {
+            done += q.counts(id).await.ok()?.done;
+        }
+        Some(done)
+    };
+    let (mut kills, mut lost_acks) = ([0usize; 3], 0u64);
+    let mut next = Instant::now() + Duration::from_secs(rng.random_range(8..=20));
+    let limit = Duration::from_secs(20 * 60);
+    loop {
+        if ids.iter().all(|id| archived(&w, id).is_some()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the soak did not finish within {limit:?} (kills {kills:?})"
+        );
+        if Instant::now() >= next {
+            let kind = rng.random_range(0..3usize);
+            match kind {
+                0 => {
+                    let i = rng.random_range(0..trainers.len());
+                    w.kill(&trainers[i]);
+                    trainers[i] = fresh("trainer");
+                    w.trainer(&trainers[i], &["--slots", "4"]);
+                }
+                1 => {
+                    w.kill(&scheduler);
+                    scheduler = fresh("scheduler");
+                    w.spawn(&scheduler, &scheduler_args);
+                }
+                _ => {
+                    let synced = redis.written();
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    let before = done_in_redis().await.unwrap_or(0);
+                    redis.kill_losing_writes_after(synced);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    redis.restart();
+                    let after = until("redis back", Duration::from_secs(30), done_in_redis).await;
+                    lost_acks += before.saturating_sub(after);
+                }
+            }
+            kills[kind] += 1;
+            next = Instant::now() + Duration::from_secs(rng.random_range(8..=20));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (mut lost, mut duplicates, mut recorded) = (0, 0, 0);
+    for id in &ids {
+        let (lines, distinct) = archived(&w, id).unwrap();
+        recorded += distinct;
+        lost += budget - distinct.min(budget);
+        duplicates += lines - distinct;
+    }
+    // Retention 0: finished searches leave only the deployment's own keys
+    // (the sweep of shared indexes runs every minute).
+    let global: BTreeSet<String> = ["q:rrseq", "q:token", "q:stats", "q:workers", "scheduler"]
+        .iter()
+        .map(|k| format!("{}:{k}", w.prefix))
+        .collect();
+    let left = until(
+        "only the deployment's keys",
+        Duration::from_secs(150),
+        || async {
+            let keys = keys_under(&w).await?;
+            keys.is_subset(&global).then_some(keys.len())
+        },
+    )
+    .await;
+    w.assert_no_panics();
+    let summary = format!(
+        "soak: {recorded} jobs over {searches} searches, kills: trainer {}, scheduler {}, redis {} \
+         ({lost_acks} acknowledged results lost with Redis and run again), lost {lost}, \
+         duplicates {duplicates}, {left} keys left, wall {:.0} s (seed {seed})",
+        kills[0],
+        kills[1],
+        kills[2],
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("{summary}");
+    assert_eq!((lost, duplicates), (0, 0), "{summary}");
+    assert_eq!(recorded, budget * searches, "{summary}");
+    assert!(
+        kills.iter().all(|&k| k > 0),
+        "every part was killed: {summary}"
     );
 }

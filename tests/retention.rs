@@ -40,7 +40,7 @@ fn keys(sys: &System) -> BTreeSet<String> {
 /// The keys a deployment keeps whatever its searches: counters, the
 /// worker list and the leader lock.
 fn global_keys(sys: &System) -> BTreeSet<String> {
-    ["rrseq", "token", "stats", "workers", "scheduler"]
+    ["q:rrseq", "q:token", "q:stats", "q:workers", "scheduler"]
         .iter()
         .map(|k| format!("{}:{k}", sys.prefix()))
         .collect()
@@ -152,7 +152,7 @@ fn gc_removes_what_finished_searches_silent_workers_and_late_requests_left() {
         .unwrap();
     let two_days_ago = queue::now_ms() - 2 * 86_400_000;
     let _: () = redis::cmd("ZADD")
-        .arg(format!("{p}:workers"))
+        .arg(format!("{p}:q:workers"))
         .arg(two_days_ago)
         .arg("ghost")
         .query(&mut con)
@@ -188,7 +188,7 @@ fn gc_removes_what_finished_searches_silent_workers_and_late_requests_left() {
         "the unarchived one stays"
     );
     let workers: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("{p}:workers"))
+        .arg(format!("{p}:q:workers"))
         .arg(0)
         .arg(-1)
         .query(&mut con)

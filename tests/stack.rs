@@ -472,7 +472,66 @@ fn refusals(redis: &AclRedis) {
     denied("trainer", &["KEYS", "*"]);
     denied("trainer", &["CONFIG", "GET", "*"]);
     denied("trainer", &["SET", "nas:scheduler", "me"]);
-    denied("trainer", &["HGET", "other:job:1", "state"]);
+    denied("trainer", &["HGET", "other:q:job:1", "state"]);
+    // By key (issue 15, defect 7): a trainer writes only under nas:q: (what
+    // claiming, renewing, completing and failing touch) and reads the
+    // cancelled set; a search's record, its evaluations, its dedupe keys
+    // and job counter, the cancelled set and the searches' lists are out
+    // of its reach, whichever command it holds.
+    for (write, key) in [
+        (
+            &["HSET", "nas:search:s", "state", "{}"][..],
+            "the search record",
+        ),
+        (
+            &["HSET", "nas:dedupe:s", "k", "s.0000000001"],
+            "dedupe keys",
+        ),
+        (&["INCR", "nas:jobseq:s"], "the job counter"),
+        (&["RPUSH", "nas:evals:s", "{}"], "evaluations"),
+        (&["ZADD", "nas:searches", "1", "s"], "the search list"),
+        (&["ZADD", "nas:retired", "1", "s"], "the retired list"),
+        (
+            &["HSET", "nas:surrogate:reply:r", "x", "y"],
+            "surrogate replies",
+        ),
+    ] {
+        let (out, err) = redis.cli("trainer", write);
+        assert!(
+            out.contains("NOPERM") || err.contains("NOPERM"),
+            "a trainer may not write {key} ({write:?}): {out} {err}"
+        );
+    }
+    denied("trainer", &["HGET", "nas:search:s", "state"]);
+    denied("trainer", &["SISMEMBER", "nas:active", "s"]);
+    let (out, err) = redis.cli("scheduler", &["SADD", "nas:cancelled", "c"]);
+    assert!(out.contains('1'), "the scheduler cancels: {out} {err}");
+    let (out, err) = redis.cli("trainer", &["SISMEMBER", "nas:cancelled", "c"]);
+    assert!(
+        out.contains('1'),
+        "a trainer reads the cancelled set: {out} {err}"
+    );
+    let (out, err) = redis.cli("trainer", &["HSET", "nas:q:job:x", "state", "queued"]);
+    assert!(
+        out.contains('1'),
+        "a trainer writes its queue keys: {out} {err}"
+    );
+    // A script runs with its caller's key rights too.
+    let (sha, err) = redis.cli(
+        "trainer",
+        &[
+            "SCRIPT",
+            "LOAD",
+            "return redis.call('HSET', KEYS[1], 'state', 'x')",
+        ],
+    );
+    assert_eq!(sha.len(), 40, "{sha} {err}");
+    let (out, err) = redis.cli("trainer", &["EVALSHA", &sha, "1", "nas:search:s"]);
+    let said = format!("{out} {err}");
+    assert!(
+        said.contains("NOPERM") || said.contains("no permissions"),
+        "a trainer's script may not write a search's record: {said}"
+    );
     denied("trainer", &["EVAL", "return 1", "0"]);
     // A script runs with its caller's rights: loading one is allowed, but
     // it cannot do what the caller may not.
@@ -490,7 +549,7 @@ fn refusals(redis: &AclRedis) {
     denied("scheduler", &["FLUSHALL"]);
     denied("scheduler", &["SHUTDOWN"]);
     denied("scheduler", &["ACL", "LIST"]);
-    denied("surrogate", &["HGET", "nas:job:1", "state"]);
+    denied("surrogate", &["HGET", "nas:q:job:1", "state"]);
     denied("surrogate", &["DEL", "nas:surrogate:requests"]);
     let (_, out, err) = run(Command::new("redis-cli")
         .args(["-p", &redis.port.to_string(), "PING"])

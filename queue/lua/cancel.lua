@@ -3,8 +3,8 @@
 -- but the search takes no new jobs) and are dropped if their lease lapses
 -- or they are handed back (reap.lua, release.lua).
 -- KEYS[1]: <p>:cancelled
--- KEYS[2]: <p>:ready:<sid>
--- KEYS[3]: <p>:rr
+-- KEYS[2]: <p>:q:ready:<sid>
+-- KEYS[3]: <p>:q:rr
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: search id
 -- Returns: number of queued jobs dropped.
@@ -12,7 +12,7 @@ local prefix, sid = ARGV[1], ARGV[2]
 redis.call('SADD', KEYS[1], sid)
 local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
 for _, id in ipairs(ids) do
-  redis.call('HSET', prefix .. ':job:' .. id, 'state', 'cancelled')
+  redis.call('HSET', prefix .. ':q:job:' .. id, 'state', 'cancelled')
   move(prefix, sid, 'queued', 'cancelled')
 end
 redis.call('DEL', KEYS[2])

@@ -1,9 +1,9 @@
 -- claim.lua: lease up to N jobs to a worker, round robin across searches and
 -- best priority first within a search; promotes due delayed jobs first.
--- KEYS[1]: <p>:rr       zset search -> round-robin position
--- KEYS[2]: <p>:rrseq    round-robin counter
--- KEYS[3]: <p>:leases   zset job id -> deadline
--- KEYS[4]: <p>:token    the last fencing token handed out
+-- KEYS[1]: <p>:q:rr       zset search -> round-robin position
+-- KEYS[2]: <p>:q:rrseq    round-robin counter
+-- KEYS[3]: <p>:q:leases   zset job id -> deadline
+-- KEYS[4]: <p>:q:token    the last fencing token handed out
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: worker id
 -- ARGV[3]: lease length in ms
@@ -32,13 +32,13 @@ while #out < max and guard < 10000 do
   local first = redis.call('ZRANGE', KEYS[1], 0, 0)
   if #first == 0 then break end
   local sid = first[1]
-  local rk = prefix .. ':ready:' .. sid
+  local rk = prefix .. ':q:ready:' .. sid
   local popped = redis.call('ZPOPMIN', rk)
   if #popped == 0 then
     redis.call('ZREM', KEYS[1], sid)
   else
     local id = popped[1]
-    local jk = prefix .. ':job:' .. id
+    local jk = prefix .. ':q:job:' .. id
     last = last + 1
     local token = string.format('%.0f', last)
     local deadline = now + lease

@@ -1,7 +1,7 @@
 -- complete.lua: acknowledge a job and record its result, exactly once.
--- KEYS[1]: <p>:job:<id>
--- KEYS[2]: <p>:leases
--- KEYS[3]: <p>:log:<sid>   list of result JSON, the scheduler's feed
+-- KEYS[1]: <p>:q:job:<id>
+-- KEYS[2]: <p>:q:leases
+-- KEYS[3]: <p>:q:log:<sid>   list of result JSON, the scheduler's feed
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: job id
 -- ARGV[3]: fencing token the caller holds

@@ -23,7 +23,7 @@ for i = 3, #ARGV, 3 do
     local id = sid .. '.' .. string.format('%010d', n)
     local body = string.gsub(env, '@@ID@@', id, 1)
     redis.call('HSET', KEYS[1], dkey, id)
-    redis.call('HSET', prefix .. ':job:' .. id, 'env', body, 'sid', sid, 'state', 'queued',
+    redis.call('HSET', prefix .. ':q:job:' .. id, 'env', body, 'sid', sid, 'state', 'queued',
       'attempt', 0, 'token', 0, 'prio', prio, 'dkey', dkey)
     move(prefix, sid, nil, 'queued')
     make_ready(prefix, id, sid, prio)

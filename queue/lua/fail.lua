@@ -1,10 +1,10 @@
 -- fail.lua: a job failed; retry it after a backoff or move it to the
 -- dead-letter list.
--- KEYS[1]: <p>:job:<id>
--- KEYS[2]: <p>:leases
--- KEYS[3]: <p>:delayed
--- KEYS[4]: <p>:dlq         list of dead job ids
--- KEYS[5]: <p>:log:<sid>
+-- KEYS[1]: <p>:q:job:<id>
+-- KEYS[2]: <p>:q:leases
+-- KEYS[3]: <p>:q:delayed
+-- KEYS[4]: <p>:q:dlq         list of dead job ids
+-- KEYS[5]: <p>:q:log:<sid>
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: job id
 -- ARGV[3]: fencing token the caller holds

@@ -1,15 +1,19 @@
 -- prelude.lua: helpers shared by every script of the queue; prepended to each
 -- script when it is loaded (queue/src/redis_queue.rs). Not a script on its own.
 --
--- Key layout (see queue/src/keys.rs, the one place that names keys):
---   <p>:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result
---   <p>:ready:<sid>   zset   job id -> -priority (ZPOPMIN takes the best; ties by id = FIFO)
---   <p>:rr            zset   search id -> round-robin position (claim serves the lowest)
---   <p>:rrseq         string round-robin counter
---   <p>:leases        zset   job id -> lease deadline (ms, Redis server time)
---   <p>:delayed       zset   job id -> time it becomes ready again (ms)
---   <p>:count:<sid>   hash   state -> number of the search's jobs in it
---   <p>:cancelled     set    cancelled search ids
+-- Key layout (see queue/src/keys.rs, the one place that names keys). What
+-- claiming, renewing, completing, failing and reaping a job write lives
+-- under <p>:q:, the only keys a trainer may write (its ACL user); scripts
+-- get <p> as ARGV[1] and build <p>:q:... names from it. Everything else
+-- under <p> is the scheduler's, which trainers may at most read.
+--   <p>:q:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result
+--   <p>:q:ready:<sid>   zset   job id -> -priority (ZPOPMIN takes the best; ties by id = FIFO)
+--   <p>:q:rr            zset   search id -> round-robin position (claim serves the lowest)
+--   <p>:q:rrseq         string round-robin counter
+--   <p>:q:leases        zset   job id -> lease deadline (ms, Redis server time)
+--   <p>:q:delayed       zset   job id -> time it becomes ready again (ms)
+--   <p>:q:count:<sid>   hash   state -> number of the search's jobs in it
+--   <p>:cancelled       set    cancelled search ids (the scheduler's; read here)
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -20,7 +24,7 @@ end
 -- or reap (a busy trainer renews every third of its lease, an idle one
 -- polls every 200 ms, the scheduler reaps every second) means nobody could
 -- reach Redis: it was down or cut off. The last silence is kept in
--- <p>:stats (silence_from, silence_to); reap hands back a lease that
+-- <p>:q:stats (silence_from, silence_to); reap hands back a lease that
 -- expired inside it, or within SILENCE_GRACE_MS after it (trainers
 -- reconnect with a backoff), without counting the attempt.
 local SILENCE_MS = 2500
@@ -35,7 +39,7 @@ end
 
 -- Note that Redis is reachable now; record a silence if there was one.
 local function note_alive(prefix, now)
-  local sk = prefix .. ':stats'
+  local sk = prefix .. ':q:stats'
   local seen = tonumber(redis.call('HGET', sk, 'seen') or '0')
   if seen > 0 and now - seen > SILENCE_MS then
     redis.call('HSET', sk, 'silence_from', fmt(seen), 'silence_to', fmt(now))
@@ -47,13 +51,13 @@ end
 
 -- True if a lease that ended at `deadline` ended inside the last silence.
 local function lost_to_silence(prefix, deadline)
-  local from, to = unpack(redis.call('HMGET', prefix .. ':stats', 'silence_from', 'silence_to'))
+  local from, to = unpack(redis.call('HMGET', prefix .. ':q:stats', 'silence_from', 'silence_to'))
   if not from then return false end
   return deadline > tonumber(from) and deadline <= tonumber(to) + SILENCE_GRACE_MS
 end
 
 local function move(prefix, sid, from, to)
-  local ck = prefix .. ':count:' .. sid
+  local ck = prefix .. ':q:count:' .. sid
   if from then redis.call('HINCRBY', ck, from, -1) end
   if to then redis.call('HINCRBY', ck, to, 1) end
 end
@@ -61,9 +65,9 @@ end
 -- Put job `id` of search `sid` on its search's ready set and make sure the
 -- search takes part in the round robin.
 local function make_ready(prefix, id, sid, prio)
-  redis.call('ZADD', prefix .. ':ready:' .. sid, prio, id)
-  local seq = tonumber(redis.call('GET', prefix .. ':rrseq') or '0')
-  redis.call('ZADD', prefix .. ':rr', 'NX', seq, sid)
+  redis.call('ZADD', prefix .. ':q:ready:' .. sid, prio, id)
+  local seq = tonumber(redis.call('GET', prefix .. ':q:rrseq') or '0')
+  redis.call('ZADD', prefix .. ':q:rr', 'NX', seq, sid)
 end
 
 -- Whether search `sid` was cancelled: none of its jobs may become ready
@@ -75,16 +79,16 @@ end
 
 -- Job `id` of search `sid`, in state `from`, ends with its cancelled search.
 local function cancel_job(prefix, id, sid, from)
-  redis.call('HSET', prefix .. ':job:' .. id, 'state', 'cancelled', 'token', 0)
+  redis.call('HSET', prefix .. ':q:job:' .. id, 'state', 'cancelled', 'token', 0)
   move(prefix, sid, from, 'cancelled')
 end
 
 -- Move delayed jobs whose backoff has passed back to their ready sets.
 local function promote_delayed(prefix, now)
-  local due = redis.call('ZRANGEBYSCORE', prefix .. ':delayed', '-inf', now, 'LIMIT', 0, 100)
+  local due = redis.call('ZRANGEBYSCORE', prefix .. ':q:delayed', '-inf', now, 'LIMIT', 0, 100)
   for _, id in ipairs(due) do
-    local jk = prefix .. ':job:' .. id
-    redis.call('ZREM', prefix .. ':delayed', id)
+    local jk = prefix .. ':q:job:' .. id
+    redis.call('ZREM', prefix .. ':q:delayed', id)
     local sid = redis.call('HGET', jk, 'sid')
     if sid then
       if is_cancelled(prefix, sid) then

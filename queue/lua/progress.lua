@@ -1,6 +1,6 @@
 -- progress.lua: record how far a leased job has got, if the caller still
 -- holds the lease (a worker that lost it writes nothing).
--- KEYS[1]: <p>:job:<id>
+-- KEYS[1]: <p>:q:job:<id>
 -- ARGV[1]: fencing token the caller holds
 -- ARGV[2]: the note (JSON text)
 -- Returns: 1, or -1 if the lease is no longer the caller's.

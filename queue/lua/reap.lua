@@ -1,9 +1,9 @@
 -- reap.lua: requeue jobs whose lease expired (their worker died or stalled),
 -- or dead-letter them once they have used all attempts, or cancel them when
 -- their search was cancelled meanwhile; also promotes due delayed jobs.
--- KEYS[1]: <p>:leases
--- KEYS[2]: <p>:dlq
--- KEYS[3]: <p>:stats     hash of counters (redeliveries)
+-- KEYS[1]: <p>:q:leases
+-- KEYS[2]: <p>:q:dlq
+-- KEYS[3]: <p>:q:stats     hash of counters (redeliveries)
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: most attempts
 -- ARGV[3]: most jobs to reap in one call
@@ -20,7 +20,7 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 
 local requeued, dead = 0, 0
 for i = 1, #expired, 2 do
   local id, deadline = expired[i], tonumber(expired[i + 1])
-  local jk = prefix .. ':job:' .. id
+  local jk = prefix .. ':q:job:' .. id
   redis.call('ZREM', KEYS[1], id)
   local state, sid, attempt, prio, worker, outages =
     unpack(redis.call('HMGET', jk, 'state', 'sid', 'attempt', 'prio', 'worker', 'outages'))
@@ -40,7 +40,7 @@ for i = 1, #expired, 2 do
       local reason = 'lease expired on attempt ' .. attempt .. ' of ' .. max .. ' (worker ' .. (worker or '?') .. ')'
       redis.call('HSET', jk, 'state', 'dead', 'reason', reason)
       redis.call('RPUSH', KEYS[2], id)
-      redis.call('RPUSH', prefix .. ':log:' .. sid, dead_event(id, sid, attempt, worker, now, reason))
+      redis.call('RPUSH', prefix .. ':q:log:' .. sid, dead_event(id, sid, attempt, worker, now, reason))
       move(prefix, sid, 'leased', 'dead')
       dead = dead + 1
     else

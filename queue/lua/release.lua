@@ -1,7 +1,7 @@
 -- release.lua: hand a leased job back at once (graceful shutdown); the
 -- attempt does not count. A job of a cancelled search is cancelled instead.
--- KEYS[1]: <p>:job:<id>
--- KEYS[2]: <p>:leases
+-- KEYS[1]: <p>:q:job:<id>
+-- KEYS[2]: <p>:q:leases
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: job id
 -- ARGV[3]: fencing token the caller holds

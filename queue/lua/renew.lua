@@ -1,6 +1,6 @@
 -- renew.lua: extend a lease, if the caller still holds it.
--- KEYS[1]: <p>:job:<id>
--- KEYS[2]: <p>:leases
+-- KEYS[1]: <p>:q:job:<id>
+-- KEYS[2]: <p>:q:leases
 -- ARGV[1]: job id
 -- ARGV[2]: fencing token the caller holds
 -- ARGV[3]: lease length in ms

@@ -1,7 +1,7 @@
 -- replay.lua: take a job off the dead-letter list and queue it again with
 -- fresh attempts.
--- KEYS[1]: <p>:job:<id>
--- KEYS[2]: <p>:dlq
+-- KEYS[1]: <p>:q:job:<id>
+-- KEYS[2]: <p>:q:dlq
 -- KEYS[3]: <p>:cancelled
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: job id

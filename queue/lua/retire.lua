@@ -19,9 +19,9 @@ local function let_go(key)
   end
 end
 for i = 1, n do
-  let_go(prefix .. ':job:' .. sid .. '.' .. string.format('%010d', i))
+  let_go(prefix .. ':q:job:' .. sid .. '.' .. string.format('%010d', i))
 end
-for _, kind in ipairs({ 'ready', 'log', 'count', 'dedupe' }) do
+for _, kind in ipairs({ 'q:ready', 'q:log', 'q:count', 'dedupe' }) do
   let_go(prefix .. ':' .. kind .. ':' .. sid)
 end
 let_go(KEYS[1])

@@ -3,8 +3,8 @@
 -- their dead letters, leases and delayed jobs), and drop the heartbeats of
 -- workers silent since a cutoff.
 -- KEYS[1]: <p>:retired    zset search id -> when its records are gone (ms)
--- KEYS[2]: <p>:rr         KEYS[3]: <p>:cancelled   KEYS[4]: <p>:dlq
--- KEYS[5]: <p>:leases     KEYS[6]: <p>:delayed     KEYS[7]: <p>:workers
+-- KEYS[2]: <p>:q:rr         KEYS[3]: <p>:cancelled   KEYS[4]: <p>:q:dlq
+-- KEYS[5]: <p>:q:leases     KEYS[6]: <p>:q:delayed     KEYS[7]: <p>:q:workers
 -- ARGV[1]: heartbeat cutoff (ms; workers last seen before it are dropped)
 -- ARGV[2]: most searches to clear in one call
 -- Returns: {searches cleared, dead letters dropped, index entries dropped,

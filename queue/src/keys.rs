@@ -1,6 +1,14 @@
 //! Every Redis key name of the system, in one place. Lua scripts build the
 //! per-job and per-search keys from the same prefix and the same shapes; the
 //! header of `lua/prelude.lua` lists them too.
+//!
+//! The layout is what least privilege rests on (Redis checks a script's
+//! keys against the calling user): what claiming, renewing, completing,
+//! failing and reaping a job write is under `<p>:q:`, the trainer's only
+//! writable pattern; a search's record, evaluations, dedupe keys and job
+//! counter, the cancelled set and the leader lock are directly under `<p>:`
+//! (the scheduler's); the surrogate's requests and replies are under
+//! `<p>:surrogate:`. `docker/redis/users.acl.in` grants by these patterns.
 
 /// The job-id placeholder in an envelope before the queue assigns the id.
 pub const ID_PLACEHOLDER: &str = "@@ID@@";
@@ -27,39 +35,39 @@ impl Keys {
 
     /// Hash of one job: envelope, state, attempt, fencing token, lease.
     pub fn job(&self, job_id: &str) -> String {
-        format!("{}:job:{job_id}", self.prefix)
+        format!("{}:q:job:{job_id}", self.prefix)
     }
     /// Sorted set of a search's ready jobs, scored by -priority.
     pub fn ready(&self, search: &str) -> String {
-        format!("{}:ready:{search}", self.prefix)
+        format!("{}:q:ready:{search}", self.prefix)
     }
     /// Sorted set of searches with ready jobs, by round-robin position.
     pub fn rr(&self) -> String {
-        format!("{}:rr", self.prefix)
+        format!("{}:q:rr", self.prefix)
     }
     /// Round-robin counter.
     pub fn rrseq(&self) -> String {
-        format!("{}:rrseq", self.prefix)
+        format!("{}:q:rrseq", self.prefix)
     }
     /// Sorted set of leased job ids by deadline.
     pub fn leases(&self) -> String {
-        format!("{}:leases", self.prefix)
+        format!("{}:q:leases", self.prefix)
     }
     /// Sorted set of jobs waiting out a retry backoff, by ready time.
     pub fn delayed(&self) -> String {
-        format!("{}:delayed", self.prefix)
+        format!("{}:q:delayed", self.prefix)
     }
     /// List of dead-lettered job ids.
     pub fn dlq(&self) -> String {
-        format!("{}:dlq", self.prefix)
+        format!("{}:q:dlq", self.prefix)
     }
     /// The last fencing token handed out (tokens never go backwards: see claim.lua).
     pub fn token(&self) -> String {
-        format!("{}:token", self.prefix)
+        format!("{}:q:token", self.prefix)
     }
     /// Hash of queue-wide counters (redeliveries).
     pub fn stats(&self) -> String {
-        format!("{}:stats", self.prefix)
+        format!("{}:q:stats", self.prefix)
     }
     /// Set of cancelled searches.
     pub fn cancelled(&self) -> String {
@@ -75,15 +83,15 @@ impl Keys {
     }
     /// List of a search's results (JSON), in the order they were recorded.
     pub fn log(&self, search: &str) -> String {
-        format!("{}:log:{search}", self.prefix)
+        format!("{}:q:log:{search}", self.prefix)
     }
     /// Hash: state -> number of a search's jobs in that state.
     pub fn count(&self, search: &str) -> String {
-        format!("{}:count:{search}", self.prefix)
+        format!("{}:q:count:{search}", self.prefix)
     }
     /// Sorted set of workers by last heartbeat (ms).
     pub fn workers(&self) -> String {
-        format!("{}:workers", self.prefix)
+        format!("{}:q:workers", self.prefix)
     }
     /// Hash: a search's record (`state`: the scheduler's JSON; `cancel`:
     /// set when a user asks to cancel).
