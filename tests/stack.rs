@@ -688,6 +688,17 @@ fn nas(args: &[&str], log: &Path) -> Command {
     c
 }
 
+/// Run a `nas submit` command; the search id it prints.
+fn submitted(submit: &mut Command) -> String {
+    let out = submit.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// GET `path` over plain HTTP/1.1: (status code, body).
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr).ok()?;
@@ -794,18 +805,12 @@ async fn daemons_run_a_search_as_their_roles() {
         .spawn()
         .unwrap(),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(["submit", "--redis", &redis.url("scheduler")])
-        .arg(&spec)
-        .env_remove("NAS_PREFIX")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let id = submitted(
+        Command::new(env!("CARGO_BIN_EXE_nas"))
+            .args(["submit", "--redis", &redis.url("scheduler")])
+            .arg(&spec)
+            .env_remove("NAS_PREFIX"),
     );
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
     let admin = connect(&redis, "admin").await;
     let store = RedisStore::new(&admin, "observer");
@@ -929,20 +934,14 @@ async fn daemons_connect_with_password_files_and_never_show_them() {
          [strategy]\nstrategy = \"random\"\n[evaluator.nb201]\ndataset = \"cifar10\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nas"))
-        .arg("submit")
-        .arg(&spec)
-        .env_remove("REDIS_URL")
-        .env_remove("NAS_PREFIX")
-        .env("REDIS_URL_FILE", &scheduler_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let id = submitted(
+        Command::new(env!("CARGO_BIN_EXE_nas"))
+            .arg("submit")
+            .arg(&spec)
+            .env_remove("REDIS_URL")
+            .env_remove("NAS_PREFIX")
+            .env("REDIS_URL_FILE", &scheduler_url),
     );
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let admin = connect(&redis, "admin").await;
     let store = RedisStore::new(&admin, "observer");
     let logs = || {

@@ -122,25 +122,31 @@ impl EvalLog {
         if fresh.is_empty() {
             return Ok(());
         }
-        let err = |source| StepError::Log {
-            path: self.path.clone(),
-            source,
-        };
         let mut text = String::new();
         for e in &fresh {
             text.push_str(&serde_json::to_string(e).expect("evaluation serializes"));
             text.push('\n');
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_data().map_err(err)?;
+        append_synced(&self.path, &text)?;
         self.seen.extend(fresh.into_iter().map(eval_key));
         Ok(())
     }
+}
+
+/// Append `text` to the file at `path` (created if missing) and wait until
+/// it is on disk: the append-only logs a crash must not lose.
+pub(crate) fn append_synced(path: &Path, text: &str) -> Result<(), StepError> {
+    let err = |source| StepError::Log {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)?;
+    f.sync_data().map_err(err)
 }
 
 /// The seed of one candidate's evaluation: the search seed mixed with the

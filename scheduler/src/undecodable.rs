@@ -2,10 +2,10 @@
 //! decode, kept as they were for inspection while the search goes on
 //! without them (issue 15).
 
-use crate::run::StepError;
+use crate::run::{append_synced, StepError};
 use queue::Undecodable;
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// The append-only `<results>/<search>/undecodable.jsonl` of one search, one
@@ -44,19 +44,9 @@ impl UndecodableLog {
         if self.seen.contains(&u.index) {
             return Ok(());
         }
-        let err = |source| StepError::Log {
-            path: self.path.clone(),
-            source,
-        };
         let mut text = serde_json::to_string(u).expect("serializable");
         text.push('\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_data().map_err(err)?;
+        append_synced(&self.path, &text)?;
         self.seen.insert(u.index);
         Ok(())
     }
