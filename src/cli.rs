@@ -81,6 +81,10 @@ pub enum Command {
     /// Remove now what finished and cancelled searches left in Redis (the
     /// scheduler lets it expire after --retention-days by itself).
     Gc(client::GcArgs),
+    /// Move the queue's keys from the layout before `<prefix>:q:` to their
+    /// names under it (with every daemon stopped; the scheduler refuses to
+    /// start until it is done).
+    MigrateKeys(client::MigrateArgs),
 }
 
 /// Run one parsed command line.
@@ -102,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => block_on(client::cancel(args)),
         Command::Dlq(args) => block_on(client::dlq(args)),
         Command::Gc(args) => block_on(client::gc(args)),
+        Command::MigrateKeys(args) => block_on(client::migrate_keys(args)),
         Command::Bench(bench::BenchCommand::Surrogate(args)) => surrogate::bench(args),
         Command::Bench(c) => block_on(bench::run(c)),
     }

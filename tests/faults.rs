@@ -228,15 +228,22 @@ async fn a_partitioned_trainer_s_late_results_are_refused_and_recorded_once() {
     );
 }
 
-/// What a finished search left in its archive: (evaluations logged,
-/// distinct candidates among them), once its archived state says done.
-fn archived(w: &World, id: &str) -> Option<(usize, usize)> {
+/// What a finished search left in its archive, once its archived state
+/// says done: (evaluations logged, distinct candidates among them, the
+/// state's own count of results taken: evaluated + failed + retaken).
+/// The log drops a repeat of the same outcome, so the state's count is what
+/// shows a result taken twice.
+fn archived(w: &World, id: &str) -> Option<(usize, usize, u64)> {
     let dir = w.results_dir().join(id);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
     if state["status"] != "done" {
         return None;
     }
+    let taken = ["evaluated", "failed", "retaken"]
+        .iter()
+        .map(|k| state[*k].as_u64().unwrap_or(0))
+        .sum();
     let log = std::fs::read_to_string(dir.join("evaluations.jsonl")).ok()?;
     let mut seen = BTreeSet::new();
     let mut lines = 0;
@@ -245,7 +252,7 @@ fn archived(w: &World, id: &str) -> Option<(usize, usize)> {
         seen.insert((e["stage"].to_string(), e["hash"].to_string()));
         lines += 1;
     }
-    Some((lines, seen.len()))
+    Some((lines, seen.len(), taken))
 }
 
 /// Every key under the world's prefix.
@@ -355,10 +362,10 @@ async fn soak_ten_thousand_jobs_through_seeded_kills_of_every_part() {
     }
     let (mut lost, mut duplicates, mut recorded) = (0, 0, 0);
     for id in &ids {
-        let (lines, distinct) = archived(&w, id).unwrap();
+        let (lines, distinct, taken) = archived(&w, id).unwrap();
         recorded += distinct;
         lost += budget - distinct.min(budget);
-        duplicates += lines - distinct;
+        duplicates += (lines - distinct) + (taken as usize).saturating_sub(distinct);
     }
     // Retention 0: finished searches leave only the deployment's own keys
     // (the sweep of shared indexes runs every minute).

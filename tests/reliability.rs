@@ -459,3 +459,60 @@ fn t8_redis_unreachable_at_start_is_a_clear_error_after_retries() {
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Upgrading a deployment whose queue still has the layout before
+/// `<p>:q:` (issue 15, defect 7 moved the queue's keys): the scheduler
+/// refuses to start, naming `nas migrate-keys`; the migration moves every
+/// key (jobs, ready sets, logs, counts, leases, the fencing counter, ...);
+/// the search then finishes with every candidate recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t11_an_old_key_layout_is_refused_then_migrated() {
+    let mut w = World::new("migrate");
+    let budget = 12;
+    let id = w.submit(&spec("migrate", budget, 4, 0.0));
+    w.spawn("first", &["scheduler"]);
+    let q = w.queue().await;
+    until("jobs queued", Duration::from_secs(30), || async {
+        (q.counts(&id).await.ok()?.queued == 4).then_some(())
+    })
+    .await;
+    w.kill("first");
+    // What an older nas left: the same keys, directly under the prefix.
+    let mut con = q.connection();
+    let queue_keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:q:*", w.prefix))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(queue_keys.len() >= 6, "{queue_keys:?}");
+    for k in &queue_keys {
+        let old = k.replacen(":q:", ":", 1);
+        let _: () = redis::cmd("RENAME")
+            .arg(k)
+            .arg(&old)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    w.spawn("refused", &["scheduler"]);
+    assert!(!w.wait("refused", Duration::from_secs(30)).success());
+    let said = w.log("refused");
+    assert!(said.contains("nas migrate-keys"), "{said}");
+    let dry = w.nas(&["migrate-keys", "--dry-run"]).output().unwrap();
+    let dry = String::from_utf8_lossy(&dry.stdout).to_string();
+    assert!(
+        dry.contains(&format!("would move {} keys", queue_keys.len())),
+        "{dry}"
+    );
+    let out = w.nas(&["migrate-keys"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(q.old_layout().await.unwrap().is_empty());
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("t1", &["--slots", "2"]);
+    finished(&w, &id, budget, Duration::from_secs(120)).await;
+    w.assert_no_panics();
+}

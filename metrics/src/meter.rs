@@ -180,6 +180,10 @@ impl Queue for MeteredQueue {
         r
     }
 
+    async fn alive(&self) -> QResult<()> {
+        self.ok(self.inner.alive().await)
+    }
+
     async fn results(&self, search: &str, from: u64, max: usize) -> QResult<ResultPage> {
         let r = self.ok(self.inner.results(search, from, max).await);
         if let Ok(page) = &r {
@@ -198,6 +202,10 @@ impl Queue for MeteredQueue {
 
     async fn dead_letters(&self, from: usize, max: usize) -> QResult<Vec<DeadLetter>> {
         self.ok(self.inner.dead_letters(from, max).await)
+    }
+
+    async fn dead_letter_count(&self) -> QResult<usize> {
+        self.ok(self.inner.dead_letter_count().await)
     }
 
     async fn replay(&self, job_id: &str) -> QResult<bool> {

@@ -39,19 +39,23 @@ while #out < max and guard < 10000 do
   else
     local id = popped[1]
     local jk = prefix .. ':q:job:' .. id
-    last = last + 1
-    local token = string.format('%.0f', last)
-    local deadline = now + lease
-    local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
-    redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
-    redis.call('ZADD', KEYS[3], deadline, id)
-    move(prefix, sid, 'queued', 'leased')
+    -- A ready entry whose job is gone (its search retired under it) is
+    -- dropped: leasing it would make a hash with no envelope and no search.
+    if redis.call('EXISTS', jk) == 1 then
+      last = last + 1
+      local token = string.format('%.0f', last)
+      local deadline = now + lease
+      local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
+      redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
+      redis.call('ZADD', KEYS[3], deadline, id)
+      move(prefix, sid, 'queued', 'leased')
+      table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env'), sid })
+    end
     if redis.call('ZCARD', rk) == 0 then
       redis.call('ZREM', KEYS[1], sid)
     else
       redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), sid)
     end
-    table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env'), sid })
   end
 end
 -- INCRBY rather than SET: a trainer may count, not set keys.

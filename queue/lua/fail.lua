@@ -15,6 +15,16 @@
 -- Returns: {-1} if the lease is no longer the caller's, {0} if dead-lettered,
 --          {1, ready-at ms} if it will be retried.
 local prefix, id = ARGV[1], ARGV[2]
+-- Redis keeps a script's writes up to an error: the lists this script
+-- appends to are checked before anything is written, so that a damaged one
+-- leaves the job leased (its lease lapses, the reaper takes it back) rather
+-- than dead and in no dead-letter list, with its search waiting for it.
+for _, k in ipairs({ KEYS[4], KEYS[5] }) do
+  local t = redis.call('TYPE', k).ok
+  if t ~= 'list' and t ~= 'none' then
+    return redis.error_reply(k .. ' holds a ' .. t .. ', not a list: nothing recorded')
+  end
+end
 local state, token, sid, attempt, worker =
   unpack(redis.call('HMGET', KEYS[1], 'state', 'token', 'sid', 'attempt', 'worker'))
 if state ~= 'leased' or token ~= ARGV[3] then return { -1 } end

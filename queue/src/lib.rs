@@ -311,6 +311,13 @@ pub trait Queue: Send + Sync {
     /// delayed jobs whose backoff ended. Returns (requeued, dead-lettered).
     async fn reap(&self) -> Result<(u64, u64)>;
 
+    /// Note that this client can reach the queue: the Redis backend tells an
+    /// outage from a dead trainer by silences between calls (see
+    /// `lua/prelude.lua`), and the leading scheduler calls this every second
+    /// so that a busy fleet is never silent. An in-process queue has no
+    /// outages: nothing to note.
+    async fn alive(&self) -> Result<()>;
+
     /// Up to `max` entries of the search's result log in recording order,
     /// from index `from`. An entry that does not decode is set aside in
     /// the page ([`ResultPage::undecodable`]), never an error that would
@@ -328,6 +335,10 @@ pub trait Queue: Send + Sync {
     /// (its search retired, not yet swept) is left out, so a page may hold
     /// fewer; the next page still starts at `from + max`.
     async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>>;
+
+    /// How many entries the dead-letter list holds (those whose job is gone
+    /// included): where paging through it ends.
+    async fn dead_letter_count(&self) -> Result<usize>;
 
     /// Queue a dead job again with fresh attempts; false if it was not dead.
     async fn replay(&self, job_id: &str) -> Result<bool>;

@@ -481,6 +481,10 @@ impl Queue for MemoryQueue {
         Ok((requeued, dead))
     }
 
+    async fn alive(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         let q = self.lock();
         let mut page = ResultPage {
@@ -507,6 +511,10 @@ impl Queue for MemoryQueue {
 
     async fn job_state(&self, job_id: &str) -> Result<Option<JobState>> {
         Ok(self.lock().jobs.get(job_id).map(|j| j.state))
+    }
+
+    async fn dead_letter_count(&self) -> Result<usize> {
+        Ok(self.lock().dlq.len())
     }
 
     async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {

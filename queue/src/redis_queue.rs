@@ -140,6 +140,14 @@ macro_rules! lua {
     };
 }
 
+/// The queue's single keys, and the kinds of its per-job and per-search
+/// keys (`<p>:<kind>:<id>`), that the layout before `<p>:q:` kept directly
+/// under the prefix.
+const OLD_SINGLE_KEYS: [&str; 8] = [
+    "rr", "rrseq", "leases", "delayed", "dlq", "token", "stats", "workers",
+];
+const OLD_PER_ID_KEYS: [&str; 4] = ["job", "ready", "log", "count"];
+
 /// The scripts, loaded once per process.
 struct Scripts {
     enqueue: Script,
@@ -154,6 +162,7 @@ struct Scripts {
     progress: Script,
     retire: Script,
     sweep: Script,
+    alive: Script,
 }
 
 impl Scripts {
@@ -171,6 +180,7 @@ impl Scripts {
             progress: lua!("progress.lua"),
             retire: lua!("retire.lua"),
             sweep: lua!("sweep.lua"),
+            alive: lua!("alive.lua"),
         }
     }
 }
@@ -276,6 +286,100 @@ impl RedisQueue {
     /// keys next to the queue's (the scheduler's search records).
     pub fn connection(&self) -> ConnectionManager {
         self.con.clone()
+    }
+
+    /// The queue's keys under their names before they moved under `<p>:q:`
+    /// (nas before the least-privilege layout), each with its new name.
+    /// Empty on a deployment that never ran the old layout.
+    pub async fn old_layout(&self) -> Result<Vec<(String, String)>> {
+        let mut con = self.con.clone();
+        let p = self.keys.prefix();
+        let mut old = Vec::new();
+        for name in OLD_SINGLE_KEYS {
+            let key = format!("{p}:{name}");
+            if con.exists(&key).await? {
+                old.push(key);
+            }
+        }
+        for kind in OLD_PER_ID_KEYS {
+            let pattern = format!("{p}:{kind}:*");
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut con)
+                    .await?;
+                old.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        old.sort();
+        old.dedup();
+        let cut = p.len() + 1;
+        Ok(old
+            .into_iter()
+            .map(|k| {
+                let new = format!("{p}:q:{}", &k[cut..]);
+                (k, new)
+            })
+            .collect())
+    }
+
+    /// Move the old layout's keys (see [`RedisQueue::old_layout`]) to their
+    /// new names. Run with every daemon of the deployment stopped. A new
+    /// key that exists already is kept where it holds live state (a job,
+    /// a result log) and the move refused, naming it; the fencing counter
+    /// keeps the larger of the two; counters and heartbeats written by a
+    /// new daemon meanwhile give way to the old ones. Returns the moves made.
+    pub async fn migrate_layout(&self) -> Result<Vec<(String, String)>> {
+        let mut con = self.con.clone();
+        let moves = self.old_layout().await?;
+        let token = format!("{}:token", self.keys.prefix());
+        for (old, new) in &moves {
+            if *old == token {
+                let (a, b): (Option<String>, Option<String>) = redis::pipe()
+                    .get(old)
+                    .get(new)
+                    .query_async(&mut con)
+                    .await?;
+                let parse = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                let last = parse(a).max(parse(b));
+                redis::pipe()
+                    .set(new, last.to_string())
+                    .del(old)
+                    .query_async::<()>(&mut con)
+                    .await?;
+                continue;
+            }
+            let replaceable = [self.keys.stats(), self.keys.workers()].contains(new);
+            let moved: bool = if replaceable {
+                redis::cmd("RENAME")
+                    .arg(old)
+                    .arg(new)
+                    .query_async::<()>(&mut con)
+                    .await?;
+                true
+            } else {
+                redis::cmd("RENAMENX")
+                    .arg(old)
+                    .arg(new)
+                    .query_async(&mut con)
+                    .await?
+            };
+            if !moved {
+                return Err(QueueError::Corrupt(format!(
+                    "cannot move {old} to {new}: {new} exists already (a daemon of this version ran on the old layout's data); nothing after it was moved"
+                )));
+            }
+        }
+        Ok(moves)
     }
 
     /// How many keys, and how much memory (Redis' MEMORY USAGE), the
@@ -599,6 +703,18 @@ impl Queue for RedisQueue {
         Ok((requeued, dead))
     }
 
+    async fn alive(&self) -> Result<()> {
+        let mut con = self.con.clone();
+        let _: i64 = self
+            .scripts
+            .alive
+            .key(self.keys.stats())
+            .arg(self.keys.prefix())
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
     async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         if max == 0 {
             return Ok(ResultPage {
@@ -657,6 +773,11 @@ impl Queue for RedisQueue {
         let mut con = self.con.clone();
         let s: Option<String> = con.hget(self.keys.job(job_id), "state").await?;
         s.map(|s| s.parse()).transpose()
+    }
+
+    async fn dead_letter_count(&self) -> Result<usize> {
+        let mut con = self.con.clone();
+        Ok(con.llen(self.keys.dlq()).await?)
     }
 
     async fn dead_letters(&self, from: usize, max: usize) -> Result<Vec<DeadLetter>> {

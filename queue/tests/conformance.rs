@@ -820,9 +820,40 @@ async fn redis_a_failed_dead_lettering_keeps_the_claim_s_good_leases() {
     let leases = q.claim("w", 10).await.expect("the good leases come back");
     let keys: Vec<String> = leases.iter().map(key_of).collect();
     assert_eq!(keys, ["first", "last"]);
+    // Nothing of the failed dead-lettering was kept: the malformed job is
+    // still leased (the reaper takes it back), not dead and unlisted.
+    assert_eq!(
+        q.job_state(&e[1].job_id).await.unwrap(),
+        Some(JobState::Leased)
+    );
+    assert_eq!(q.counts("s").await.unwrap().leased, 3);
     for l in &leases {
         q.complete(l, ok(1.0)).await.unwrap();
     }
+}
+
+/// A ready entry whose job hash is gone (its search retired under it) is
+/// passed over: claim leases the others, and makes no hash of its own for
+/// the missing job (one with no envelope and no search would have failed
+/// the whole batch, and every reap after it).
+#[tokio::test]
+async fn redis_a_ready_entry_without_its_job_is_passed_over() {
+    let q = redis_queue("gonejob").await;
+    let e = q
+        .enqueue(vec![job("s", "gone", 2.0), job("s", "kept", 1.0)])
+        .await
+        .unwrap();
+    let mut con = q.connection();
+    let gone = q.keys().job(&e[0].job_id);
+    let _: () = ::redis::AsyncCommands::del(&mut con, &gone).await.unwrap();
+    let leases = q.claim("w", 10).await.unwrap();
+    let keys: Vec<String> = leases.iter().map(key_of).collect();
+    assert_eq!(keys, ["kept"]);
+    let exists: bool = ::redis::AsyncCommands::exists(&mut con, &gone)
+        .await
+        .unwrap();
+    assert!(!exists, "claim made a hash for the missing job");
+    assert_eq!(q.reap().await.unwrap(), (0, 0));
 }
 
 /// Issue 15, defect 5b: a job whose stored envelope names another job (and

@@ -151,20 +151,19 @@ pub async fn cancel(store: &dyn Store, queue: &dyn Queue, id: &str) -> Result<u6
 /// How many dead letters [`all_dead_letters`] reads at once.
 pub const DEAD_LETTERS_PAGE: usize = 10_000;
 
-/// Every dead letter, oldest first, read a page at a time until a page is
-/// empty (a page may hold fewer than asked for: see
+/// Every dead letter, oldest first, read a page at a time to the end of
+/// the list (a page may hold fewer than asked for, even none, when its
+/// jobs' searches were retired and not yet swept: see
 /// [`Queue::dead_letters`]).
 pub async fn all_dead_letters(queue: &dyn Queue) -> Result<Vec<queue::DeadLetter>, QueueError> {
+    let end = queue.dead_letter_count().await?;
     let mut all = Vec::new();
     let mut from = 0;
-    loop {
-        let page = queue.dead_letters(from, DEAD_LETTERS_PAGE).await?;
-        if page.is_empty() {
-            return Ok(all);
-        }
-        all.extend(page);
+    while from < end {
+        all.extend(queue.dead_letters(from, DEAD_LETTERS_PAGE).await?);
         from += DEAD_LETTERS_PAGE;
     }
+    Ok(all)
 }
 
 /// What [`replay`] did with one job.

@@ -79,9 +79,11 @@ pub async fn run(
     // never lets the lock lapse under a scheduler that is still working.
     // The same task notes which run of the server it talks to.
     let (lead_tx, lead_rx) = tokio::sync::watch::channel((false, None::<String>));
-    // The leader reaps expired leases too, so that they come back with no
-    // idle trainer about, and so that Redis hears from someone every period
-    // (a silence is how the queue tells an outage from a dead trainer).
+    // The leader also tells the queue every period that Redis can be
+    // reached, so that a fleet of busy trainers (renewing once a third of a
+    // long lease) is never taken for an outage (a silence is how the queue
+    // tells an outage from a dead trainer). It does not reap: how many
+    // attempts a job gets is the trainers' setting (--max-attempts).
     let keeper = {
         let (store, queue, ttl) = (store.clone(), queue.clone(), config.lead_ttl);
         tokio::spawn(async move {
@@ -95,14 +97,8 @@ pub async fn run(
                 match lead.await {
                     Ok(now) => {
                         if now.0 {
-                            match queue.reap().await {
-                                Ok((0, 0)) => {}
-                                Ok((requeued, dead)) => {
-                                    tracing::info!(requeued, dead, "reaped expired leases")
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "reaping expired leases failed; retrying next period")
-                                }
+                            if let Err(e) = queue.alive().await {
+                                tracing::warn!(error = %e, "noting that Redis is reachable failed; retrying next period");
                             }
                         }
                         let _ = lead_tx.send(now);

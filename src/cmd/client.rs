@@ -132,6 +132,35 @@ pub struct GcArgs {
     pub force: bool,
 }
 
+/// Flags of `nas migrate-keys`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Redis and queue settings.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Say what would be moved, and move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `nas migrate-keys`: move the queue's keys of the layout before
+/// `<prefix>:q:` to their names under it.
+pub async fn migrate_keys(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let q = args.queue.connect().await?;
+    let moves = if args.dry_run {
+        q.old_layout().await?
+    } else {
+        q.migrate_layout().await?
+    };
+    let verb = if args.dry_run { "would move" } else { "moved" };
+    let mut out = std::io::stdout().lock();
+    for (old, new) in &moves {
+        writeln!(out, "{verb} {old} -> {new}")?;
+    }
+    writeln!(out, "{verb} {} keys", moves.len())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn connect(args: &QueueArgs) -> anyhow::Result<(queue::RedisQueue, RedisStore)> {
     let q = args.connect().await?;
     let store = RedisStore::new(&q, "client");
@@ -446,11 +475,10 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<ExitCode> {
         } => {
             let limit = limit as usize;
             let page = q.dead_letters(offset, limit).await?;
-            // Whether there is a next page: a page may hold fewer than
-            // `limit` (see Queue::dead_letters), so look at the start of the
-            // next one (a few entries: each carries its envelope).
+            // Whether there is a next page: by the list's length, since a
+            // page may hold fewer than `limit` (see Queue::dead_letters).
             let next = offset.saturating_add(limit);
-            let more = !q.dead_letters(next, limit.min(32)).await?.is_empty();
+            let more = next < q.dead_letter_count().await?;
             let mut out = std::io::stdout().lock();
             for d in page {
                 if json {

@@ -142,6 +142,16 @@ pub async fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     );
     let metered = start_metrics(args.metrics_addr, metrics::Role::Scheduler).await?;
     let q = args.queue.connect().await?;
+    // Jobs under the layout before <p>:q: would never reach this version's
+    // trainers, and its searches would wait for them forever.
+    let old = q.old_layout().await?;
+    if let Some((key, _)) = old.first() {
+        anyhow::bail!(
+            "this Redis holds {} queue keys of the layout before {}:q: (such as {key}); stop every nas daemon of this deployment and run `nas migrate-keys` (same --redis and --prefix) to move them, then start again",
+            old.len(),
+            args.queue.redis.prefix
+        );
+    }
     let instance = trainer::default_worker_id();
     let mut store: Arc<dyn scheduler::Store> = Arc::new(scheduler::RedisStore::new(
         &q,
