@@ -92,29 +92,15 @@ impl Workspace {
     pub async fn clean(&self) -> Result<u64> {
         let mut con = self.client.connection();
         let pattern = format!("{}:*", glob_escape(self.prefix()));
-        let mut cursor = 0u64;
         let mut deleted = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
+        for chunk in self.client.scan_keys(&pattern).await?.chunks(1000) {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(chunk)
                 .query_async(&mut con)
                 .await?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut con)
-                    .await?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
+            deleted += n;
         }
+        Ok(deleted)
     }
 
     /// Run `body`, then delete the run's keys whatever came of it. A body

@@ -302,23 +302,7 @@ impl RedisQueue {
             }
         }
         for kind in OLD_PER_ID_KEYS {
-            let pattern = format!("{p}:{kind}:*");
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut con)
-                    .await?;
-                old.extend(batch);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+            old.extend(self.scan_keys(&format!("{p}:{kind}:*")).await?);
         }
         old.sort();
         old.dedup();
@@ -385,15 +369,21 @@ impl RedisQueue {
     /// How many keys, and how much memory (Redis' MEMORY USAGE), the
     /// deployment holds under its prefix.
     pub async fn footprint(&self) -> Result<Footprint> {
+        let keys = self.scan_keys(&format!("{}:*", self.keys.prefix())).await?;
+        self.footprint_of(&keys).await
+    }
+
+    /// Every key matching the glob `pattern`, sorted, read with SCAN (a
+    /// thousand at a time, never blocking Redis as KEYS would).
+    pub async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>> {
         let mut con = self.con.clone();
-        let pattern = format!("{}:*", self.keys.prefix());
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
             let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut con)
@@ -406,7 +396,7 @@ impl RedisQueue {
         }
         keys.sort();
         keys.dedup();
-        self.footprint_of(&keys).await
+        Ok(keys)
     }
 
     /// How many of `keys` exist and how much memory they use.
