@@ -156,12 +156,20 @@ pub const DEAD_LETTERS_PAGE: usize = 10_000;
 /// jobs' searches were retired and not yet swept: see
 /// [`Queue::dead_letters`]).
 pub async fn all_dead_letters(queue: &dyn Queue) -> Result<Vec<queue::DeadLetter>, QueueError> {
+    dead_letters_in_pages(queue, DEAD_LETTERS_PAGE).await
+}
+
+/// [`all_dead_letters`], reading `page` entries at a time.
+pub async fn dead_letters_in_pages(
+    queue: &dyn Queue,
+    page: usize,
+) -> Result<Vec<queue::DeadLetter>, QueueError> {
     let end = queue.dead_letter_count().await?;
     let mut all = Vec::new();
     let mut from = 0;
     while from < end {
-        all.extend(queue.dead_letters(from, DEAD_LETTERS_PAGE).await?);
-        from += DEAD_LETTERS_PAGE;
+        all.extend(queue.dead_letters(from, page.max(1)).await?);
+        from += page.max(1);
     }
     Ok(all)
 }

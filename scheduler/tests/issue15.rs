@@ -187,3 +187,35 @@ async fn issue15_an_undecodable_result_is_set_aside_and_the_search_finishes() {
     assert_eq!(lines[1]["raw"], "not json at all");
     assert!(lines[1]["job_id"].is_null());
 }
+
+/// Paging through the dead letters goes to the end of the list: a page
+/// whose jobs' search was retired (its entries not yet swept) reads as
+/// empty, and reading stopped there, so `nas dlq replay --all` missed every
+/// dead job after it.
+#[tokio::test]
+async fn paging_through_dead_letters_passes_pages_of_retired_searches() {
+    let q = MemoryQueue::new(QueueConfig::default());
+    let job = |search: &str, key: &str| queue::NewJob {
+        search_id: search.into(),
+        dedupe_key: key.into(),
+        kind: queue::JobKind::Noop,
+        priority: 0.0,
+        payload: serde_json::Value::Null,
+    };
+    for (search, keys) in [("gone", ["a", "b"].as_slice()), ("kept", ["c"].as_slice())] {
+        q.enqueue(keys.iter().map(|k| job(search, k)).collect())
+            .await
+            .unwrap();
+        for lease in q.claim("w", 10).await.unwrap() {
+            q.fail(&lease, "broken", FailKind::Permanent).await.unwrap();
+        }
+    }
+    q.retire("gone", std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(q.dead_letter_count().await.unwrap(), 3, "not swept yet");
+    assert!(q.dead_letters(0, 2).await.unwrap().is_empty());
+    let all = scheduler::client::dead_letters_in_pages(&q, 2)
+        .await
+        .unwrap();
+    let searches: Vec<&str> = all.iter().map(|d| d.search_id.as_str()).collect();
+    assert_eq!(searches, ["kept"]);
+}
