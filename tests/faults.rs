@@ -369,10 +369,7 @@ async fn soak_ten_thousand_jobs_through_seeded_kills_of_every_part() {
     }
     // Retention 0: finished searches leave only the deployment's own keys
     // (the sweep of shared indexes runs every minute).
-    let global: BTreeSet<String> = ["q:rrseq", "q:token", "q:stats", "q:workers", "scheduler"]
-        .iter()
-        .map(|k| format!("{}:{k}", w.prefix))
-        .collect();
+    let global = BTreeSet::from(q.keys().deployment_keys());
     let left = until(
         "only the deployment's keys",
         Duration::from_secs(150),

@@ -40,10 +40,7 @@ fn keys(sys: &System) -> BTreeSet<String> {
 /// The keys a deployment keeps whatever its searches: counters, the
 /// worker list and the leader lock.
 fn global_keys(sys: &System) -> BTreeSet<String> {
-    ["q:rrseq", "q:token", "q:stats", "q:workers", "scheduler"]
-        .iter()
-        .map(|k| format!("{}:{k}", sys.prefix()))
-        .collect()
+    BTreeSet::from(queue::keys::Keys::new(sys.prefix()).deployment_keys())
 }
 
 fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {

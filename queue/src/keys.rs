@@ -124,6 +124,18 @@ impl Keys {
     pub fn scheduler_lock(&self) -> String {
         format!("{}:scheduler", self.prefix)
     }
+    /// The keys a deployment keeps whatever its searches (counters, the
+    /// worker list, the leader lock): all that retention leaves once every
+    /// search is retired and swept.
+    pub fn deployment_keys(&self) -> [String; 5] {
+        [
+            self.rrseq(),
+            self.token(),
+            self.stats(),
+            self.workers(),
+            self.scheduler_lock(),
+        ]
+    }
     /// List of ranking requests (JSON) for the surrogate service's replicas.
     pub fn surrogate_requests(&self) -> String {
         format!("{}:surrogate:requests", self.prefix)
