@@ -78,6 +78,23 @@ fi
 # shellcheck source=scripts/env.sh
 source "$here/env.sh"
 
+# --- nas-worker, the Python trainer (python/) --------------------------------
+# Installed into the torch venv (its networks need torch) the way a user
+# installs it (pip install ./python), again whenever its sources change, so
+# that the tests run the package as installed, not the source tree.
+worker_deps="redis==5.2.1 jsonschema==4.23.0 pytest==9.0.2"
+worker_sum=$(cd "$here/.." && cat python/pyproject.toml python/nas_worker/*.py | sha256sum | cut -c1-16)
+worker_want="$worker_deps nas-worker@$worker_sum"
+if [ "$(cat "$NAS_VENV/.nas-worker" 2>/dev/null || true)" != "$worker_want" ]; then
+  step "installing nas-worker (python/) into $NAS_VENV" \
+    "check that PyPI is reachable, then rerun; 'pip install ./python' alone shows pip's own error"
+  say "installing nas-worker and its test tools into $NAS_VENV"
+  read -r -a worker_pkgs <<<"$worker_deps"
+  "$NAS_VENV/bin/pip" install -q --disable-pip-version-check "${worker_pkgs[@]}"
+  "$NAS_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$here/../python"
+  echo "$worker_want" >"$NAS_VENV/.nas-worker"
+fi
+
 # --- linters of the stack's files (tests/stack.rs) ----------------------------
 # A venv of their own, so that the torch venv's requirements stay as they are:
 # kubernetes-validate (Kubernetes schemas bundled, validates offline),

@@ -66,7 +66,7 @@ pub fn stage_settings<'a>(
 ) -> Option<&'a TrainSettings> {
     let search = match &state.spec.evaluator {
         EvaluatorSpec::Torch { settings, .. } => Some(settings.as_ref()),
-        EvaluatorSpec::Nb201 { .. } => None,
+        EvaluatorSpec::Nb201 { .. } | EvaluatorSpec::Python { .. } => None,
     };
     match (winner.stage, &state.spec.final_stage) {
         (Stage::Final, Some(f)) => Some(&f.settings),
@@ -205,6 +205,11 @@ pub fn resolve(
             };
             sources.push(format!(
                 "classes and input shape: NAS-Bench-201's {dataset} ({in_channels} x {input_size} x {input_size}, {classes} classes)"
+            ));
+        }
+        EvaluatorSpec::Python { entry, .. } => {
+            sources.push(format!(
+                "classes and input shape: the defaults (the user's function {entry} trained the candidates on data nas does not read)"
             ));
         }
     }

@@ -114,8 +114,13 @@ impl Queue for MeteredQueue {
         r
     }
 
-    async fn claim(&self, worker: &str, max: usize) -> QResult<Vec<Lease>> {
-        let r = self.ok(self.inner.claim(worker, max).await);
+    async fn claim_from(
+        &self,
+        worker: &str,
+        max: usize,
+        pools: &[queue::wire::Pool],
+    ) -> QResult<Vec<Lease>> {
+        let r = self.ok(self.inner.claim_from(worker, max, pools).await);
         if let Ok(leases) = &r {
             self.hold(leases);
         }

@@ -4,7 +4,7 @@
 -- or they are handed back (reap.lua, release.lua).
 -- KEYS[1]: <p>:cancelled
 -- KEYS[2]: <p>:q:ready:<sid>
--- KEYS[3]: <p>:q:rr
+-- KEYS[3..]: <p>:q:rr and every other pool's round-robin set (<p>:q:rr:<pool>)
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: search id
 -- Returns: number of queued jobs dropped.
@@ -16,5 +16,5 @@ for _, id in ipairs(ids) do
   move(prefix, sid, 'queued', 'cancelled')
 end
 redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[3], sid)
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], sid) end
 return #ids

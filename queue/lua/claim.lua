@@ -1,9 +1,12 @@
 -- claim.lua: lease up to N jobs to a worker, round robin across searches and
 -- best priority first within a search; promotes due delayed jobs first.
--- KEYS[1]: <p>:q:rr       zset search -> round-robin position
--- KEYS[2]: <p>:q:rrseq    round-robin counter
--- KEYS[3]: <p>:q:leases   zset job id -> deadline
--- KEYS[4]: <p>:q:token    the last fencing token handed out
+-- The worker names the pools it serves as their round-robin sets, in the
+-- order it prefers them: it empties the first before it takes from the next.
+-- KEYS[1]: <p>:q:rrseq    round-robin counter
+-- KEYS[2]: <p>:q:leases   zset job id -> deadline
+-- KEYS[3]: <p>:q:token    the last fencing token handed out
+-- KEYS[4..]: <p>:q:rr, <p>:q:rr:<pool>: the pools' round-robin sets
+--            (search -> round-robin position)
 -- ARGV[1]: key prefix <p>
 -- ARGV[2]: worker id
 -- ARGV[3]: lease length in ms
@@ -23,41 +26,46 @@ local now = now_ms()
 note_alive(prefix, now)
 promote_delayed(prefix, now)
 local clock = redis.call('TIME')
-local stored = tonumber(redis.call('GET', KEYS[4]) or '0')
+local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
 local last = math.max(stored, tonumber(clock[1]) * 1000000 + tonumber(clock[2]) - 1)
 local out = {}
 local guard = 0
-while #out < max and guard < 10000 do
+local pool = 4
+while #out < max and guard < 10000 and KEYS[pool] do
   guard = guard + 1
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #first == 0 then break end
-  local sid = first[1]
-  local rk = prefix .. ':q:ready:' .. sid
-  local popped = redis.call('ZPOPMIN', rk)
-  if #popped == 0 then
-    redis.call('ZREM', KEYS[1], sid)
+  local rr = KEYS[pool]
+  local first = redis.call('ZRANGE', rr, 0, 0)
+  if #first == 0 then
+    pool = pool + 1
   else
-    local id = popped[1]
-    local jk = prefix .. ':q:job:' .. id
-    -- A ready entry whose job is gone (its search retired under it) is
-    -- dropped: leasing it would make a hash with no envelope and no search.
-    if redis.call('EXISTS', jk) == 1 then
-      last = last + 1
-      local token = string.format('%.0f', last)
-      local deadline = now + lease
-      local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
-      redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
-      redis.call('ZADD', KEYS[3], deadline, id)
-      move(prefix, sid, 'queued', 'leased')
-      table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env'), sid })
-    end
-    if redis.call('ZCARD', rk) == 0 then
-      redis.call('ZREM', KEYS[1], sid)
+    local sid = first[1]
+    local rk = prefix .. ':q:ready:' .. sid
+    local popped = redis.call('ZPOPMIN', rk)
+    if #popped == 0 then
+      redis.call('ZREM', rr, sid)
     else
-      redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), sid)
+      local id = popped[1]
+      local jk = prefix .. ':q:job:' .. id
+      -- A ready entry whose job is gone (its search retired under it) is
+      -- dropped: leasing it would make a hash with no envelope and no search.
+      if redis.call('EXISTS', jk) == 1 then
+        last = last + 1
+        local token = string.format('%.0f', last)
+        local deadline = now + lease
+        local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
+        redis.call('HSET', jk, 'state', 'leased', 'token', token, 'worker', worker, 'deadline', deadline)
+        redis.call('ZADD', KEYS[2], deadline, id)
+        move(prefix, sid, 'queued', 'leased')
+        table.insert(out, { id, token, deadline, attempt, redis.call('HGET', jk, 'env'), sid })
+      end
+      if redis.call('ZCARD', rk) == 0 then
+        redis.call('ZREM', rr, sid)
+      else
+        redis.call('ZADD', rr, redis.call('INCR', KEYS[1]), sid)
+      end
     end
   end
 end
 -- INCRBY rather than SET: a trainer may count, not set keys.
-if #out > 0 then redis.call('INCRBY', KEYS[4], string.format('%.0f', last - stored)) end
+if #out > 0 then redis.call('INCRBY', KEYS[3], string.format('%.0f', last - stored)) end
 return out

@@ -6,9 +6,13 @@
 -- under <p>:q:, the only keys a trainer may write (its ACL user); scripts
 -- get <p> as ARGV[1] and build <p>:q:... names from it. Everything else
 -- under <p> is the scheduler's, which trainers may at most read.
---   <p>:q:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result
+--   <p>:q:job:<id>      hash   env, sid, state, attempt, token, worker, deadline, prio, reason, dkey, result,
+--                              pool (absent: builtin), progress, outages
 --   <p>:q:ready:<sid>   zset   job id -> -priority (ZPOPMIN takes the best; ties by id = FIFO)
---   <p>:q:rr            zset   search id -> round-robin position (claim serves the lowest)
+--   <p>:q:rr            zset   search id -> round-robin position (claim serves the lowest),
+--                              for the searches of the builtin pool (Rust and Python trainers)
+--   <p>:q:rr:<pool>     zset   the same for the searches of another pool (python: only the
+--                              trainers that run the user's own code claim them)
 --   <p>:q:rrseq         string round-robin counter
 --   <p>:q:leases        zset   job id -> lease deadline (ms, Redis server time)
 --   <p>:q:delayed       zset   job id -> time it becomes ready again (ms)
@@ -62,12 +66,19 @@ local function move(prefix, sid, from, to)
   if to then redis.call('HINCRBY', ck, to, 1) end
 end
 
+-- The round-robin set of the searches of `pool` (false or '': builtin).
+local function rr_key(prefix, pool)
+  if not pool or pool == '' then return prefix .. ':q:rr' end
+  return prefix .. ':q:rr:' .. pool
+end
+
 -- Put job `id` of search `sid` on its search's ready set and make sure the
--- search takes part in the round robin.
+-- search takes part in the round robin of the job's pool.
 local function make_ready(prefix, id, sid, prio)
   redis.call('ZADD', prefix .. ':q:ready:' .. sid, prio, id)
   local seq = tonumber(redis.call('GET', prefix .. ':q:rrseq') or '0')
-  redis.call('ZADD', prefix .. ':q:rr', 'NX', seq, sid)
+  local pool = redis.call('HGET', prefix .. ':q:job:' .. id, 'pool')
+  redis.call('ZADD', rr_key(prefix, pool), 'NX', seq, sid)
 end
 
 -- Whether search `sid` was cancelled: none of its jobs may become ready

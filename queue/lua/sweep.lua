@@ -5,6 +5,7 @@
 -- KEYS[1]: <p>:retired    zset search id -> when its records are gone (ms)
 -- KEYS[2]: <p>:q:rr         KEYS[3]: <p>:cancelled   KEYS[4]: <p>:q:dlq
 -- KEYS[5]: <p>:q:leases     KEYS[6]: <p>:q:delayed     KEYS[7]: <p>:q:workers
+-- KEYS[8..]: the other pools' round-robin sets (<p>:q:rr:<pool>)
 -- ARGV[1]: heartbeat cutoff (ms; workers last seen before it are dropped)
 -- ARGV[2]: most searches to clear in one call
 -- Returns: {searches cleared, dead letters dropped, index entries dropped,
@@ -16,6 +17,7 @@ for _, sid in ipairs(due) do
   gone[sid] = true
   redis.call('ZREM', KEYS[1], sid)
   redis.call('ZREM', KEYS[2], sid)
+  for i = 8, #KEYS do redis.call('ZREM', KEYS[i], sid) end
   redis.call('SREM', KEYS[3], sid)
 end
 local function of_gone(id)

@@ -41,9 +41,18 @@ impl Keys {
     pub fn ready(&self, search: &str) -> String {
         format!("{}:q:ready:{search}", self.prefix)
     }
-    /// Sorted set of searches with ready jobs, by round-robin position.
+    /// Sorted set of the builtin pool's searches with ready jobs, by
+    /// round-robin position.
     pub fn rr(&self) -> String {
         format!("{}:q:rr", self.prefix)
+    }
+    /// The round-robin set of `pool`'s searches (`<p>:q:rr` for builtin,
+    /// `<p>:q:rr:<pool>` for the others).
+    pub fn rr_of(&self, pool: crate::wire::Pool) -> String {
+        match pool.key_name() {
+            "" => self.rr(),
+            name => format!("{}:q:rr:{name}", self.prefix),
+        }
     }
     /// Round-robin counter.
     pub fn rrseq(&self) -> String {

@@ -16,6 +16,7 @@
 //! against both.
 
 mod clock;
+pub mod functions;
 mod memory;
 mod redis_queue;
 
@@ -89,6 +90,13 @@ pub struct NewJob {
     pub priority: f64,
     /// The kind's payload.
     pub payload: serde_json::Value,
+}
+
+impl NewJob {
+    /// The pool of trainers that may claim this job.
+    pub fn pool(&self) -> wire::Pool {
+        wire::Pool::of(self.kind, &self.payload)
+    }
 }
 
 /// What enqueue did with one job.
@@ -241,6 +249,19 @@ pub enum QueueError {
     /// Stored state is not what this build expects.
     #[error("corrupt queue state: {0}")]
     Corrupt(String),
+    /// Redis holds another version of the queue's functions library: two
+    /// builds that disagree on the transitions must not share a queue.
+    #[error("redis holds version {found} of the nasq queue functions, this build speaks version {expected}: stop the daemons of the other version, then run `nas migrate-keys` with this one to load its functions")]
+    FunctionsVersion {
+        /// The version in Redis.
+        found: String,
+        /// This build's.
+        expected: String,
+    },
+    /// The library is not in Redis and this client may not load it (an
+    /// ACL user without FUNCTION LOAD, such as a trainer's).
+    #[error("the nasq queue functions are not loaded in redis and this user may not load them ({0}): start the scheduler first, which loads them")]
+    FunctionsMissing(String),
 }
 
 impl QueueError {
@@ -278,7 +299,19 @@ pub trait Queue: Send + Sync {
     /// dead-lettered on the spot under the search they are stored in, and
     /// not returned; when that fails, it is logged and the claim still
     /// returns its good leases.
-    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>>;
+    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
+        self.claim_from(worker, max, &[wire::Pool::Builtin]).await
+    }
+
+    /// [`Queue::claim`] from `pools`, emptying each before the next (a
+    /// Python trainer serves the python pool, and the builtin one too when
+    /// told to).
+    async fn claim_from(
+        &self,
+        worker: &str,
+        max: usize,
+        pools: &[wire::Pool],
+    ) -> Result<Vec<Lease>>;
 
     /// Extend a lease by the configured length; returns the new deadline.
     async fn renew(&self, lease: &Lease) -> Result<u64>;

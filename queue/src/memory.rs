@@ -2,7 +2,7 @@
 //! transitions as the Lua scripts, under one mutex, with this process's
 //! clock standing in for the Redis server's.
 
-use crate::wire::{self, Envelope, JobId, JobResult, ResultPage};
+use crate::wire::{self, Envelope, JobId, JobResult, Pool, ResultPage};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
     Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
@@ -62,6 +62,8 @@ struct Inner {
     ready: HashMap<String, BTreeSet<Ready>>,
     rr: BTreeSet<(u64, String)>,
     rr_pos: HashMap<String, u64>,
+    /// Each search's pool (every job of a search is in one).
+    pools: HashMap<String, Pool>,
     rrseq: u64,
     leases: BTreeSet<(u64, String)>,
     delayed: BTreeSet<(u64, String)>,
@@ -129,6 +131,7 @@ impl Inner {
         self.jobseq.remove(sid);
         self.log.remove(sid);
         self.counts.remove(sid);
+        self.pools.remove(sid);
     }
 
     /// Clear what the shared indexes hold of a search whose records are
@@ -264,8 +267,19 @@ impl Queue for MemoryQueue {
         if let Some(j) = jobs.iter().find(|j| q.cancelled.contains(&j.search_id)) {
             return Err(QueueError::Cancelled(j.search_id.clone()));
         }
+        for j in &jobs {
+            let known = q.pools.get(&j.search_id).copied();
+            let same_batch = jobs
+                .iter()
+                .find(|o| o.search_id == j.search_id)
+                .map(NewJob::pool);
+            if known.or(same_batch).is_some_and(|p| p != j.pool()) {
+                return Err(crate::redis_queue::mixed_pools(&j.search_id));
+            }
+        }
         let mut out = Vec::with_capacity(jobs.len());
         for (job, mut env) in jobs.into_iter().zip(envs) {
+            q.pools.insert(job.search_id.clone(), job.pool());
             let key = (job.search_id.clone(), job.dedupe_key.clone());
             if let Some(id) = q.dedupe.get(&key) {
                 out.push(Enqueued {
@@ -306,14 +320,21 @@ impl Queue for MemoryQueue {
         Ok(out)
     }
 
-    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
+    async fn claim_from(&self, worker: &str, max: usize, pools: &[Pool]) -> Result<Vec<Lease>> {
         let now = crate::now_ms();
         let lease_ms = self.config.lease.as_millis() as u64;
         let mut q = self.lock();
         q.promote_delayed(now);
         let mut out = Vec::new();
         while out.len() < max {
-            let Some((pos, sid)) = q.rr.first().cloned() else {
+            // The first search in the round robin of the first pool that
+            // has one, as claim.lua serves them.
+            let next = pools.iter().find_map(|p| {
+                q.rr.iter()
+                    .find(|(_, sid)| q.pools.get(sid).copied().unwrap_or(Pool::Builtin) == *p)
+                    .cloned()
+            });
+            let Some((pos, sid)) = next else {
                 break;
             };
             let popped = q.ready.get_mut(&sid).and_then(|r| r.pop_first());

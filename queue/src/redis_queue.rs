@@ -1,15 +1,16 @@
 //! The Redis backend: every multi-key transition is one Lua script from
 //! `lua/`, loaded once; single-key reads are plain commands.
 
+use crate::functions::{self, Function};
 use crate::keys::Keys;
-use crate::wire::{self, Envelope, ResultPage};
+use crate::wire::{self, Envelope, Pool, ResultPage};
 use crate::{
     envelope_for, result_for, DeadLetter, Enqueued, FailKind, FailOutcome, JobState, Lease, NewJob,
     Outcome, Queue, QueueConfig, QueueError, Result, SearchCounts, Swept,
 };
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -78,6 +79,25 @@ impl RedisUrl {
         &self.url
     }
 
+    /// A connection to this URL, with the timeouts every daemon uses.
+    pub async fn connect(&self) -> Result<ConnectionManager> {
+        let cm_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(30)))
+            // Few retries inside the connection: our own loops retry with a
+            // logged warning each time, so an outage is never silent.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        Ok(ConnectionManager::new_with_config(self.client()?, cm_config).await?)
+    }
+
+    /// [`RedisUrl::connect`], retried as [`RedisQueue::connect_with_retry`]
+    /// does, for clients that do not use the queue's functions (the
+    /// surrogate service).
+    pub async fn connect_with_retry(&self, give_up_after: Duration) -> Result<ConnectionManager> {
+        with_retry(self, give_up_after, || self.connect()).await
+    }
+
     /// A client for this URL.
     fn client(&self) -> Result<redis::Client> {
         let Some(ca) = &self.ca_file else {
@@ -130,16 +150,6 @@ impl std::str::FromStr for RedisUrl {
     }
 }
 
-macro_rules! lua {
-    ($name:literal) => {
-        Script::new(concat!(
-            include_str!("../lua/prelude.lua"),
-            "\n",
-            include_str!(concat!("../lua/", $name))
-        ))
-    };
-}
-
 /// The queue's single keys, and the kinds of its per-job and per-search
 /// keys (`<p>:<kind>:<id>`), that the layout before `<p>:q:` kept directly
 /// under the prefix.
@@ -148,41 +158,82 @@ const OLD_SINGLE_KEYS: [&str; 8] = [
 ];
 const OLD_PER_ID_KEYS: [&str; 4] = ["job", "ready", "log", "count"];
 
-/// The scripts, loaded once per process.
+/// The transitions of the `nasq` functions library (crate::functions).
 struct Scripts {
-    enqueue: Script,
-    claim: Script,
-    renew: Script,
-    complete: Script,
-    fail: Script,
-    release: Script,
-    reap: Script,
-    replay: Script,
-    cancel: Script,
-    progress: Script,
-    retire: Script,
-    sweep: Script,
-    alive: Script,
+    enqueue: Function,
+    claim: Function,
+    renew: Function,
+    complete: Function,
+    fail: Function,
+    release: Function,
+    reap: Function,
+    replay: Function,
+    cancel: Function,
+    progress: Function,
+    retire: Function,
+    sweep: Function,
+    alive: Function,
 }
 
 impl Scripts {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
-            enqueue: lua!("enqueue.lua"),
-            claim: lua!("claim.lua"),
-            renew: lua!("renew.lua"),
-            complete: lua!("complete.lua"),
-            fail: lua!("fail.lua"),
-            release: lua!("release.lua"),
-            reap: lua!("reap.lua"),
-            replay: lua!("replay.lua"),
-            cancel: lua!("cancel.lua"),
-            progress: lua!("progress.lua"),
-            retire: lua!("retire.lua"),
-            sweep: lua!("sweep.lua"),
-            alive: lua!("alive.lua"),
+            enqueue: Function::new("enqueue"),
+            claim: Function::new("claim"),
+            renew: Function::new("renew"),
+            complete: Function::new("complete"),
+            fail: Function::new("fail"),
+            release: Function::new("release"),
+            reap: Function::new("reap"),
+            replay: Function::new("replay"),
+            cancel: Function::new("cancel"),
+            progress: Function::new("progress"),
+            retire: Function::new("retire"),
+            sweep: Function::new("sweep"),
+            alive: Function::new("alive"),
         }
     }
+}
+
+/// Call `connect` until it works or `give_up_after` has passed, with capped
+/// exponential backoff and a warning per failed try.
+async fn with_retry<T, F, Fut>(url: &RedisUrl, give_up_after: Duration, mut connect: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match connect().await {
+            Ok(v) => return Ok(v),
+            Err(e @ QueueError::FunctionsVersion { .. }) => return Err(e),
+            Err(e) if start.elapsed() + delay < give_up_after => {
+                tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable or not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The round-robin sets of the pools other than builtin (sweep.lua's
+/// trailing keys).
+fn other_pools(k: &Keys) -> Vec<String> {
+    Pool::ALL
+        .into_iter()
+        .filter(|&p| p != Pool::Builtin)
+        .map(|p| k.rr_of(p))
+        .collect()
+}
+
+/// An enqueue that would put one search's jobs in two pools: a trainer of
+/// one pool would then pop the other's jobs from the search's ready set.
+pub(crate) fn mixed_pools(search: &str) -> QueueError {
+    QueueError::Corrupt(format!(
+        "the jobs of search {search} are in more than one pool (builtin and python evaluators mixed)"
+    ))
 }
 
 /// Most jobs one enqueue script call adds.
@@ -230,46 +281,37 @@ impl fmt::Debug for RedisQueue {
 }
 
 impl RedisQueue {
-    /// Connect once; fails if Redis cannot be reached now.
+    /// Connect once and make sure Redis holds this build's queue functions
+    /// (loading them if missing); fails if Redis cannot be reached now or
+    /// holds another version of the functions.
     pub async fn connect(url: &RedisUrl, config: QueueConfig) -> Result<Self> {
-        let client = url.client()?;
-        let cm_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(30)))
-            // Few retries inside the connection: our own loops retry with a
-            // logged warning each time, so an outage is never silent.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let con = ConnectionManager::new_with_config(client, cm_config).await?;
-        Ok(Self {
+        let mut con = url.connect().await?;
+        functions::ensure(&mut con).await?;
+        Ok(Self::unchecked(con, url, config))
+    }
+
+    /// The queue over `con` without checking the functions in Redis: for
+    /// `nas migrate-keys`, which replaces them and reads keys meanwhile.
+    pub fn unchecked(con: ConnectionManager, url: &RedisUrl, config: QueueConfig) -> Self {
+        Self {
             con,
             keys: Keys::new(config.prefix.clone()),
             config,
             scripts: Arc::new(Scripts::new()),
             url: url.clone(),
-        })
+        }
     }
 
     /// Connect, retrying with capped exponential backoff and a warning per
-    /// failed try, until it works or `give_up_after` has passed.
+    /// failed try, until it works or `give_up_after` has passed. Another
+    /// version of the functions in Redis is not retried: it will not go
+    /// away by itself.
     pub async fn connect_with_retry(
         url: &RedisUrl,
         config: QueueConfig,
         give_up_after: Duration,
     ) -> Result<Self> {
-        let start = std::time::Instant::now();
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match Self::connect(url, config.clone()).await {
-                Ok(q) => return Ok(q),
-                Err(e) if start.elapsed() + delay < give_up_after => {
-                    tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        with_retry(url, give_up_after, || Self::connect(url, config.clone())).await
     }
 
     /// The URL (password hidden when printed).
@@ -498,16 +540,18 @@ impl Queue for RedisQueue {
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
-        let mut by_search: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut by_search: Vec<(String, Pool, Vec<usize>)> = Vec::new();
         for (i, j) in jobs.iter().enumerate() {
-            match by_search.iter_mut().find(|(s, _)| *s == j.search_id) {
-                Some((_, v)) => v.push(i),
-                None => by_search.push((j.search_id.clone(), vec![i])),
+            let pool = j.pool();
+            match by_search.iter_mut().find(|(s, _, _)| *s == j.search_id) {
+                Some((_, p, _)) if *p != pool => return Err(mixed_pools(&j.search_id)),
+                Some((_, _, v)) => v.push(i),
+                None => by_search.push((j.search_id.clone(), pool, vec![i])),
             }
         }
         let mut out = vec![None; jobs.len()];
         let mut con = self.con.clone();
-        for (search, idx) in by_search {
+        for (search, pool, idx) in by_search {
             // Keep one script call bounded in size.
             let chunks = idx.chunks(ENQUEUE_CHUNK).count();
             for (n, chunk) in idx.chunks(ENQUEUE_CHUNK).enumerate() {
@@ -527,7 +571,8 @@ impl Queue for RedisQueue {
                     .key(self.keys.jobseq(&search))
                     .key(self.keys.cancelled())
                     .arg(self.keys.prefix())
-                    .arg(&search);
+                    .arg(&search)
+                    .arg(pool.key_name());
                 for &i in chunk {
                     let j = &jobs[i];
                     let env = envelope_for(j)?.encode()?;
@@ -555,16 +600,16 @@ impl Queue for RedisQueue {
             .collect())
     }
 
-    async fn claim(&self, worker: &str, max: usize) -> Result<Vec<Lease>> {
+    async fn claim_from(&self, worker: &str, max: usize, pools: &[Pool]) -> Result<Vec<Lease>> {
         let k = &self.keys;
         let mut con = self.con.clone();
         let raw: Vec<(String, u64, u64, u32, String, String)> = self
             .scripts
             .claim
-            .key(k.rr())
             .key(k.rrseq())
             .key(k.leases())
             .key(k.token())
+            .key(pools.iter().map(|&p| k.rr_of(p)).collect::<Vec<_>>())
             .arg(k.prefix())
             .arg(worker)
             .arg(self.config.lease.as_millis() as u64)
@@ -841,7 +886,7 @@ impl Queue for RedisQueue {
             .cancel
             .key(self.keys.cancelled())
             .key(self.keys.ready(search))
-            .key(self.keys.rr())
+            .key(Pool::ALL.map(|p| self.keys.rr_of(p)).to_vec())
             .arg(self.keys.prefix())
             .arg(search)
             .invoke_async(&mut con)
@@ -903,6 +948,7 @@ impl Queue for RedisQueue {
                 .key(k.leases())
                 .key(k.delayed())
                 .key(k.workers())
+                .key(other_pools(k))
                 .arg(cutoff)
                 .arg(SWEEP_BATCH)
                 .invoke_async(&mut con)

@@ -181,6 +181,10 @@ impl SearchSpec {
                     .validate()
                     .map_err(|e| invalid(format!("evaluator torch: settings: {e}")))?;
             }
+            EvaluatorSpec::Python { entry, .. } => {
+                queue::wire::validate_entry(entry)
+                    .map_err(|e| invalid(format!("evaluator python: {e}")))?;
+            }
         }
         if let Some(f) = &self.final_stage {
             if !matches!(self.evaluator, EvaluatorSpec::Torch { .. }) {

@@ -146,14 +146,36 @@ pub struct MigrateArgs {
 /// `nas migrate-keys`: move the queue's keys of the layout before
 /// `<prefix>:q:` to their names under it.
 pub async fn migrate_keys(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let q = args.queue.connect().await?;
+    use queue::functions::{self, FUNCTIONS_VERSION};
+    let url = args.queue.redis.url()?;
+    let mut con = url
+        .connect_with_retry(args.queue.redis.connect_timeout())
+        .await
+        .with_context(|| format!("cannot reach redis at {url}"))?;
+    let found = functions::loaded_version(&mut con).await?;
+    let mut out = std::io::stdout().lock();
+    if found.as_deref() != Some(FUNCTIONS_VERSION) {
+        let was = found.as_deref().unwrap_or("none");
+        if args.dry_run {
+            writeln!(
+                out,
+                "would load the queue functions version {FUNCTIONS_VERSION} (loaded: {was})"
+            )?;
+        } else {
+            functions::load(&mut con, true).await?;
+            writeln!(
+                out,
+                "loaded the queue functions version {FUNCTIONS_VERSION} (was: {was})"
+            )?;
+        }
+    }
+    let q = queue::RedisQueue::unchecked(con, &url, args.queue.config()?);
     let moves = if args.dry_run {
         q.old_layout().await?
     } else {
         q.migrate_layout().await?
     };
     let verb = if args.dry_run { "would move" } else { "moved" };
-    let mut out = std::io::stdout().lock();
     for (old, new) in &moves {
         writeln!(out, "{verb} {old} -> {new}")?;
     }

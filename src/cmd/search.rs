@@ -175,6 +175,11 @@ async fn open_search(args: &SearchArgs, store: &FileStore) -> anyhow::Result<Str
     };
     super::client::pin_dataset(&mut spec)?;
     spec.validate()?;
+    if let queue::wire::EvaluatorSpec::Python { entry, .. } = &spec.evaluator {
+        anyhow::bail!(
+            "evaluator python ({entry}): the user's function runs on Python trainers (nas-worker), which join a queue on Redis; `nas search` runs everything in this process. Start a stack (scripts/cluster.sh start), run `nas-worker --entry {entry}` against it and `nas submit` the spec (docs/PROTOCOL.md, examples/python-trainer)"
+        );
+    }
     Ok(scheduler::client::submit(store, spec).await?)
 }
 

@@ -18,7 +18,7 @@ use crate::engine::{Engine, EngineConfig, Job};
 use crate::wire::{RankReply, RankRequest, ReplyAddress, MAX_CANDIDATES};
 use crate::SurrogateError;
 use queue::keys::Keys;
-use queue::{QueueConfig, RedisQueue, RedisUrl};
+use queue::RedisUrl;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use std::future::Future;
@@ -107,9 +107,8 @@ pub(crate) async fn connect(
     url: &RedisUrl,
     give_up: Duration,
 ) -> Result<ConnectionManager, SurrogateError> {
-    RedisQueue::connect_with_retry(url, QueueConfig::default(), give_up)
+    url.connect_with_retry(give_up)
         .await
-        .map(|q| q.connection())
         .map_err(|source| SurrogateError::Connect {
             url: url.to_string(),
             source,

@@ -124,6 +124,29 @@ impl World {
         self.spawn(name, &args)
     }
 
+    /// Start `nas-worker` (the Python trainer, installed into the torch venv
+    /// by scripts/setup.sh) as `name`, running `entry` from the test
+    /// functions in tests/python, with this world's Redis, prefix and lease.
+    pub fn python_worker(&mut self, name: &str, entry: &str, extra: &[&str]) -> u32 {
+        let log = std::fs::File::create(self.log_path(name)).unwrap();
+        let lease = self.lease_secs.to_string();
+        let tests = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
+        let mut cmd = Command::new(venv_bin("nas-worker"));
+        cmd.args(["--redis", &self.url, "--prefix", &self.prefix])
+            .args(["--worker-id", name, "--entry", entry, "--lease-s", &lease])
+            .args(extra)
+            .env("PYTHONPATH", tests)
+            .env("PYTHONUNBUFFERED", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        self.procs.push((name.to_string(), child));
+        pid
+    }
+
     pub fn results_dir(&self) -> PathBuf {
         self.dir.path().join("results")
     }
@@ -332,6 +355,21 @@ impl Drop for OwnRedis {
             let _ = c.wait();
         }
     }
+}
+
+/// A program of the torch venv (scripts/setup.sh installs it there).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| {
+        let cache = std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into());
+        format!("{cache}/venv")
+    });
+    let path = PathBuf::from(venv).join("bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
 }
 
 pub fn rand_suffix() -> u64 {

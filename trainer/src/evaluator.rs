@@ -210,6 +210,11 @@ impl Evaluators {
                         cancel,
                         progress,
                     ),
+                    // The python pool keeps these from Rust trainers; one
+                    // that reaches here anyway fails rather than guesses.
+                    EvaluatorSpec::Python { entry, .. } => Err(EvalError::Permanent(format!(
+                        "job {job_id} names the python evaluator {entry:?}: only Python trainers (nas-worker) run it"
+                    ))),
                 }
             }
         }

@@ -85,6 +85,86 @@ pub enum EvaluatorSpec {
         #[serde(default)]
         settings: Box<TrainSettings>,
     },
+    /// The user's own Python function evaluates the candidate, on a Python
+    /// trainer (`nas-worker`, python/nas_worker): only Python trainers
+    /// claim these jobs ([`Pool::Python`]).
+    Python {
+        /// The function, as `module.path:function` (imported by the worker).
+        entry: String,
+        /// Free settings handed to the function as they are (the spec's
+        /// `[evaluator.python.settings]` table).
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        settings: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+/// Longest `module:function` entry a Python evaluator may name.
+pub const MAX_ENTRY_LEN: usize = 200;
+
+/// Check a Python evaluator's entry: dotted module path, a colon, and a
+/// function name, every part an identifier.
+pub fn validate_entry(entry: &str) -> Result<(), WireError> {
+    let ident = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .is_some_and(|f| f == '_' || f.is_ascii_alphabetic())
+            && c.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    };
+    let ok = entry.len() <= MAX_ENTRY_LEN
+        && entry
+            .split_once(':')
+            .is_some_and(|(m, f)| m.split('.').all(ident) && ident(f));
+    if ok {
+        Ok(())
+    } else {
+        Err(malformed(
+            "python evaluator",
+            format!("entry {entry:?} is not module.path:function (identifiers, at most {MAX_ENTRY_LEN} characters)"),
+        ))
+    }
+}
+
+/// Which trainers may claim a job. Every job of a search is in one pool,
+/// the pool of its evaluator: Rust trainers claim the builtin pool only;
+/// Python trainers claim the python pool, and the builtin pool too when
+/// told to (their function then sees the builtin evaluators' jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// Jobs the Rust trainer can run: table lookups, torch training, DARTS.
+    Builtin,
+    /// Jobs of a `python` evaluator: the user's own function.
+    Python,
+}
+
+impl Pool {
+    /// Every pool.
+    pub const ALL: [Pool; 2] = [Pool::Builtin, Pool::Python];
+
+    /// The pool's name as the queue's keys and the job hash spell it
+    /// (empty for builtin: its keys keep the names they had before pools).
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Pool::Builtin => "",
+            Pool::Python => "python",
+        }
+    }
+
+    /// The pool of a job of `kind` with `payload`: an evaluation whose
+    /// evaluator is `python` is in the python pool, everything else in the
+    /// builtin one.
+    pub fn of(kind: super::JobKind, payload: &serde_json::Value) -> Pool {
+        let python = kind == super::JobKind::Evaluate
+            && payload
+                .get("evaluator")
+                .and_then(|e| e.get("python"))
+                .is_some();
+        if python {
+            Pool::Python
+        } else {
+            Pool::Builtin
+        }
+    }
 }
 
 impl EvaluatorSpec {
@@ -92,7 +172,7 @@ impl EvaluatorSpec {
     pub fn data(&self) -> Option<&DataRef> {
         match self {
             Self::Torch { data, .. } => Some(data),
-            Self::Nb201 { .. } => None,
+            Self::Nb201 { .. } | Self::Python { .. } => None,
         }
     }
 }

@@ -1,0 +1,89 @@
+"""Evaluate functions the black-box tests of the Python worker run
+(tests/python_worker.rs): each does what its job's settings ask, so that
+one function covers every case the queue must handle."""
+import json
+import os
+import time
+
+import nas_worker
+
+
+def scripted(job):
+    """Settings: ``sleep_s`` (in steps of 50 ms, checking job.cancelled),
+    ``fail_attempts`` (raise RuntimeError on attempts up to it),
+    ``permanent`` (raise PermanentError), ``diverge`` (raise Diverged),
+    ``report`` (a progress note per step), ``bad_metric`` (return an
+    unknown metric), ``huge`` (a result over the queue's cap), ``marker``
+    (a file to create when the job starts)."""
+    s = job.settings
+    if s.get("marker"):
+        with open(s["marker"], "a", encoding="utf-8") as f:
+            f.write(f"{job.job_id} {job.attempt}\n")
+    if job.attempt <= s.get("fail_attempts", 0):
+        raise RuntimeError(f"scripted failure on attempt {job.attempt}")
+    if s.get("permanent"):
+        raise nas_worker.PermanentError("scripted permanent failure")
+    steps = int(s.get("sleep_s", 0) / 0.05)
+    for step in range(steps):
+        if job.cancelled:
+            raise nas_worker.Cancelled(job.job_id)
+        if s.get("report"):
+            job.report({"step": step + 1, "steps": steps})
+        time.sleep(0.05)
+    if s.get("diverge"):
+        raise nas_worker.Diverged("loss is nan at step 3")
+    if s.get("bad_metric"):
+        return {"val_acc": 50.0, "f1": 0.5}
+    out = {"val_acc": 50.0 + job.attempt, "train_seconds": steps * 0.05, "device": "python"}
+    if s.get("huge"):
+        out["genotype"] = "x" * (70 * 1024)
+    return out
+
+
+_TABLES = {}
+
+
+def table(job):
+    """NAS-Bench-201 lookups, as the Rust trainer's nb201 evaluator does,
+    from the converted tables ($NAS_NB201_DIR/<dataset>.json); jobs of the
+    python evaluator name the dataset in their settings."""
+    ev = job.evaluator
+    dataset = ev["nb201"]["dataset"] if "nb201" in ev else job.settings.get("dataset", "cifar10")
+    if dataset not in _TABLES:
+        path = os.path.join(os.environ["NAS_NB201_DIR"], f"{dataset}.json")
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        _TABLES[dataset] = (doc["ops"], doc["cells"])
+    ops, cells = _TABLES[dataset]
+    edges = [e.split("~")[0] for node in job.genotype.split("+") for e in node.strip("|").split("|")]
+    entry = cells["".join(str(ops.index(op)) for op in edges)]
+    run = job.seed % len(entry["val_acc"])
+    return {
+        "val_acc": entry["val_acc"][run],
+        "params": round(entry["model_size"][run] * 1e6),
+        "train_seconds": entry["train_time"][run],
+        "device": "python-table",
+    }
+
+
+def tiny_train(job):
+    """Build the candidate with nas_worker.networks, train it two steps on
+    random data, and report its parameter count."""
+    import torch
+
+    from nas_worker import networks
+
+    torch.manual_seed(job.seed)
+    s = job.settings
+    model = networks.build_for_job(job.space, job.genotype, **s.get("build", {}))
+    shape = s["input"]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(2):
+        x = torch.randn(4, *shape)
+        out = model(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, logits.shape[1], (4,)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"val_acc": 10.0, "params": networks.count_params(model), "device": "cpu"}
