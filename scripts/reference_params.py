@@ -3,11 +3,12 @@ PyTorch: parameter counts (golden numbers in trainer/tests/model_params.rs)
 and, with --parity, forward-pass outputs under deterministic weights (golden
 numbers in trainer/tests/model_parity.rs).
 
-The networks live in export/python/nas_networks.py, the one Python copy of
-them, which `nas export` also embeds in the model.py files it writes: a
-from-scratch reimplementation, not a copy, of the structures the papers'
-reference code builds: DARTS NetworkCIFAR / NetworkImageNet (quark0/darts,
-cnn/model.py and cnn/operations.py), NAS-Bench-201's TinyNetwork with
+The networks live in python/nas_worker/networks.py (the nas_worker
+package's networks module), the one Python copy of them, which `nas export`
+also embeds in the model.py files it writes: a from-scratch
+reimplementation, not a copy, of the structures the papers' reference code
+builds: DARTS NetworkCIFAR / NetworkImageNet (quark0/darts, cnn/model.py
+and cnn/operations.py), NAS-Bench-201's TinyNetwork with
 InferCells (xautodl), and the PNAS and NAS-RL macro networks as specified in
 trainer/src/model. Modules carry the parameter paths the Rust builders use
 (cells.3.node2.edge0.dw1.weight), so that weights map one to one.
@@ -24,9 +25,10 @@ import sys
 
 import torch
 
-# The networks, shared with the model.py files `nas export` writes.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export", "python"))
-from nas_networks import *  # noqa: E402,F401,F403
+# The networks, shared with the model.py files `nas export` writes and with
+# Python trainers; from the source tree, so that nas_worker need not be installed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "nas_worker"))
+from networks import *  # noqa: E402,F401,F403
 
 # ------------------------------------------------------------------- DARTS
 

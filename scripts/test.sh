@@ -43,3 +43,12 @@ say "redis-server on $REDIS_URL, cargo target dir $CARGO_TARGET_DIR"
 cd "$root"
 step "running the tests" "the failing tests are named above; 'cargo test --workspace --locked NAME' reruns one (with REDIS_URL set)"
 cargo test --workspace --locked "$@"
+
+# The Python trainer's own tests (python/tests), on the same Redis; NAS_BIN
+# loads the queue functions there if no Rust test has. Skipped when cargo was
+# given a filter or a single target, which names Rust tests only.
+if [ $# -eq 0 ] || [ "$*" = "--no-fail-fast" ]; then
+  step "running the Python tests (python/tests)" \
+    "the failing tests are named above; '$NAS_VENV/bin/python -m pytest python/tests' reruns them (with REDIS_URL set)"
+  NAS_BIN="$CARGO_TARGET_DIR/debug/nas" "$NAS_VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests
+fi

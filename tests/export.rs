@@ -220,10 +220,10 @@ fn tch_parameter_names_are_the_pytorch_module_names_for_every_family() {
     .unwrap();
     // The mapping under test is model.py's own: the networks file as
     // embedded, torch_name() and TORCH_ONLY.
-    std::fs::write(dir.path().join("nas_networks.py"), export::python::NETWORKS).unwrap();
+    std::fs::write(dir.path().join("networks.py"), export::python::NETWORKS).unwrap();
     let script = r#"
 import json, sys
-from nas_networks import build_network, torch_name, TORCH_ONLY
+from networks import build_network, torch_name, TORCH_ONLY
 bad = 0
 for case in json.load(open("cases.json")):
     model = build_network(case["space"], case["genotype"], **case["config"])

@@ -391,7 +391,7 @@ async fn a_search_served_by_a_rust_and_a_python_trainer_records_every_candidate_
     w.trainer("rust-t", &["--slots", "2"]);
     w.python_worker(
         "py-t",
-        "nas_test_entries:table",
+        "nas_worker.nb201:evaluate",
         &["--builtin", "--slots", "2"],
     );
     let id = w.submit(&spec("mixed", budget, 4, 0.0002));
@@ -490,4 +490,121 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         "{said}"
     );
     RedisQueue::connect(&url, w.queue_config()).await.unwrap();
+}
+
+/// One job per space whose function builds the candidate with
+/// `nas_worker.networks`, trains it two steps and reports its parameters:
+/// the same counts as the Rust networks of the same genotypes and settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_trainers_build_networks_with_the_rust_parameter_counts_in_every_space() {
+    use tch::nn;
+    use trainer::model::{build, count_params, NetConfig, TableShape};
+    let mut w = World::new("py-params");
+    w.lease_secs = 30.0;
+    let q = w.queue().await;
+    let table = TableShape {
+        numeric: 5,
+        categorical: vec![3, 7],
+    };
+    // (space, input channels, input size, input shape of a batch row)
+    let spaces: [(space::Space, i64, i64, Vec<i64>); 6] = [
+        (space::Space::Nb201, 3, 16, vec![3, 16, 16]),
+        (space::Space::Darts, 3, 16, vec![3, 16, 16]),
+        (space::Space::Pnas { blocks: 3 }, 1, 16, vec![1, 16, 16]),
+        (space::Space::Macro { layers: 4 }, 1, 12, vec![1, 12, 12]),
+        (space::Space::Seq, 2, 24, vec![2, 24]),
+        (
+            space::Space::Mlp {
+                layers: 3,
+                categorical: true,
+            },
+            0,
+            0,
+            vec![7],
+        ),
+    ];
+    let mut jobs = Vec::new();
+    let mut want = Vec::new();
+    for (i, (sp, in_channels, input_size, shape)) in spaces.iter().enumerate() {
+        let g = sp.sample(&mut space::rng(i as u64 + 3)).unwrap();
+        let cfg = NetConfig {
+            channels: 16,
+            layers: 2,
+            classes: 10,
+            in_channels: *in_channels,
+            input_size: *input_size,
+            table: if sp.kind() == space::SpaceKind::Mlp {
+                table.clone()
+            } else {
+                TableShape::default()
+            },
+            ..NetConfig::for_space(sp.kind())
+        };
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        build(&vs.root(), &g, &cfg).unwrap();
+        want.push((g.canonical_text(), count_params(&vs, false)));
+        let mut build_args =
+            json!({"classes": 10, "in_channels": in_channels, "channels": 16, "layers": 2});
+        if sp.kind() == space::SpaceKind::Mlp {
+            build_args["table"] = json!({"numeric": 5, "categorical": [3, 7]});
+        }
+        let ev = EvaluatorSpec::Python {
+            entry: "nas_test_entries:tiny_train".into(),
+            settings: json!({"build": build_args, "input": shape})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        };
+        jobs.push(NewJob {
+            search_id: "pyp".into(),
+            dedupe_key: format!("k{i}"),
+            kind: JobKind::Evaluate,
+            priority: -(i as f64),
+            payload: serde_json::to_value(EvalJob::new(*sp, &g, ev, 1)).unwrap(),
+        });
+    }
+    let ids = enqueue(&q, jobs).await;
+    w.python_worker("py-p", "nas_test_entries:tiny_train", &["--slots", "2"]);
+    let done = results(&q, "pyp", ids.len()).await;
+    for (id, (genotype, params)) in ids.iter().zip(&want) {
+        let r = done.iter().find(|r| &r.job_id == id).unwrap();
+        assert_eq!(scores(r).params, Some(*params as u64), "{genotype}");
+    }
+}
+
+/// The example of examples/python-trainer: the user's own training loop on
+/// Fashion-MNIST, on a Python trainer of a running stack, gives the search
+/// its results (a small budget and training subset).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_python_trainer_runs_a_search_on_fashion_mnist() {
+    let mut w = World::new("py-example");
+    w.lease_secs = 10.0;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python-trainer");
+    let spec = std::fs::read_to_string(format!("{example}/search.toml"))
+        .unwrap()
+        .replace("budget = 24", "budget = 2")
+        .replace("train_limit = 2000", "train_limit = 256")
+        .replace("val_limit = 1000", "val_limit = 128");
+    let data = std::env::var("NAS_FASHION_MNIST")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
+    let spec = spec.replace(
+        "\"/usr/share/datasets/fashion-mnist\"",
+        &format!("{data:?}"),
+    );
+    w.spawn("scheduler", &["scheduler"]);
+    w.env.push((
+        "PYTHONPATH".into(),
+        format!(
+            "{example}:{}",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python")
+        ),
+    ));
+    w.python_worker("py-e", "fmnist_trainer.train:evaluate", &[]);
+    let id = w.submit(&spec);
+    let evals = finished(&w, &id, 2, Duration::from_secs(300)).await;
+    for e in &evals {
+        assert_eq!(e.worker, "py-e");
+        let acc = e.val_acc().unwrap();
+        assert!(acc > 10.0 && acc <= 100.0, "{acc}");
+    }
 }

@@ -284,7 +284,7 @@ impl AclRedis {
 
     /// Denied commands in the ACL log, one line per entry (as admin).
     fn acl_log(&self) -> Vec<String> {
-        let (out, _) = self.cli("admin", &["--json", "ACL", "LOG"]);
+        let (out, _) = self.cli("admin", &["--json", "ACL", "LOG", "100"]);
         let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
         entries
             .iter()
@@ -455,6 +455,70 @@ async fn surrogate_round_trip(redis: &AclRedis) {
     assert_eq!(report.ranked, 1);
 }
 
+/// A Python trainer (`nas-worker`) as the trainer user, with its password
+/// in a file: the queue functions the scheduler loaded are all it needs.
+async fn python_round_trip(redis: &AclRedis) {
+    use queue::wire::{EvalJob, EvaluatorSpec};
+    use space::Space;
+    let s = connect(redis, "scheduler").await;
+    let g = Space::Nb201.sample(&mut space::rng(5)).unwrap();
+    let ev = EvaluatorSpec::Python {
+        entry: "nas_test_entries:scripted".into(),
+        settings: serde_json::Map::new(),
+    };
+    let jobs = (0..2)
+        .map(|i| NewJob {
+            search_id: "acl-python".into(),
+            dedupe_key: format!("p{i}"),
+            kind: JobKind::Evaluate,
+            priority: 0.0,
+            payload: serde_json::to_value(EvalJob::new(Space::Nb201, &g, ev.clone(), i)).unwrap(),
+        })
+        .collect();
+    s.enqueue(jobs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("trainer.pass");
+    std::fs::write(&pass, redis.password("trainer")).unwrap();
+    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/venv",
+            std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into())
+        )
+    });
+    let url = format!("redis://trainer@127.0.0.1:{}/", redis.port);
+    let mut worker = Procs(vec![Command::new(format!("{venv}/bin/nas-worker"))
+        .args(["--redis", &url, "--password-file", pass.to_str().unwrap()])
+        .args([
+            "--entry",
+            "nas_test_entries:scripted",
+            "--worker-id",
+            "acl-py",
+        ])
+        .env("PYTHONPATH", root().join("tests/python"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("worker.log")).unwrap())
+        .spawn()
+        .unwrap()]);
+    let end = Instant::now() + Duration::from_secs(60);
+    while s.results("acl-python", 0, 10).await.unwrap().results.len() < 2 {
+        assert!(
+            Instant::now() < end,
+            "the python trainer did not finish: {}",
+            std::fs::read_to_string(dir.path().join("worker.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let results = s.results("acl-python", 0, 10).await.unwrap().results;
+    assert!(results.iter().all(|r| r.worker == "acl-py"), "{results:?}");
+    let log = std::fs::read_to_string(dir.path().join("worker.log")).unwrap_or_default();
+    assert!(
+        !log.contains(redis.password("trainer")),
+        "the password shows in the log"
+    );
+    worker.0[0].kill().unwrap();
+}
+
 /// What each role must not do: flush, delete, scan keys, reconfigure, touch
 /// keys outside its pattern, or take the scheduler's leader lock; and no
 /// one gets in without a password.
@@ -516,35 +580,40 @@ fn refusals(redis: &AclRedis) {
         out.contains('1'),
         "a trainer writes its queue keys: {out} {err}"
     );
-    // A script runs with its caller's key rights too.
-    let (sha, err) = redis.cli(
+    // The queue's transitions are the nasq functions library: a trainer
+    // calls them and nothing else that runs code. It may not load, replace
+    // or delete them (the scheduler's code would then be its to write), nor
+    // load or run scripts of its own.
+    denied("trainer", &["SCRIPT", "LOAD", "return 1"]);
+    denied("trainer", &["EVAL", "return 1", "0"]);
+    denied(
         "trainer",
         &[
-            "SCRIPT",
+            "FUNCTION",
             "LOAD",
-            "return redis.call('HSET', KEYS[1], 'state', 'x')",
+            "REPLACE",
+            "#!lua name=nasq\nredis.register_function('nasq_version', function() return '2' end)",
         ],
     );
-    assert_eq!(sha.len(), 40, "{sha} {err}");
-    let (out, err) = redis.cli("trainer", &["EVALSHA", &sha, "1", "nas:search:s"]);
+    denied("trainer", &["FUNCTION", "DELETE", "nasq"]);
+    denied("trainer", &["FUNCTION", "FLUSH"]);
+    let (out, err) = redis.cli("trainer", &["FCALL_RO", "nasq_version", "0"]);
+    assert_eq!(
+        out.trim(),
+        queue::functions::FUNCTIONS_VERSION,
+        "a trainer reads the library's version: {err}"
+    );
+    // A function runs with its caller's key rights: the library builds key
+    // names from the prefix it is given, and Redis checks each against the
+    // trainer's patterns.
+    let (out, err) = redis.cli(
+        "trainer",
+        &["FCALL", "nasq_alive", "1", "nas:search:s", "nas:search:s"],
+    );
     let said = format!("{out} {err}");
     assert!(
         said.contains("NOPERM") || said.contains("no permissions"),
-        "a trainer's script may not write a search's record: {said}"
-    );
-    denied("trainer", &["EVAL", "return 1", "0"]);
-    // A script runs with its caller's rights: loading one is allowed, but
-    // it cannot do what the caller may not.
-    let (sha, err) = redis.cli(
-        "trainer",
-        &["SCRIPT", "LOAD", "return redis.call('FLUSHALL')"],
-    );
-    assert_eq!(sha.len(), 40, "the trainer loads scripts: {sha} {err}");
-    let (out, err) = redis.cli("trainer", &["EVALSHA", &sha, "0"]);
-    let said = format!("{out} {err}");
-    assert!(
-        said.contains("NOPERM") || said.contains("can't run this command"),
-        "a trainer's script may not FLUSHALL: {said}"
+        "a trainer's call may not write outside nas:q: through another prefix: {said}"
     );
     denied("scheduler", &["FLUSHALL"]);
     denied("scheduler", &["SHUTDOWN"]);
@@ -650,6 +719,7 @@ async fn acl_roles_do_their_work_and_nothing_more() {
     let redis = AclRedis::start();
     queue_round_trip(&redis).await;
     surrogate_round_trip(&redis).await;
+    python_round_trip(&redis).await;
     let log = redis.acl_log();
     assert!(log.is_empty(), "commands denied during the work: {log:#?}");
     refusals(&redis);
@@ -1295,6 +1365,12 @@ fn example_specs_parse_and_check() {
     let mut strategies = Vec::new();
     for entry in std::fs::read_dir(root().join("examples")).unwrap() {
         let path = entry.unwrap().path();
+        // A folder is an example project with its spec beside its code.
+        let path = if path.is_dir() {
+            path.join("search.toml")
+        } else {
+            path
+        };
         let spec =
             SearchSpec::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let v = serde_json::to_value(&spec.strategy).unwrap();
@@ -1305,6 +1381,7 @@ fn example_specs_parse_and_check() {
         strategies,
         [
             "darts",
+            "evolution",
             "evolution",
             "evolution",
             "evolution",

@@ -23,6 +23,7 @@ pub mod datasets;
 pub mod error;
 pub mod lpush;
 pub mod noop;
+pub mod python;
 pub mod scaling;
 pub mod search;
 pub mod services;

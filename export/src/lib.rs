@@ -12,7 +12,7 @@
 //! README, not an error: the rest of the export is still worth having.
 //!
 //! - [`network`]: the exported network's settings and the weights check.
-//! - [`python`]: model.py, around `python/nas_networks.py`.
+//! - [`python`]: model.py, around `python/nas_worker/networks.py`.
 //! - [`results`]: the CSV.
 //! - [`cell`], [`layout`], [`svg`]: the cell picture.
 //! - [`progress`]: the plots.

@@ -1,5 +1,6 @@
 //! `model.py`: a standalone PyTorch file that rebuilds the exported network
-//! and loads its weights. Its classes are `python/nas_networks.py`, the one
+//! and loads its weights. Its classes are `python/nas_worker/networks.py`
+//! (the `nas_worker.networks` module of the Python trainer package), the one
 //! Python copy of the networks (scripts/reference_params.py imports the same
 //! file for its parity references), embedded verbatim; a generated tail
 //! names the genotype, settings and the preprocessing fitted in training,
@@ -13,7 +14,7 @@ use space::SpaceKind;
 use trainer::preprocess::Preprocess;
 
 /// The network classes, safetensors reader and weight loader.
-pub const NETWORKS: &str = include_str!("../python/nas_networks.py");
+pub const NETWORKS: &str = include_str!("../../python/nas_worker/networks.py");
 
 /// What model.py is generated for.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +51,7 @@ fn py_bool(b: bool) -> &'static str {
 fn template_body() -> &'static str {
     let rest = NETWORKS
         .strip_prefix("\"\"\"")
-        .expect("nas_networks.py opens with its docstring");
+        .expect("networks.py opens with its docstring");
     let end = rest.find("\"\"\"").expect("the docstring closes");
     rest[end + 3..].trim_start_matches('\n')
 }
@@ -95,7 +96,7 @@ Written by `nas export`. Needs only torch:
     logits, aux = load()(prepare(data))   # {input}
 
 prepare() applies the preprocessing fitted on the training data (PREPROCESS,
-also in preprocess.json). The classes below are nas's export/python/nas_networks.py;
+also in preprocess.json). The classes below are nas's python/nas_worker/networks.py;
 the parameter names are the tch builders' (trainer/src/model), mapped by torch_name().
 """
 "#,

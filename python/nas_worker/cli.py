@@ -24,9 +24,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         prog="nas-worker",
         description="Run your own evaluate(job) -> metrics function as a trainer of a nas search fleet.",
     )
-    p.add_argument("--redis", default=os.environ.get("NAS_REDIS_URL", "redis://127.0.0.1:6379"),
-                   help="Redis URL, redis:// or rediss://, with an ACL user if any (env NAS_REDIS_URL)")
-    p.add_argument("--password-file", help="read the Redis password from this file (keeps it off the command line)")
+    env = os.environ
+    p.add_argument("--redis", default=env.get("NAS_REDIS_URL") or env.get("REDIS_URL") or "redis://127.0.0.1:6379",
+                   help="Redis URL, redis:// or rediss://, with an ACL user if any (env NAS_REDIS_URL or REDIS_URL, as nas)")
+    p.add_argument("--password-file", default=env.get("NAS_REDIS_PASSWORD_FILE"),
+                   help="read the Redis password from this file, keeping it off the command line (env NAS_REDIS_PASSWORD_FILE)")
     p.add_argument("--ca-file", help="PEM CA certificate to trust for rediss://")
     p.add_argument("--prefix", default=os.environ.get("NAS_PREFIX", "nas"), help="the deployment's key prefix")
     p.add_argument("--entry", required=True, help="your function, as module.path:function")

@@ -10,6 +10,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Which trainer `nas bench queue` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainerKind {
+    /// The Rust trainer, through the whole path (the default).
+    Rust,
+    /// The Python trainer against the Rust one, on the no-op path.
+    Python,
+}
+
 /// `nas bench ...`: each runs under a fresh key prefix on --redis, stops by
 /// itself within --timeout-secs and deletes its keys.
 #[derive(Debug, Subcommand)]
@@ -46,6 +55,13 @@ pub enum BenchCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
+        /// `python`: instead, the Python trainer's (nas-worker) cost per
+        /// no-op job against the Rust trainer's, same run.
+        #[arg(long, value_enum, default_value_t = TrainerKind::Rust)]
+        trainer: TrainerKind,
+        /// The nas-worker program, for --trainer python.
+        #[arg(long, env = "NAS_WORKER")]
+        worker: Option<PathBuf>,
     },
     /// Fixed-length jobs through 1, 4, 16 and 64 slots of `nas trainer`
     /// processes; prints throughput efficiency against slots / duration.
@@ -301,12 +317,38 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             queue,
             jobs,
             slots,
+            nb201_dir,
+            timeout_secs,
+            trainer: TrainerKind::Python,
+            worker,
+            ..
+        } => {
+            let worker = worker.unwrap_or_else(|| {
+                let python = bench::train::default_python();
+                python.with_file_name("nas-worker")
+            });
+            let config = bench::python::PythonBenchConfig {
+                jobs,
+                slots,
+                worker,
+                nb201_dir: nb201_dir.unwrap_or_else(nb201::default_dir),
+                limit: Duration::from_secs(timeout_secs),
+            };
+            bench::python::run(&queue.target()?, &config)
+                .await?
+                .to_string()
+        }
+        BenchCommand::Queue {
+            queue,
+            jobs,
+            slots,
             searches,
             parallel,
             latency_jobs,
             lpush_requests,
             nb201_dir,
             timeout_secs,
+            ..
         } => {
             let config = bench::throughput::QueueBenchConfig {
                 jobs,

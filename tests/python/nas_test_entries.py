@@ -1,8 +1,6 @@
 """Evaluate functions the black-box tests of the Python worker run
 (tests/python_worker.rs): each does what its job's settings ask, so that
 one function covers every case the queue must handle."""
-import json
-import os
 import time
 
 import nas_worker
@@ -40,32 +38,6 @@ def scripted(job):
     return out
 
 
-_TABLES = {}
-
-
-def table(job):
-    """NAS-Bench-201 lookups, as the Rust trainer's nb201 evaluator does,
-    from the converted tables ($NAS_NB201_DIR/<dataset>.json); jobs of the
-    python evaluator name the dataset in their settings."""
-    ev = job.evaluator
-    dataset = ev["nb201"]["dataset"] if "nb201" in ev else job.settings.get("dataset", "cifar10")
-    if dataset not in _TABLES:
-        path = os.path.join(os.environ["NAS_NB201_DIR"], f"{dataset}.json")
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        _TABLES[dataset] = (doc["ops"], doc["cells"])
-    ops, cells = _TABLES[dataset]
-    edges = [e.split("~")[0] for node in job.genotype.split("+") for e in node.strip("|").split("|")]
-    entry = cells["".join(str(ops.index(op)) for op in edges)]
-    run = job.seed % len(entry["val_acc"])
-    return {
-        "val_acc": entry["val_acc"][run],
-        "params": round(entry["model_size"][run] * 1e6),
-        "train_seconds": entry["train_time"][run],
-        "device": "python-table",
-    }
-
-
 def tiny_train(job):
     """Build the candidate with nas_worker.networks, train it two steps on
     random data, and report its parameter count."""
@@ -78,8 +50,12 @@ def tiny_train(job):
     model = networks.build_for_job(job.space, job.genotype, **s.get("build", {}))
     shape = s["input"]
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    table = s.get("build", {}).get("table") or {}
+    numeric = table.get("numeric", 0)
     for _ in range(2):
         x = torch.randn(4, *shape)
+        if table.get("categorical"):
+            x[:, numeric:] = 0.0  # a valid code of every categorical column
         out = model(x)
         logits = out[0] if isinstance(out, tuple) else out
         loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, logits.shape[1], (4,)))

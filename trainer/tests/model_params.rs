@@ -255,7 +255,7 @@ fn macro_matches_the_formula() {
     assert_eq!(macro_formula(&nets[0], 3, 10), 224_826);
 }
 
-/// The PyTorch networks of export/python/nas_networks.py (`SeqNetwork`,
+/// The PyTorch networks of python/nas_worker/networks.py (`SeqNetwork`,
 /// `MlpNetwork`) count 19,419 and 63,266 parameters for these genotypes and
 /// settings (`sum(p.numel() for p in net.parameters())`).
 #[test]

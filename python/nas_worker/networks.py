@@ -7,14 +7,20 @@ weights saved by `nas` load one to one; a reader of the safetensors files
 `nas` saves (torch only, no extra package); and parsers of the six genotype
 text forms.
 
-The one Python copy of these structures: scripts/reference_params.py imports
-it for the parity and parameter-count references, and `nas export` embeds it
-in every model.py it writes (export/src/python.rs).
+The one Python copy of these structures. It lives in the nas_worker package
+(python/nas_worker/networks.py), where Python trainers build their
+candidates with build_for_job(); scripts/reference_params.py imports it for
+the parity and parameter-count references; and `nas export` vendors it,
+verbatim after this docstring, into every model.py it writes
+(export/src/python.rs). So it stays one self-contained file: torch and the
+standard library only, no relative imports, and no `from __future__` (model.py
+puts its own imports first).
 """
 import ast
 import json
 import math
 import re
+from typing import Any, Dict, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -648,6 +654,112 @@ def build_network(space, genotype, channels, layers, classes, in_channels=3, aux
         table = table or {}
         return MlpNetwork(parse_mlp(genotype), table.get("numeric", 0), table.get("categorical", []), classes)
     raise ValueError(f"unknown space {space!r}; expected one of macro, pnas, darts, nb201, seq, mlp")
+
+# ----------------------------------------------------------- by space kind
+# What a Python trainer needs: a job names its space as the spec's JSON
+# ({"kind": "nb201"}, {"kind": "pnas", "blocks": 2}, ...) and its genotype
+# as canonical text.
+
+# The network settings of the torch evaluator's proxy training when a spec
+# gives none (queue::wire::TrainSettings::default(): channels 16, layers 2),
+# so that a Python trainer's candidate with the defaults has the parameters
+# of the Rust trainer's. Macro chains and mlps take their widths from the
+# genotype and ignore both.
+PROXY_CHANNELS = 16
+PROXY_LAYERS = 2
+
+SPACE_KINDS = ("macro", "pnas", "darts", "nb201", "seq", "mlp")
+
+
+def space_kind(space: Union[Dict[str, Any], str]) -> str:
+    """The kind of a space given as its spec JSON ({"kind": "nb201"}) or as the
+    kind's name ("nb201")."""
+    kind = space.get("kind") if isinstance(space, dict) else space
+    if kind not in SPACE_KINDS:
+        raise ValueError(f"unknown space {space!r}; expected one of {', '.join(SPACE_KINDS)}")
+    return kind
+
+
+def parse_genotype(space: Union[Dict[str, Any], str], text: str) -> Any:
+    """The structure of a genotype's text form in `space`, as its parser gives it:
+    darts (normal, reduce) edge lists, the nb201 table key ("333333"), seq op
+    names, mlp (encoding, layers), pnas blocks, macro layers. DARTS takes the
+    Genotype(...) notation, not a published genotype's name."""
+    parsers = {"darts": parse_darts, "nb201": parse_nb201, "seq": parse_seq,
+               "mlp": parse_mlp, "pnas": parse_pnas, "macro": parse_macro}
+    return parsers[space_kind(space)](text)
+
+
+def _cell_text(ops: Any) -> str:
+    """|op~0|+|op~0|op~1|+|op~0|op~1|op~2| of op names in NB201_EDGES order."""
+    nodes = [ops[0:1], ops[1:3], ops[3:6]]
+    return "+".join("|" + "|".join(f"{op}~{i}" for i, op in enumerate(node)) + "|" for node in nodes)
+
+
+def _darts_text(cells: Any) -> str:
+    """The published notation of (normal, reduce) edge lists."""
+    parts = []
+    for name, edges in zip(("normal", "reduce"), cells):
+        listed = ", ".join(f"('{op}', {inp})" for op, inp in edges)
+        parts.append(f"{name}=[{listed}], {name}_concat=[2, 3, 4, 5]")
+    return "Genotype(" + ", ".join(parts) + ")"
+
+
+def _mlp_text(parsed: Any) -> str:
+    """`onehot 256:relu:batch:0.1 128:gelu:none:0<x` of (encoding, layers)."""
+    encoding, layers = parsed
+    tokens = [encoding]
+    for width, act, norm, dropout, anchors in layers:
+        tenths = round(dropout * 10)
+        token = f"{width}:{act}:{norm}:{'0' if tenths == 0 else f'0.{tenths}'}"
+        tokens.append(token + ("<" + ",".join(str(a) for a in anchors) if anchors else ""))
+    return " ".join(tokens)
+
+
+def _macro_text(layers: Any) -> str:
+    """`3x3:24 5x5:36<0` of macro layers."""
+    return " ".join(f"{h}x{w}:{f}" + ("<" + ",".join(map(str, anchors)) if anchors else "")
+                    for h, w, f, anchors in layers)
+
+
+def format_genotype(space: Union[Dict[str, Any], str], parsed: Any) -> str:
+    """The text form of what parse_genotype() returned, written as nas writes it
+    (the canonical text, when the genotype is canonical)."""
+    kind = space_kind(space)
+    if kind == "darts":
+        return _darts_text(parsed)
+    if kind == "nb201":
+        return _cell_text([NB201_OPS[int(d)] for d in parsed])
+    if kind == "seq":
+        return _cell_text(parsed)
+    if kind == "mlp":
+        return _mlp_text(parsed)
+    if kind == "pnas":
+        return "".join(f"({a},{x},{b},{y})" for a, x, b, y in parsed)
+    return _macro_text(parsed)
+
+
+def build_for_job(space: Union[Dict[str, Any], str], genotype: str, classes: int, in_channels: int = 3,
+                  channels: Optional[int] = None, layers: Optional[int] = None, **kw: Any) -> nn.Module:
+    """The network of a job's genotype, as the Rust trainer builds it for the same
+    settings: `channels` (C, or PNAS' F) and `layers` (DARTS' cells L, or cells
+    per stage N) default to the torch evaluator's proxy settings, PROXY_CHANNELS
+    and PROXY_LAYERS; they are the network's, not the space's (a space's
+    "layers" is the macro chain's or mlp's depth, fixed by the genotype). The
+    keywords go to build_network(): `table` (an mlp's columns,
+    {"numeric": n, "categorical": [cardinality, ...]}), `auxiliary`, `imagenet`.
+    The module's forward returns (logits, auxiliary logits or None)."""
+    return build_network(space_kind(space), genotype,
+                         PROXY_CHANNELS if channels is None else channels,
+                         PROXY_LAYERS if layers is None else layers,
+                         classes, in_channels, **kw)
+
+
+def count_params(module: nn.Module, include_auxiliary: bool = False) -> int:
+    """Parameters of `module` as nas reports them (the `params` metric): every
+    parameter but the DARTS auxiliary head's, unless `include_auxiliary`."""
+    return sum(p.numel() for name, p in module.named_parameters()
+               if include_auxiliary or "auxiliary" not in name)
 
 # ------------------------------------------------------------ preprocessing
 # The preprocessing a run fitted on its training part (trainer/src/preprocess.rs,
