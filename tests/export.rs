@@ -19,19 +19,12 @@ use std::process::{Command, Output, Stdio};
 use tch::{nn, Device, Kind, Tensor};
 use trainer::model::{build, NetConfig};
 
+#[path = "common/venv.rs"]
+mod venv;
+
 /// The venv's python, which has torch (scripts/setup.sh installs it).
 fn python() -> PathBuf {
-    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| {
-        let cache = std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into());
-        format!("{cache}/venv")
-    });
-    let py = PathBuf::from(venv).join("bin/python");
-    assert!(
-        py.is_file(),
-        "{} is missing: run scripts/setup.sh (scripts/test.sh does)",
-        py.display()
-    );
-    py
+    venv::venv_bin("python")
 }
 
 fn run_python(args: &[&str], dir: &Path) -> Output {

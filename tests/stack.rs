@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/venv.rs"]
+mod venv;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -479,14 +482,8 @@ async fn python_round_trip(redis: &AclRedis) {
     let dir = tempfile::tempdir().unwrap();
     let pass = dir.path().join("trainer.pass");
     std::fs::write(&pass, redis.password("trainer")).unwrap();
-    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/venv",
-            std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into())
-        )
-    });
     let url = format!("redis://trainer@127.0.0.1:{}/", redis.port);
-    let mut worker = Procs(vec![Command::new(format!("{venv}/bin/nas-worker"))
+    let mut worker = Procs(vec![Command::new(venv::venv_bin("nas-worker"))
         .args(["--redis", &url, "--password-file", pass.to_str().unwrap()])
         .args([
             "--entry",

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use tch::{nn, Device, Kind, Tensor};
 
+#[path = "common/venv.rs"]
+mod venv;
+
 fn nas(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nas"))
         .args(args)
@@ -22,9 +25,7 @@ fn text(b: &[u8]) -> String {
 }
 
 fn python() -> PathBuf {
-    let cache = std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into());
-    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| format!("{cache}/venv"));
-    PathBuf::from(venv).join("bin/python")
+    venv::venv_bin("python")
 }
 
 fn run_python(args: &[&str], dir: &Path) -> Output {

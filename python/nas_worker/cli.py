@@ -66,22 +66,24 @@ def connect(args: argparse.Namespace) -> "redis.Redis":
     return redis.Redis.from_url(args.redis, socket_timeout=timeout, socket_connect_timeout=5.0, **kw)
 
 
-def wait_for_functions(client: "redis.Redis", prefix: str, give_up_s: float) -> None:
+def wait_for_functions(client: "redis.Redis", prefix: str, give_up_s: float, stop: threading.Event) -> bool:
     """Wait (logging each try) until Redis is up and holds the queue
-    functions; raise on another version or when ``give_up_s`` has passed."""
+    functions; raise on another version or when ``give_up_s`` has passed.
+    False if ``stop`` was set meanwhile."""
     q = protocol.QueueClient(client, prefix)
     start, delay = time.monotonic(), 0.2
     while True:
         try:
             q.check_functions()
-            return
+            return True
         except (protocol.FunctionsMissing, redis.ConnectionError, redis.TimeoutError) as e:
             if time.monotonic() - start + delay > give_up_s:
                 raise
             what = ("the nasq queue functions are not loaded yet (the scheduler loads them)"
                     if isinstance(e, protocol.FunctionsMissing) else f"redis unreachable: {e}")
             log.warning("%s; retrying in %.1f s", what, delay)
-            time.sleep(delay)
+            if stop.wait(delay):
+                return False
             delay = min(delay * 2, 5.0)
 
 
@@ -118,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         client = connect(args)
-        wait_for_functions(client, args.prefix, args.connect_timeout_s)
+        if not wait_for_functions(client, args.prefix, args.connect_timeout_s, stop):
+            return 0
         report = Worker(client, evaluate, config).run(stop)
     except protocol.FunctionsVersionError as e:
         log.error("%s", e)

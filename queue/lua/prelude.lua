@@ -1,5 +1,6 @@
--- prelude.lua: helpers shared by every script of the queue; prepended to each
--- script when it is loaded (queue/src/redis_queue.rs). Not a script on its own.
+-- prelude.lua: helpers shared by every transition of the queue: the head of
+-- the nasq functions library, before each lua/<name>.lua wrapped as a
+-- function (queue/src/functions.rs). Not a script on its own.
 --
 -- Key layout (see queue/src/keys.rs, the one place that names keys). What
 -- claiming, renewing, completing, failing and reaping a job write lives

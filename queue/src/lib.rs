@@ -11,7 +11,9 @@
 //! small one.
 //!
 //! Two backends implement [`Queue`]: [`RedisQueue`] (every multi-key
-//! transition one Lua script under `lua/`) and [`MemoryQueue`] for the
+//! transition one function of the `nasq` Redis Functions library built
+//! from `lua/`, which every client calls: the Python worker too) and
+//! [`MemoryQueue`] for the
 //! embedded single-process mode. One conformance suite (`tests/`) runs
 //! against both.
 

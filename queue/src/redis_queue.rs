@@ -1,5 +1,6 @@
-//! The Redis backend: every multi-key transition is one Lua script from
-//! `lua/`, loaded once; single-key reads are plain commands.
+//! The Redis backend: every multi-key transition is one function of the
+//! `nasq` Redis Functions library (`lua/`, see [`crate::functions`]),
+//! called with `FCALL`; single-key reads are plain commands.
 
 use crate::functions::{self, Function};
 use crate::keys::Keys;

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "venv.rs"]
+mod venv;
+pub use venv::venv_bin;
+
 pub struct World {
     pub url: String,
     pub prefix: String,
@@ -97,7 +101,6 @@ impl World {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> u32 {
-        let log = std::fs::File::create(self.log_path(name)).unwrap();
         let lease = self.lease_secs.to_string();
         let results = self.results_dir();
         let mut full: Vec<&str> = args.to_vec();
@@ -109,13 +112,8 @@ impl World {
         }
         let mut cmd = self.nas_under(wrapper, &full);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(env.iter().copied())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd.spawn().unwrap();
-        let pid = child.id();
-        self.procs.push((name.to_string(), child));
-        pid
+            .envs(env.iter().copied());
+        self.start_logged(name, cmd)
     }
 
     pub fn trainer(&mut self, name: &str, extra: &[&str]) -> u32 {
@@ -128,7 +126,6 @@ impl World {
     /// by scripts/setup.sh) as `name`, running `entry` from the test
     /// functions in tests/python, with this world's Redis, prefix and lease.
     pub fn python_worker(&mut self, name: &str, entry: &str, extra: &[&str]) -> u32 {
-        let log = std::fs::File::create(self.log_path(name)).unwrap();
         let lease = self.lease_secs.to_string();
         let tests = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
         let mut cmd = Command::new(venv_bin("nas-worker"));
@@ -138,10 +135,18 @@ impl World {
             .env("PYTHONPATH", tests)
             .env("PYTHONUNBUFFERED", "1")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        self.start_logged(name, cmd)
+    }
+
+    /// Start `cmd` as the process `name`, its output to `<dir>/<name>.log`.
+    fn start_logged(&mut self, name: &str, mut cmd: Command) -> u32 {
+        let log = std::fs::File::create(self.log_path(name)).unwrap();
+        let child = cmd
             .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd.spawn().unwrap();
+            .stderr(log)
+            .spawn()
+            .unwrap();
         let pid = child.id();
         self.procs.push((name.to_string(), child));
         pid
@@ -355,21 +360,6 @@ impl Drop for OwnRedis {
             let _ = c.wait();
         }
     }
-}
-
-/// A program of the torch venv (scripts/setup.sh installs it there).
-pub fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var("NAS_VENV").unwrap_or_else(|_| {
-        let cache = std::env::var("NAS_CACHE").unwrap_or_else(|_| "/var/cache/nas".into());
-        format!("{cache}/venv")
-    });
-    let path = PathBuf::from(venv).join("bin").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
 }
 
 pub fn rand_suffix() -> u64 {
