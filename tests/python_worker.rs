@@ -122,14 +122,14 @@ async fn python_jobs_go_to_python_workers_only_and_complete_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn leases_are_renewed_and_progress_is_recorded_while_a_job_runs() {
     let mut w = World::new("py-renew");
-    w.lease_secs = 0.6;
+    w.lease_secs = 2.0;
     let q = w.queue().await;
     let ids = enqueue(
         &q,
         vec![python_job(
             "pyr",
             1,
-            json!({"sleep_s": 2.5, "report": true}),
+            json!({"sleep_s": 6.0, "report": true}),
         )],
     )
     .await;
@@ -140,16 +140,18 @@ async fn leases_are_renewed_and_progress_is_recorded_while_a_job_runs() {
     .await;
     let note: serde_json::Value = serde_json::from_str(&note).unwrap();
     assert_eq!(note["kind"], "python", "{note}");
-    assert_eq!(note["steps"], 50, "{note}");
-    // Four times the lease, still held, then completed on the first attempt.
-    for _ in 0..4 {
-        q.reap().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let done = results(&q, "pyr", 1).await;
+    assert_eq!(note["steps"], 120, "{note}");
+    // Three times the lease, reaped all along, still held, then completed
+    // on the first attempt.
+    let done = until("the job to finish", Duration::from_secs(60), || async {
+        q.reap().await.ok()?;
+        let page = q.results("pyr", 0, 10).await.ok()?;
+        (!page.results.is_empty()).then_some(page.results)
+    })
+    .await;
     assert_eq!(done[0].attempt, 1);
     assert_eq!(q.redeliveries().await.unwrap(), 0);
-    assert!(scores(&done[0]).train_seconds >= 2.4);
+    assert!(scores(&done[0]).train_seconds >= 5.9);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,7 +235,7 @@ async fn a_stopped_worker_is_fenced_out_after_its_lease_lapses() {
     let mut w = World::new("py-stop");
     w.lease_secs = 1.0;
     let q = w.queue().await;
-    let ids = enqueue(&q, vec![python_job("pyx", 1, json!({"sleep_s": 1.5}))]).await;
+    let ids = enqueue(&q, vec![python_job("pyx", 1, json!({"sleep_s": 4.0}))]).await;
     w.python_worker("py-x", "nas_test_entries:scripted", &[]);
     until("the job to be leased", Duration::from_secs(20), || async {
         (state(&q, &ids[0]).await == Some(JobState::Leased)).then_some(())
@@ -285,7 +287,7 @@ async fn a_killed_worker_s_job_is_delivered_again_and_recorded_once() {
     let m = marker.to_str().unwrap();
     enqueue(
         &q,
-        vec![python_job("pyk", 1, json!({"sleep_s": 1.0, "marker": m}))],
+        vec![python_job("pyk", 1, json!({"sleep_s": 3.0, "marker": m}))],
     )
     .await;
     w.python_worker("py-k1", "nas_test_entries:scripted", &[]);
@@ -302,7 +304,19 @@ async fn a_killed_worker_s_job_is_delivered_again_and_recorded_once() {
     .await;
     w.kill("py-k1");
     w.python_worker("py-k2", "nas_test_entries:scripted", &[]);
-    let done = results(&q, "pyk", 1).await;
+    // The test reaps too, so that Redis never goes silent for long while
+    // py-k2 starts (a silence would hand the lease back without counting
+    // the attempt, as after an outage).
+    let done = until(
+        "the job to be run again",
+        Duration::from_secs(60),
+        || async {
+            q.reap().await.ok()?;
+            let page = q.results("pyk", 0, 10).await.ok()?;
+            (!page.results.is_empty()).then_some(page.results)
+        },
+    )
+    .await;
     assert_eq!(done[0].worker, "py-k2");
     assert_eq!(done[0].attempt, 2);
     let started = std::fs::read_to_string(&marker).unwrap();
@@ -316,7 +330,7 @@ async fn sigterm_lets_jobs_finish_within_the_grace_and_hands_back_the_rest() {
     let mut w = World::new("py-term");
     let q = w.queue().await;
     // A grace long enough: the running job finishes and is recorded.
-    let a = enqueue(&q, vec![python_job("pyta", 1, json!({"sleep_s": 1.0}))]).await;
+    let a = enqueue(&q, vec![python_job("pyta", 1, json!({"sleep_s": 3.0}))]).await;
     w.python_worker("py-ta", "nas_test_entries:scripted", &["--grace-s", "10"]);
     until("job a to be leased", Duration::from_secs(20), || async {
         (state(&q, &a[0]).await == Some(JobState::Leased)).then_some(())
@@ -326,6 +340,11 @@ async fn sigterm_lets_jobs_finish_within_the_grace_and_hands_back_the_rest() {
     assert!(w.wait("py-ta", Duration::from_secs(15)).success());
     assert_eq!(state(&q, &a[0]).await, Some(JobState::Done));
     assert_eq!(results(&q, "pyta", 1).await[0].worker, "py-ta");
+    assert!(
+        w.log("py-ta").contains("worker stopping: 1 jobs running"),
+        "the job was running when the stop came: {}",
+        w.log("py-ta")
+    );
 
     // A short grace: the job is handed back, and the attempt not counted.
     let b = enqueue(&q, vec![python_job("pytb", 1, json!({"sleep_s": 30.0}))]).await;
@@ -355,7 +374,7 @@ async fn a_cancelled_search_gives_its_worker_no_more_jobs() {
     let ids = enqueue(
         &q,
         (1..=3)
-            .map(|n| python_job("pyc", n, json!({"sleep_s": 1.0})))
+            .map(|n| python_job("pyc", n, json!({"sleep_s": 3.0})))
             .collect(),
     )
     .await;
@@ -394,6 +413,17 @@ async fn a_search_served_by_a_rust_and_a_python_trainer_records_every_candidate_
         "nas_worker.nb201:evaluate",
         &["--builtin", "--slots", "2"],
     );
+    let q = w.queue().await;
+    until(
+        "both trainers' heartbeats",
+        Duration::from_secs(30),
+        || async {
+            let alive = q.workers(Duration::from_secs(10)).await.ok()?;
+            (alive.contains(&"py-t".to_string()) && alive.contains(&"rust-t".to_string()))
+                .then_some(())
+        },
+    )
+    .await;
     let id = w.submit(&spec("mixed", budget, 4, 0.0002));
     let evals = finished(&w, &id, budget, Duration::from_secs(120)).await;
     let workers: HashSet<&str> = evals.iter().map(|e| e.worker.as_str()).collect();
@@ -430,12 +460,12 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         "nas_test_entries:scripted",
         &["--connect-timeout-s", "30"],
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        w.log("py-wait").contains("not loaded yet"),
-        "{}",
-        w.log("py-wait")
-    );
+    until(
+        "the worker to say it waits",
+        Duration::from_secs(20),
+        || async { w.log("py-wait").contains("not loaded yet").then_some(()) },
+    )
+    .await;
     // The first Rust daemon loads it; the worker then serves.
     let q = w.queue().await;
     enqueue(&q, vec![python_job("pyw", 1, json!({}))]).await;
@@ -452,6 +482,14 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         .query_async(&mut con)
         .await
         .unwrap();
+    // The running worker notices at its next heartbeat, drains and exits.
+    let status = w.wait("py-wait", Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2), "{}", w.log("py-wait"));
+    assert!(
+        w.log("py-wait").contains("version 99"),
+        "{}",
+        w.log("py-wait")
+    );
     let url = RedisUrl::parse(&redis_server.url()).unwrap();
     let err = RedisQueue::connect(&url, w.queue_config())
         .await

@@ -38,6 +38,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--grace-s", type=float, default=0.0,
                    help="on SIGTERM, running jobs may finish for this long; the rest are handed back")
     p.add_argument("--max-attempts", type=int, default=3, help="attempts before a failing job is dead-lettered")
+    p.add_argument("--backoff-ms", type=int, default=500,
+                   help="a failed job's first retry waits about this long, doubling per attempt up to 60 s")
     p.add_argument("--builtin", action="store_true",
                    help="also take the builtin evaluators' jobs (table lookups, noop), which your function then sees")
     p.add_argument("--connect-timeout-s", type=float, default=60.0,
@@ -48,8 +50,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error("--slots must be at least 1")
     if args.lease_s < 0.05:
         p.error("--lease-s must be at least 0.05")
-    if args.grace_s < 0 or args.max_attempts < 1:
-        p.error("--grace-s must be >= 0 and --max-attempts >= 1")
+    if args.grace_s < 0 or args.max_attempts < 1 or args.backoff_ms < 0:
+        p.error("--grace-s and --backoff-ms must be >= 0, --max-attempts >= 1")
     return args
 
 
@@ -105,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         lease_s=args.lease_s,
         grace_s=args.grace_s,
         max_attempts=args.max_attempts,
+        backoff_base_s=args.backoff_ms / 1000,
         pools=("python", "builtin") if args.builtin else ("python",),
         entry=args.entry,
     )

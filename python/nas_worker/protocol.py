@@ -172,15 +172,20 @@ def scores_from_metrics(job_id: str, metrics: Any) -> Dict[str, Any]:
     value of the wrong type)."""
     if not isinstance(metrics, dict):
         raise ProtocolError(f"job {job_id}: evaluate returned {type(metrics).__name__}, not a dict of metrics")
-    unknown = sorted(set(metrics) - set(SCORE_FIELDS))
+    unknown = sorted(repr(k) if not isinstance(k, str) else k for k in metrics if k not in SCORE_FIELDS)
     if unknown:
         raise ProtocolError(
             f"job {job_id}: evaluate returned unknown metrics {unknown}; known: {sorted(SCORE_FIELDS)}"
         )
-    if "val_acc" not in metrics:
+    if metrics.get("val_acc") is None:
         raise ProtocolError(f"job {job_id}: evaluate returned no val_acc")
     scores: Dict[str, Any] = {}
     for name, value in metrics.items():
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            try:
+                value = value.item()  # a 0-d tensor or a numpy scalar
+            except (TypeError, ValueError, RuntimeError):
+                raise ProtocolError(f"job {job_id}: metric {name} must be one number, not {type(value).__name__}") from None
         if value is None:
             continue
         want = SCORE_FIELDS[name]
@@ -196,8 +201,12 @@ def scores_from_metrics(job_id: str, metrics: Any) -> Dict[str, Any]:
         else:
             try:
                 value = float(value)
-            except (TypeError, ValueError):
-                raise ProtocolError(f"job {job_id}: metric {name} must be a number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise ProtocolError(f"job {job_id}: metric {name} must be a number, not {value!r:.100}") from None
+            if not math.isfinite(value) and name != "val_acc":
+                # As the Rust trainer writes it: JSON has no NaN, and a
+                # missing optional score is what a reader gets either way.
+                continue
         scores[name] = value
     scores.setdefault("train_seconds", 0.0)
     return scores
@@ -226,24 +235,33 @@ def encode_result(lease: Lease, worker: str, outcome: Dict[str, Any]) -> str:
 
 
 def encode_progress(note: Dict[str, Any]) -> Optional[str]:
-    """A progress note as JSON (kind "python" unless the note names one);
-    None if it is over MAX_PROGRESS_BYTES or not JSON."""
+    """A progress note as JSON (kind "python" unless the note names one),
+    non-finite numbers as null; None if it is over MAX_PROGRESS_BYTES or
+    holds something that is not JSON."""
     if "kind" not in note:
         note = {"kind": "python", **note}
     try:
-        text = json.dumps(note, separators=(",", ":"), default=_finite)
-    except (TypeError, ValueError):
+        text = json.dumps(_plain(note, 0), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
         return None
     return text if len(text.encode()) <= MAX_PROGRESS_BYTES else None
 
 
-def _finite(value: Any) -> Any:
-    """JSON for the odd values a training loop reports (tensors, numpy)."""
-    if hasattr(value, "item"):
-        value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
+def _plain(value: Any, depth: int) -> Any:
+    """``value`` as plain JSON values: tensors and numpy scalars as numbers
+    (or lists), non-finite floats as None; TypeError for anything else."""
+    if depth > 32:
+        raise TypeError("nested too deep")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
         return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist(), depth + 1)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

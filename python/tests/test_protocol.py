@@ -94,3 +94,29 @@ def test_keys_follow_the_rust_layout():
     assert k.job("s.0000000001") == "nas:q:job:s.0000000001"
     assert (k.rr("builtin"), k.rr("python")) == ("nas:q:rr", "nas:q:rr:python")
     assert (k.leases, k.workers, k.log("s")) == ("nas:q:leases", "nas:q:workers", "nas:q:log:s")
+
+
+def test_odd_metrics_are_named_errors_not_crashes():
+    import math
+
+    for bad, why in (
+        ({"val_acc": None}, "no val_acc"),
+        ({"val_acc": 10**400}, "val_acc must be a number"),
+        ({"val_acc": 1.0, 3: 4}, r"unknown metrics \['3'\]"),
+        ({"val_acc": [1.0, 2.0]}, "val_acc must be a number"),
+    ):
+        with pytest.raises(ProtocolError, match=why):
+            protocol.scores_from_metrics("j", bad)
+    s = protocol.scores_from_metrics("j", {"val_acc": 10.0, "val_loss": float("nan"), "test_acc": float("inf")})
+    assert s == {"val_acc": 10.0, "train_seconds": 0.0}, "non-finite optional scores are left out, as Rust writes them"
+    assert math.isnan(protocol.scores_from_metrics("j", {"val_acc": float("nan")})["val_acc"])
+
+
+def test_tensors_and_non_finite_numbers_in_notes_and_metrics():
+    torch = pytest.importorskip("torch")
+    s = protocol.scores_from_metrics("j", {"val_acc": torch.tensor(91.5), "params": torch.tensor(12)})
+    assert s["val_acc"] == 91.5 and s["params"] == 12
+    with pytest.raises(ProtocolError, match="must be one number"):
+        protocol.scores_from_metrics("j", {"val_acc": torch.tensor([1.0, 2.0])})
+    note = json.loads(protocol.encode_progress({"loss": float("nan"), "alphas": torch.tensor([0.25, 0.75])}))
+    assert note == {"kind": "python", "loss": None, "alphas": [0.25, 0.75]}

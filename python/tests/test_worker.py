@@ -96,3 +96,44 @@ def test_a_job_that_checks_cancelled_is_handed_back_when_the_worker_stops(queue)
     assert (state, attempt) == (b"queued", b"0")
     assert w.report.released == 1
     assert results(queue, "stopme") == []
+
+
+def test_bad_returns_and_bad_payloads_fail_their_job_and_the_worker_goes_on(queue):
+    calls = []
+
+    def evaluate(job):
+        calls.append(job.settings.get("case"))
+        case = job.settings.get("case")
+        if case == "none":
+            return {"val_acc": None}
+        if case == "keys":
+            return {"val_acc": 1.0, 3: 4}
+        if case == "nan-note":
+            job.report({"loss": float("nan")})
+            return {"val_acc": 5.0, "val_loss": float("nan")}
+        if case == "spurious-cancel":
+            raise nas_worker.Cancelled("not asked")
+        return {"val_acc": 7.0}
+
+    ids = [enqueue(queue, f"bad-{c}", 1, {"case": c})[0] for c in ("none", "keys", "nan-note", "spurious-cancel", "good")]
+    # A payload whose evaluator is not an object: malformed, dead at once.
+    k = queue.keys
+    env = {"v": 1, "job_id": "@@ID@@", "search_id": "bad-payload", "kind": "evaluate", "attempt": 0,
+           "created_ms": 1, "payload": {"evaluator": {"python": 1}, "seed": None}}
+    queue._fcall("enqueue", [f"{k.prefix}:dedupe:bad-payload", f"{k.prefix}:jobseq:bad-payload", f"{k.prefix}:cancelled"],
+                 [k.prefix, "bad-payload", "python", "x", 0, json.dumps(env)])
+    w, stop, t = run_worker(queue, evaluate, max_attempts=1)
+    wait_for(lambda: all(results(queue, s) for s in ("bad-none", "bad-keys", "bad-nan-note", "bad-spurious-cancel", "bad-good", "bad-payload")))
+    stop.set()
+    t.join(10)
+    assert not t.is_alive()
+    outcome = {s: results(queue, s)[0]["outcome"] for s in ("bad-none", "bad-keys", "bad-nan-note", "bad-spurious-cancel", "bad-good", "bad-payload")}
+    assert "no val_acc" in outcome["bad-none"]["dead"]["reason"]
+    assert "unknown metrics" in outcome["bad-keys"]["dead"]["reason"]
+    assert outcome["bad-nan-note"] == {"ok": {"val_acc": 5.0, "train_seconds": 0.0}}
+    note = json.loads(queue.r.hget(queue.keys.job(ids[2]), "progress"))
+    assert note == {"kind": "python", "loss": None}
+    # Cancelled while not cancelled is a failure, not a hand-back forever.
+    assert "Cancelled while the job was not cancelled" in outcome["bad-spurious-cancel"]["dead"]["reason"]
+    assert outcome["bad-good"] == {"ok": {"val_acc": 7.0, "train_seconds": 0.0}}
+    assert "payload field 'space' is missing" in outcome["bad-payload"]["dead"]["reason"]

@@ -208,9 +208,12 @@ impl Call {
                     "the nasq functions library is missing from redis; loading it again"
                 );
                 if let Err(load_err) = ensure(con).await {
+                    // An I/O error to the caller: transient, so a trainer
+                    // (which may not load the library) keeps retrying, each
+                    // try logged, until the scheduler has loaded it again.
                     return Err(redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "the nasq functions library is missing and could not be loaded",
+                        redis::ErrorKind::Io,
+                        "the nasq functions library is missing from redis and this client could not load it",
                         load_err.to_string(),
                     )));
                 }

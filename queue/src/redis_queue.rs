@@ -209,8 +209,13 @@ where
         match connect().await {
             Ok(v) => return Ok(v),
             Err(e @ QueueError::FunctionsVersion { .. }) => return Err(e),
+            Err(e @ QueueError::FunctionsMissing(_)) if start.elapsed() + delay < give_up_after => {
+                tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "the queue functions are not loaded yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
             Err(e) if start.elapsed() + delay < give_up_after => {
-                tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable or not ready; retrying");
+                tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
