@@ -471,6 +471,19 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
     enqueue(&q, vec![python_job("pyw", 1, json!({}))]).await;
     assert_eq!(results(&q, "pyw", 1).await[0].worker, "py-wait");
 
+    // Rust daemons of this build, running beside it.
+    w.spawn("scheduler", &["scheduler"]);
+    w.trainer("rust-t", &[]);
+    until(
+        "the Rust trainer's heartbeat",
+        Duration::from_secs(30),
+        || async {
+            let alive = q.workers(Duration::from_secs(10)).await.ok()?;
+            alive.contains(&"rust-t".to_string()).then_some(())
+        },
+    )
+    .await;
+
     // Another version in Redis.
     let client = redis::Client::open(redis_server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -482,14 +495,17 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         .query_async(&mut con)
         .await
         .unwrap();
-    // The running worker notices at its next heartbeat, drains and exits.
-    let status = w.wait("py-wait", Duration::from_secs(20));
-    assert_eq!(status.code(), Some(2), "{}", w.log("py-wait"));
-    assert!(
-        w.log("py-wait").contains("version 99"),
-        "{}",
-        w.log("py-wait")
-    );
+    // Every running daemon notices within a few seconds, stops and exits
+    // with status 2, saying why: two builds never serve one queue.
+    for name in ["py-wait", "rust-t", "scheduler"] {
+        let status = w.wait(name, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(2), "{name}: {}", w.log(name));
+        assert!(
+            w.log(name).contains("version 99"),
+            "{name}: {}",
+            w.log(name)
+        );
+    }
     let url = RedisUrl::parse(&redis_server.url()).unwrap();
     let err = RedisQueue::connect(&url, w.queue_config())
         .await

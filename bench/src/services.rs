@@ -34,7 +34,7 @@ pub struct ServiceConfig {
 pub struct Services {
     /// Set to true to stop both.
     stop: watch::Sender<bool>,
-    scheduler: JoinHandle<()>,
+    scheduler: JoinHandle<scheduler::Stopped>,
     trainer: JoinHandle<TrainerReport>,
     /// The scheduler's `evaluations.jsonl` files; deleted when dropped.
     _results_dir: tempfile::TempDir,
@@ -179,7 +179,10 @@ impl Services {
             limit: STOP_LIMIT,
         })?;
         match joined {
-            (Ok(()), Ok(report)) => Ok(report),
+            (Ok(scheduler::Stopped::Shutdown), Ok(report)) => Ok(report),
+            (Ok(scheduler::Stopped::FunctionsChanged(reason)), _) => Err(BenchError::Incomplete(
+                format!("the scheduler stopped: {reason}"),
+            )),
             (Err(e), _) => Err(BenchError::Incomplete(format!(
                 "the scheduler task ended abnormally: {e}"
             ))),

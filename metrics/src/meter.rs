@@ -189,6 +189,10 @@ impl Queue for MeteredQueue {
         self.ok(self.inner.alive().await)
     }
 
+    async fn check_functions(&self) -> QResult<()> {
+        self.ok(self.inner.check_functions().await)
+    }
+
     async fn results(&self, search: &str, from: u64, max: usize) -> QResult<ResultPage> {
         let r = self.ok(self.inner.results(search, from, max).await);
         if let Ok(page) = &r {

@@ -353,6 +353,15 @@ pub trait Queue: Send + Sync {
     /// outages: nothing to note.
     async fn alive(&self) -> Result<()>;
 
+    /// Check that the queue still runs this build's transitions: on Redis,
+    /// that the functions library is still this build's version
+    /// ([`QueueError::FunctionsVersion`] if `nas migrate-keys` of another
+    /// build replaced it). Daemons call it periodically and stop on that
+    /// error; the in-process queue has nothing to check.
+    async fn check_functions(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Up to `max` entries of the search's result log in recording order,
     /// from index `from`. An entry that does not decode is set aside in
     /// the page ([`ResultPage::undecodable`]), never an error that would

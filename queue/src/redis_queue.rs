@@ -756,6 +756,20 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
+    async fn check_functions(&self) -> Result<()> {
+        let mut con = self.con.clone();
+        match functions::loaded_version(&mut con).await? {
+            Some(found) if found != functions::FUNCTIONS_VERSION => {
+                Err(QueueError::FunctionsVersion {
+                    found,
+                    expected: functions::FUNCTIONS_VERSION.into(),
+                })
+            }
+            // Missing: the next call loads it again.
+            _ => Ok(()),
+        }
+    }
+
     async fn results(&self, search: &str, from: u64, max: usize) -> Result<ResultPage> {
         if max == 0 {
             return Ok(ResultPage {

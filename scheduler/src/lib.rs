@@ -28,7 +28,7 @@ pub mod strategy;
 mod undecodable;
 
 pub use file_store::FileStore;
-pub use service::{run, SchedulerConfig};
+pub use service::{run, SchedulerConfig, Stopped};
 pub use spec::SearchSpec;
 pub use state::{Evaluation, SearchState, Status};
 pub use store::{RedisStore, Store, StoreError};

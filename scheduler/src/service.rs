@@ -62,6 +62,17 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown future resolved.
+    Shutdown,
+    /// The queue's functions in Redis became another version (`nas
+    /// migrate-keys` of another build): two builds must never serve one
+    /// queue, so this one stops.
+    FunctionsChanged(String),
+}
+
 /// Drive searches until `shutdown` resolves. Redis trouble is logged and
 /// retried with backoff; a search whose state is unusable is marked failed,
 /// and the others go on.
@@ -70,7 +81,7 @@ pub async fn run(
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Stopped {
     let mut runs: BTreeMap<String, Run> = BTreeMap::new();
     let mut leading = false;
     let mut last_tidy: Option<std::time::Instant> = None;
@@ -79,6 +90,8 @@ pub async fn run(
     // never lets the lock lapse under a scheduler that is still working.
     // The same task notes which run of the server it talks to.
     let (lead_tx, lead_rx) = tokio::sync::watch::channel((false, None::<String>));
+    // Set by the keeper when the queue's functions became another version.
+    let (changed_tx, mut changed_rx) = tokio::sync::watch::channel(None::<String>);
     // The leader also tells the queue every period that Redis can be
     // reached, so that a fleet of busy trainers (renewing once a third of a
     // long lease) is never taken for an outage (a silence is how the queue
@@ -106,6 +119,13 @@ pub async fn run(
                     Err(e) => {
                         tracing::warn!(error = %e, "renewing the leader lock failed; retrying")
                     }
+                }
+                if let Err(e @ queue::QueueError::FunctionsVersion { .. }) =
+                    queue.check_functions().await
+                {
+                    tracing::error!(error = %e, "stopping");
+                    let _ = changed_tx.send(Some(e.to_string()));
+                    break;
                 }
                 tokio::time::sleep(ttl / 3).await;
             }
@@ -178,17 +198,24 @@ pub async fn run(
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
+                _ = changed_rx.changed() => break,
                 _ = tokio::task::yield_now() => {}
             }
         } else {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = changed_rx.changed() => break,
                 _ = tokio::time::sleep(pause) => {}
             }
         }
     }
     keeper.abort();
     tracing::info!(searches = runs.len(), "scheduler stopped");
+    let changed = changed_rx.borrow().clone();
+    match changed {
+        Some(reason) => Stopped::FunctionsChanged(reason),
+        None => Stopped::Shutdown,
+    }
 }
 
 /// One pass over every active search: (any progress, any transient trouble).

@@ -183,8 +183,13 @@ pub async fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     tracing::info!(redis = %q.url(), surrogate = ?args.surrogate, "scheduler connected");
-    scheduler::run(config, shared, store, shutdown_signal()).await;
-    Ok(ExitCode::SUCCESS)
+    match scheduler::run(config, shared, store, shutdown_signal()).await {
+        scheduler::Stopped::Shutdown => Ok(ExitCode::SUCCESS),
+        scheduler::Stopped::FunctionsChanged(reason) => {
+            eprintln!("scheduler: stopped: {reason}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }
 
 /// `nas trainer`.
@@ -228,5 +233,11 @@ pub async fn trainer(args: TrainerArgs) -> anyhow::Result<ExitCode> {
         "trainer: completed {} failed {} handed back {} lost {}",
         report.completed, report.failed, report.released, report.stale
     );
+    if report.functions_changed {
+        eprintln!(
+            "trainer: stopped: the queue functions in Redis are another version than this build's"
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -252,12 +252,12 @@ fn start_services(
         .evaluators
         .devices()
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
-    let scheduler = tokio::spawn(scheduler::run(
-        sched_config,
-        queue.clone(),
-        store,
-        stopped(stop),
-    ));
+    // In process, the queue is the in-memory one: its functions never
+    // change under the scheduler, so how it stopped needs no look.
+    let (scheduler_queue, scheduler_stop) = (queue.clone(), stopped(stop));
+    let scheduler = tokio::spawn(async move {
+        scheduler::run(sched_config, scheduler_queue, store, scheduler_stop).await;
+    });
     let trainer_stop = stopped(stop);
     let trainer = tokio::spawn(async move {
         trainer::run(trainer_config, queue, trainer_stop).await;

@@ -100,6 +100,9 @@ pub struct TrainerReport {
     pub released: u64,
     /// Jobs whose lease was lost (taken over after expiry); nothing written.
     pub stale: u64,
+    /// The trainer stopped because the queue's functions in Redis were
+    /// replaced by another version (`nas migrate-keys` of another build).
+    pub functions_changed: bool,
 }
 
 /// How one job ended, for the report.
@@ -159,6 +162,13 @@ pub async fn run(
             _ = heartbeat.tick() => {
                 if let Err(e) = queue.heartbeat(&config.worker_id).await {
                     tracing::warn!(error = %e, "heartbeat failed");
+                }
+                // Two builds must never serve one queue: stop (draining as
+                // on SIGTERM) once the functions are another version.
+                if let Err(e @ QueueError::FunctionsVersion { .. }) = queue.check_functions().await {
+                    tracing::error!(error = %e, "stopping");
+                    report.functions_changed = true;
+                    break;
                 }
             }
             _ = claim_due, if free > 0 => {
