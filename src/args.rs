@@ -164,11 +164,26 @@ impl QueueArgs {
     }
 
     /// Connect, retrying with backoff (each failure logged) up to
-    /// `--connect-timeout-secs`.
+    /// `--connect-timeout-secs`; loads the queue functions if they are
+    /// missing.
     pub async fn connect(&self) -> anyhow::Result<RedisQueue> {
+        self.connect_with(self.config()?).await
+    }
+
+    /// Connect as a trainer: never load the queue functions, wait (up to
+    /// `--connect-timeout-secs`) for the scheduler to load them.
+    pub async fn connect_trainer(&self) -> anyhow::Result<RedisQueue> {
+        let config = QueueConfig {
+            load_functions: false,
+            ..self.config()?
+        };
+        self.connect_with(config).await
+    }
+
+    async fn connect_with(&self, config: QueueConfig) -> anyhow::Result<RedisQueue> {
         let give_up = self.redis.connect_timeout();
         let url = self.redis.url()?;
-        RedisQueue::connect_with_retry(&url, self.config()?, give_up)
+        RedisQueue::connect_with_retry(&url, config, give_up)
             .await
             .with_context(|| format!("cannot reach redis at {url}"))
     }

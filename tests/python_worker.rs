@@ -460,20 +460,32 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         "nas_test_entries:scripted",
         &["--connect-timeout-s", "30"],
     );
-    until(
-        "the worker to say it waits",
-        Duration::from_secs(20),
-        || async { w.log("py-wait").contains("not loaded yet").then_some(()) },
-    )
-    .await;
-    // The first Rust daemon loads it; the worker then serves.
+    // So does a Rust trainer: workers of no language load the library.
+    w.trainer("rust-t", &[]);
+    for name in ["py-wait", "rust-t"] {
+        until(
+            "the workers to say they wait",
+            Duration::from_secs(20),
+            || async { w.log(name).contains("not loaded yet").then_some(()) },
+        )
+        .await;
+    }
+    let client = redis::Client::open(redis_server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let libraries: Vec<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(libraries.is_empty(), "a worker loaded: {libraries:?}");
+    // A loader (here the test's queue client, as `nas submit` would) loads
+    // it; the workers then serve.
     let q = w.queue().await;
     enqueue(&q, vec![python_job("pyw", 1, json!({}))]).await;
     assert_eq!(results(&q, "pyw", 1).await[0].worker, "py-wait");
 
-    // Rust daemons of this build, running beside it.
+    // The scheduler of this build, running beside them.
     w.spawn("scheduler", &["scheduler"]);
-    w.trainer("rust-t", &[]);
     until(
         "the Rust trainer's heartbeat",
         Duration::from_secs(30),
@@ -483,10 +495,12 @@ async fn the_functions_library_is_loaded_once_and_other_versions_are_refused() {
         },
     )
     .await;
+    until("the scheduler to lead", Duration::from_secs(30), || async {
+        w.log("scheduler").contains("leading").then_some(())
+    })
+    .await;
 
     // Another version in Redis.
-    let client = redis::Client::open(redis_server.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let other = queue::functions::LIBRARY.replace("return '2' end", "return '99' end");
     let _: String = redis::cmd("FUNCTION")
         .arg("LOAD")

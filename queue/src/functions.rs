@@ -3,8 +3,9 @@
 //! code in Redis with `FCALL nasq_<name>`, so no client carries its own
 //! copy of the Lua. The library is `lua/prelude.lua` followed by each
 //! `lua/<name>.lua` wrapped as a function of `(KEYS, ARGV)`; it is loaded
-//! by whichever Rust daemon finds it missing (`FUNCTION LOAD`, never
-//! `REPLACE`), and a daemon that finds another version refuses to run
+//! by whichever loading client finds it missing first (the scheduler,
+//! `nas submit`; `FUNCTION LOAD`, never `REPLACE`): trainers of every
+//! language never load it, they wait for it. A daemon that finds another version refuses to run
 //! ([`QueueError::FunctionsVersion`]) until `nas migrate-keys` replaces it.
 //!
 //! `nasq_version` (read-only) returns [`FUNCTIONS_VERSION`]; any change to
@@ -81,10 +82,11 @@ fn is_missing(e: &redis::RedisError) -> bool {
     s.contains("Function not found") || s.contains("Library not found")
 }
 
-/// Make sure Redis holds this build's library: load it if it is missing,
-/// refuse if another version is there. Idempotent, and safe when several
-/// daemons start at once (a load that loses the race finds the winner's).
-pub async fn ensure(con: &mut ConnectionManager) -> Result<()> {
+/// Make sure Redis holds this build's library: load it if it is missing
+/// and `may_load` (else [`QueueError::FunctionsMissing`]), refuse if
+/// another version is there. Idempotent, and safe when several daemons
+/// start at once (a load that loses the race finds the winner's).
+pub async fn ensure(con: &mut ConnectionManager, may_load: bool) -> Result<()> {
     for _ in 0..2 {
         match loaded_version(con).await? {
             Some(v) if v == FUNCTIONS_VERSION => return Ok(()),
@@ -93,6 +95,11 @@ pub async fn ensure(con: &mut ConnectionManager) -> Result<()> {
                     found,
                     expected: FUNCTIONS_VERSION.into(),
                 })
+            }
+            None if !may_load => {
+                return Err(QueueError::FunctionsMissing(
+                    "a trainer waits for a loader".into(),
+                ))
             }
             None => match load(con, false).await {
                 Ok(()) => return Ok(()),
@@ -141,18 +148,30 @@ pub async fn load(con: &mut ConnectionManager, replace: bool) -> Result<()> {
 #[derive(Debug, Clone, Copy)]
 pub struct Function {
     name: &'static str,
+    may_load: bool,
 }
 
 impl Function {
-    /// The transition `nasq_<name>`.
+    /// The transition `nasq_<name>`, loading the library again if Redis
+    /// lost it.
     pub const fn new(name: &'static str) -> Self {
-        Self { name }
+        Self {
+            name,
+            may_load: true,
+        }
+    }
+
+    /// The same transition, loading the library again only if `may_load`
+    /// (else a lost library is an outage until a loader puts it back).
+    pub const fn loading(self, may_load: bool) -> Self {
+        Self { may_load, ..self }
     }
 
     /// A call with no keys or arguments yet.
     pub fn prepare_invoke(&self) -> Call {
         Call {
             name: self.name,
+            may_load: self.may_load,
             keys: Vec::new(),
             args: Vec::new(),
         }
@@ -169,6 +188,7 @@ impl Function {
 /// A call being built: keys, then arguments, as `FCALL` takes them.
 pub struct Call {
     name: &'static str,
+    may_load: bool,
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
 }
@@ -207,9 +227,9 @@ impl Call {
                     function = self.name,
                     "the nasq functions library is missing from redis; loading it again"
                 );
-                if let Err(load_err) = ensure(con).await {
+                if let Err(load_err) = ensure(con, self.may_load).await {
                     // An I/O error to the caller: transient, so a trainer
-                    // (which may not load the library) keeps retrying, each
+                    // (which does not load the library) keeps retrying, each
                     // try logged, until the scheduler has loaded it again.
                     return Err(redis::RedisError::from((
                         redis::ErrorKind::Io,

@@ -50,6 +50,12 @@ pub struct QueueConfig {
     pub backoff_base: Duration,
     /// Longest backoff.
     pub backoff_cap: Duration,
+    /// Whether this client loads the queue functions when Redis lacks them
+    /// (the scheduler, `nas submit`, the bench). Trainers leave it false
+    /// and wait for a loader: the least trusted role never writes code into
+    /// Redis that the other roles then run with their rights, and under
+    /// the ACL deployment it is not allowed to.
+    pub load_functions: bool,
 }
 
 impl Default for QueueConfig {
@@ -60,6 +66,7 @@ impl Default for QueueConfig {
             max_attempts: 3,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(60),
+            load_functions: true,
         }
     }
 }
@@ -260,9 +267,9 @@ pub enum QueueError {
         /// This build's.
         expected: String,
     },
-    /// The library is not in Redis and this client may not load it (an
-    /// ACL user without FUNCTION LOAD, such as a trainer's).
-    #[error("the nasq queue functions are not loaded in redis and this user may not load them ({0}): start the scheduler first, which loads them")]
+    /// The library is not in Redis and this client does not load it (a
+    /// trainer) or may not (an ACL user without FUNCTION LOAD).
+    #[error("the nasq queue functions are not loaded in redis ({0}): start the scheduler, which loads them")]
     FunctionsMissing(String),
 }
 

@@ -177,21 +177,22 @@ struct Scripts {
 }
 
 impl Scripts {
-    const fn new() -> Self {
+    fn new(may_load: bool) -> Self {
+        let f = |name| Function::new(name).loading(may_load);
         Self {
-            enqueue: Function::new("enqueue"),
-            claim: Function::new("claim"),
-            renew: Function::new("renew"),
-            complete: Function::new("complete"),
-            fail: Function::new("fail"),
-            release: Function::new("release"),
-            reap: Function::new("reap"),
-            replay: Function::new("replay"),
-            cancel: Function::new("cancel"),
-            progress: Function::new("progress"),
-            retire: Function::new("retire"),
-            sweep: Function::new("sweep"),
-            alive: Function::new("alive"),
+            enqueue: f("enqueue"),
+            claim: f("claim"),
+            renew: f("renew"),
+            complete: f("complete"),
+            fail: f("fail"),
+            release: f("release"),
+            reap: f("reap"),
+            replay: f("replay"),
+            cancel: f("cancel"),
+            progress: f("progress"),
+            retire: f("retire"),
+            sweep: f("sweep"),
+            alive: f("alive"),
         }
     }
 }
@@ -212,7 +213,8 @@ where
             Err(e @ QueueError::FunctionsMissing(_)) if start.elapsed() + delay < give_up_after => {
                 tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "the queue functions are not loaded yet; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                // Short steps: the loader is starting, not Redis failing.
+                delay = (delay * 2).min(Duration::from_secs(1));
             }
             Err(e) if start.elapsed() + delay < give_up_after => {
                 tracing::warn!(redis = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "redis unreachable; retrying");
@@ -288,11 +290,11 @@ impl fmt::Debug for RedisQueue {
 
 impl RedisQueue {
     /// Connect once and make sure Redis holds this build's queue functions
-    /// (loading them if missing); fails if Redis cannot be reached now or
+    /// (loading them if missing and [`QueueConfig::load_functions`]); fails if Redis cannot be reached now or
     /// holds another version of the functions.
     pub async fn connect(url: &RedisUrl, config: QueueConfig) -> Result<Self> {
         let mut con = url.connect().await?;
-        functions::ensure(&mut con).await?;
+        functions::ensure(&mut con, config.load_functions).await?;
         Ok(Self::unchecked(con, url, config))
     }
 
@@ -302,8 +304,8 @@ impl RedisQueue {
         Self {
             con,
             keys: Keys::new(config.prefix.clone()),
+            scripts: Arc::new(Scripts::new(config.load_functions)),
             config,
-            scripts: Arc::new(Scripts::new()),
             url: url.clone(),
         }
     }

@@ -16,6 +16,7 @@ fn config(prefix: &str) -> QueueConfig {
         max_attempts: 3,
         backoff_base: Duration::from_millis(40),
         backoff_cap: Duration::from_millis(200),
+        load_functions: true,
     }
 }
 

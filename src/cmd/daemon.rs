@@ -214,7 +214,7 @@ pub async fn trainer(args: TrainerArgs) -> anyhow::Result<ExitCode> {
         slots: args.slots,
     };
     let metered = start_metrics(args.metrics_addr, role).await?;
-    let q = args.queue.connect().await?;
+    let q = args.queue.connect_trainer().await?;
     tracing::info!(redis = %q.url(), "trainer connected");
     let config = trainer::TrainerConfig {
         worker_id: args.worker_id.unwrap_or_else(trainer::default_worker_id),
