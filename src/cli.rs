@@ -4,7 +4,7 @@
 //! `runtime` (leaves); no module under `cmd/` names `cli`.
 
 use crate::cmd::{
-    arch, bench, client, daemon, darts, data, export, search, space, surrogate, train,
+    arch, bench, client, daemon, darts, dashboard, data, export, search, space, surrogate, train,
 };
 use crate::runtime::block_on;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -59,6 +59,9 @@ pub enum Command {
     /// Run a surrogate replica: ranks candidates for surrogate-driven
     /// strategies over Redis (`nas surrogate bench`: its ranking quality).
     Surrogate(Box<surrogate::SurrogateArgs>),
+    /// Serve the web dashboard of a deployment: searches, each search's
+    /// progress and evaluations, the fleet; and its JSON API.
+    Dashboard(Box<dashboard::DashboardArgs>),
     /// Run the scheduler daemon: drives submitted searches over the queue.
     Scheduler(Box<daemon::SchedulerArgs>),
     /// Run a trainer daemon: N job slots that evaluate candidates.
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(*args),
         Command::Export(args) => export::run(*args),
         Command::Surrogate(args) => surrogate::run(*args),
+        Command::Dashboard(args) => block_on(dashboard::run(*args)),
         Command::Scheduler(args) => block_on(daemon::scheduler(*args)),
         Command::Trainer(args) => block_on(daemon::trainer(*args)),
         Command::Submit(args) => block_on(client::submit(args)),

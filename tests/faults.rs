@@ -264,7 +264,12 @@ async fn keys_under(w: &World) -> Option<BTreeSet<String>> {
         .query_async(&mut con)
         .await
         .ok()?;
-    Some(keys.into_iter().collect())
+    // Running workers' cards expire with them (queue::keys::worker_card).
+    Some(
+        keys.into_iter()
+            .filter(|k| !k.contains(":q:worker:"))
+            .collect(),
+    )
 }
 
 /// The soak: 10,000 table jobs over four searches (NAS_SOAK_JOBS to

@@ -34,6 +34,8 @@ fn keys(sys: &System) -> BTreeSet<String> {
         .query::<Vec<String>>(&mut con)
         .unwrap()
         .into_iter()
+        // Running workers' cards expire with them (queue::keys::worker_card).
+        .filter(|k: &String| !k.contains(":q:worker:"))
         .collect()
 }
 

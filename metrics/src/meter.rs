@@ -233,6 +233,14 @@ impl Queue for MeteredQueue {
         self.ok(self.inner.workers(within).await)
     }
 
+    async fn announce(&self, card: &queue::wire::WorkerCard, ttl: Duration) -> QResult<()> {
+        self.ok(self.inner.announce(card, ttl).await)
+    }
+
+    async fn fleet(&self, within: Duration) -> QResult<Vec<queue::wire::WorkerSeen>> {
+        self.ok(self.inner.fleet(within).await)
+    }
+
     async fn redeliveries(&self) -> QResult<u64> {
         self.ok(self.inner.redeliveries().await)
     }

@@ -29,6 +29,8 @@ MAX_RESULT_BYTES = 64 * 1024
 MAX_REASON_BYTES = 4 * 1024
 #: Largest progress note a job may record.
 MAX_PROGRESS_BYTES = 16 * 1024
+#: Largest worker card (queue::wire::MAX_CARD_BYTES).
+MAX_CARD_BYTES = 16 * 1024
 #: Job kinds a worker may be handed.
 JOB_KINDS = ("evaluate", "noop", "darts")
 #: The longest sleep a no-op job may ask for, as the Rust trainer allows.
@@ -364,6 +366,15 @@ class QueueClient:
     def heartbeat(self, worker: str) -> None:
         """Announce that ``worker`` is alive (its clock, ms)."""
         self.r.zadd(self.keys.workers, {worker: now_ms()})
+
+    def announce(self, card: Dict[str, Any], ttl_ms: int) -> None:
+        """Publish a worker's card (docs/schemas/worker-card.schema.json)
+        for the dashboard; it expires after ``ttl_ms`` unless published
+        again. Advisory: no transition reads it."""
+        text = json.dumps(card, separators=(",", ":"))
+        if len(text.encode()) > MAX_CARD_BYTES:
+            raise ProtocolError(f"worker card of {len(text.encode())} bytes is over the {MAX_CARD_BYTES}-byte limit")
+        self.r.set(f"{self.keys.prefix}:q:worker:{card['id']}", text, px=max(1, int(ttl_ms)))
 
 
 def _s(v: Any) -> str:

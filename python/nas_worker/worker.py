@@ -10,6 +10,7 @@ import math
 import os
 import random
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -197,6 +198,12 @@ class _Running:
     sent_note: Optional[str] = None
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 class Worker:
     """A trainer of the nas queue that runs ``evaluate`` on its jobs.
 
@@ -223,6 +230,7 @@ class Worker:
         self._threads: List[threading.Thread] = []
         self._wake = threading.Event()
         self._fatal: Optional[Exception] = None
+        self._started_ms = protocol.now_ms()
 
     # ------------------------------------------------------------ main loop
 
@@ -276,10 +284,40 @@ class Worker:
             raise self._fatal
         return self.report
 
+    def _card(self) -> Dict[str, Any]:
+        """This worker's card: what the dashboard's fleet page shows."""
+        c = self.config
+        torch = sys.modules.get("torch")
+        device = "cpu"
+        try:
+            if torch is not None and torch.cuda.is_available():
+                device = ",".join(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+        except Exception:  # a broken CUDA setup is the job's to report
+            pass
+        return {
+            "id": c.worker_id,
+            "kind": "python",
+            "host": socket.gethostname(),
+            "device": device,
+            "slots": c.slots,
+            "pools": list(c.pools),
+            "jobs": sorted(self._running),
+            "started_ms": self._started_ms,
+            "version": _version(),
+        }
+
+    def _heartbeat(self) -> None:
+        """Say this worker is alive and publish its card (which lives a
+        few heartbeats)."""
+        c = self.config
+        self._quietly("heartbeat", lambda: self.q.heartbeat(c.worker_id))
+        ttl_ms = int(max(c.heartbeat_s * 5, 10.0) * 1000)
+        self._quietly("publishing the worker's card", lambda: self.q.announce(self._card(), ttl_ms))
+
     def _beat(self) -> None:
         """Heartbeat, and check that the library is still this worker's
         version (``nas migrate-keys`` may have replaced it)."""
-        self._quietly("heartbeat", lambda: self.q.heartbeat(self.config.worker_id))
+        self._heartbeat()
         try:
             self.q.check_functions()
         except protocol.FunctionsVersionError as e:
@@ -297,7 +335,7 @@ class Worker:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + c.heartbeat_s
-                self._quietly("heartbeat", lambda: self.q.heartbeat(c.worker_id))
+                self._heartbeat()
             self._tend(now)
             if now >= until:
                 # Past the grace: hand back what is still running; a job

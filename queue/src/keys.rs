@@ -102,6 +102,11 @@ impl Keys {
     pub fn workers(&self) -> String {
         format!("{}:q:workers", self.prefix)
     }
+    /// A worker's card (JSON, [`crate::wire::WorkerCard`]); it expires a
+    /// few heartbeats after the worker went silent.
+    pub fn worker_card(&self, worker: &str) -> String {
+        format!("{}:q:worker:{worker}", self.prefix)
+    }
     /// Hash: a search's record (`state`: the scheduler's JSON; `cancel`:
     /// set when a user asks to cancel).
     pub fn search(&self, search: &str) -> String {

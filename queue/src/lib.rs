@@ -403,6 +403,15 @@ pub trait Queue: Send + Sync {
     /// Workers seen within `within`.
     async fn workers(&self, within: std::time::Duration) -> Result<Vec<String>>;
 
+    /// Publish a worker's card (with its heartbeat); it expires after
+    /// `ttl` unless published again.
+    async fn announce(&self, card: &wire::WorkerCard, ttl: Duration) -> Result<()>;
+
+    /// Workers seen within `within`, most recently seen first, each with
+    /// its card if it publishes one (a card that does not decode is left
+    /// out, logged).
+    async fn fleet(&self, within: Duration) -> Result<Vec<wire::WorkerSeen>>;
+
     /// Jobs redelivered after a lease expired, since the queue began.
     async fn redeliveries(&self) -> Result<u64>;
 

@@ -74,6 +74,8 @@ struct Inner {
     counts: HashMap<String, SearchCounts>,
     cancelled: HashSet<String>,
     workers: HashMap<String, u64>,
+    /// Worker cards with the time they expire (ms).
+    cards: HashMap<String, (wire::WorkerCard, u64)>,
     token: u64,
     redeliveries: u64,
     /// Retired searches by the time their records go (ms); the records go
@@ -594,6 +596,33 @@ impl Queue for MemoryQueue {
             .workers
             .insert(worker.to_string(), crate::now_ms());
         Ok(())
+    }
+
+    async fn announce(&self, card: &wire::WorkerCard, ttl: Duration) -> Result<()> {
+        wire::validate_id("worker", &card.id)?;
+        card.encode()?;
+        let until = crate::now_ms() + ttl.as_millis() as u64;
+        self.lock()
+            .cards
+            .insert(card.id.clone(), (card.clone(), until));
+        Ok(())
+    }
+
+    async fn fleet(&self, within: Duration) -> Result<Vec<wire::WorkerSeen>> {
+        let now = crate::now_ms();
+        let since = now.saturating_sub(within.as_millis() as u64);
+        let mut q = self.lock();
+        q.cards.retain(|_, (_, until)| *until > now);
+        let mut out: Vec<wire::WorkerSeen> = (q.workers.iter())
+            .filter(|(_, &t)| t >= since)
+            .map(|(id, &t)| wire::WorkerSeen {
+                id: id.clone(),
+                seen_ms: t,
+                card: q.cards.get(id).map(|(c, _)| c.clone()),
+            })
+            .collect();
+        out.sort_by(|a, b| b.seen_ms.cmp(&a.seen_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     async fn workers(&self, within: Duration) -> Result<Vec<String>> {

@@ -932,6 +932,61 @@ impl Queue for RedisQueue {
             .await?)
     }
 
+    async fn announce(&self, card: &wire::WorkerCard, ttl: Duration) -> Result<()> {
+        wire::validate_id("worker", &card.id)?;
+        let text = card.encode()?;
+        let mut con = self.con.clone();
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.worker_card(&card.id))
+            .arg(text)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn fleet(&self, within: Duration) -> Result<Vec<wire::WorkerSeen>> {
+        let mut con = self.con.clone();
+        let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
+        let seen: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.workers())
+            .arg(since)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut con)
+            .await?;
+        if seen.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for every card.
+        let mut mget = redis::cmd("MGET");
+        for (id, _) in &seen {
+            mget.arg(self.keys.worker_card(id));
+        }
+        let cards: Vec<Option<String>> = mget.query_async(&mut con).await?;
+        let mut out: Vec<wire::WorkerSeen> = seen
+            .into_iter()
+            .zip(cards)
+            .map(|((id, at), card)| {
+                let card = card.and_then(|text| match wire::WorkerCard::decode(&text) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(worker = %id, error = %e, "worker card left out");
+                        None
+                    }
+                });
+                wire::WorkerSeen {
+                    id,
+                    seen_ms: at as u64,
+                    card,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.seen_ms.cmp(&a.seen_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
     async fn redeliveries(&self) -> Result<u64> {
         let mut con = self.con.clone();
         let n: Option<u64> = con.hget(self.keys.stats(), "redeliveries").await?;

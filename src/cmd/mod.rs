@@ -6,6 +6,7 @@ pub mod bench;
 pub mod client;
 pub mod daemon;
 pub mod darts;
+pub mod dashboard;
 pub mod data;
 pub mod export;
 mod ranker;

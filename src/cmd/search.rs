@@ -38,6 +38,13 @@ pub struct SearchArgs {
     /// Where each search keeps its state, evaluations and export.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// Serve the web dashboard while the search runs, on ADDR (default
+    /// 127.0.0.1:8080).
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// Who may do what on the dashboard.
+    #[command(flatten)]
+    pub access: super::dashboard::AccessArgs,
     /// Candidates trained at once.
     #[arg(long, default_value_t = 1)]
     pub slots: usize,
@@ -135,10 +142,32 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let board = match args.dashboard {
+        Some(addr) => {
+            let config = args
+                .access
+                .config(addr, format!("embedded: {}", args.results.display()))?;
+            let bound = super::dashboard::bind(config).await?;
+            let source = dashboard::Source {
+                store: store.clone(),
+                queue: queue.clone(),
+            };
+            let mut rx = stop_tx.subscribe();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = rx.recv().await;
+                };
+                if let Err(e) = dashboard::run(bound, source, stopped).await {
+                    tracing::error!(error = %e, "the dashboard stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let services = start_services(&args, queue.clone(), store.clone(), &stop_tx)?;
     let interrupted = watch(&store, &*queue, &id, state.spec.budget, &mut interrupt).await?;
     let _ = stop_tx.send(());
-    for service in services {
+    for service in services.into_iter().chain(board) {
         let _ = service.await;
     }
     let s = store.load(&id).await?.context("the search vanished")?;

@@ -83,10 +83,65 @@ pub fn set_cpu_threads(n: i32) {
 
 /// `<hostname>-<pid>`.
 pub fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{}-{}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
-    format!("{host}-{}", std::process::id())
+        .unwrap_or_else(|_| "host".into())
+}
+
+/// The jobs this trainer holds, for its card.
+type Holding = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
+/// This trainer's card as it stands (see [`queue::wire::WorkerCard`]).
+fn card(config: &TrainerConfig, started_ms: u64, holding: &Holding) -> queue::wire::WorkerCard {
+    let mut devices: Vec<String> = config
+        .evaluators
+        .devices()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| match d {
+            tch::Device::Cuda(i) => format!("cuda:{i}"),
+            other => format!("{other:?}").to_lowercase(),
+        })
+        .collect();
+    devices.dedup();
+    queue::wire::WorkerCard {
+        id: config.worker_id.clone(),
+        kind: "rust".into(),
+        host: hostname(),
+        device: if devices.is_empty() {
+            "cpu".into()
+        } else {
+            devices.join(",")
+        },
+        slots: config.slots as u32,
+        pools: vec!["builtin".into()],
+        jobs: holding
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default(),
+        started_ms,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Say this trainer is alive, and publish its card (which lives a few
+/// heartbeats).
+async fn beat(queue: &dyn Queue, config: &TrainerConfig, started_ms: u64, holding: &Holding) {
+    if let Err(e) = queue.heartbeat(&config.worker_id).await {
+        tracing::warn!(error = %e, "heartbeat failed");
+        return;
+    }
+    let ttl = (config.heartbeat_interval * 5).max(Duration::from_secs(10));
+    if let Err(e) = queue
+        .announce(&card(config, started_ms, holding), ttl)
+        .await
+    {
+        tracing::warn!(error = %e, "publishing this worker's card failed");
+    }
 }
 
 /// What a trainer did before it stopped.
@@ -133,6 +188,8 @@ pub async fn run(
     let mut idle = min_poll;
     let mut next_claim = Instant::now();
     let mut queue_down = false;
+    let started_ms = queue::now_ms();
+    let holding = Holding::default();
     tracing::info!(worker = %config.worker_id, slots = config.slots, "trainer started");
     tokio::pin!(shutdown);
     loop {
@@ -160,9 +217,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "reaping failed"),
             },
             _ = heartbeat.tick() => {
-                if let Err(e) = queue.heartbeat(&config.worker_id).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
+                beat(queue.as_ref(), &config, started_ms, &holding).await;
                 // Two builds must never serve one queue: stop (draining as
                 // on SIGTERM) once the functions are another version.
                 if let Err(e @ QueueError::FunctionsVersion { .. }) = queue.check_functions().await {
@@ -187,8 +242,15 @@ pub async fn run(
                             let permit = slots.clone().try_acquire_owned().expect("claimed no more than the free slots");
                             let (q, ev, th, stop) = (queue.clone(), evaluators.clone(), threads.clone(), stop_rx.clone());
                             let grace = config.grace;
+                            let (held, id) = (holding.clone(), lease.job.job_id.clone());
+                            if let Ok(mut h) = held.lock() {
+                                h.insert(id.clone());
+                            }
                             jobs.spawn(async move {
                                 let end = run_job(q, lease, ev, th, stop, grace).await;
+                                if let Ok(mut h) = held.lock() {
+                                    h.remove(&id);
+                                }
                                 drop(permit);
                                 end
                             });
@@ -219,11 +281,7 @@ pub async fn run(
                 Some(end) => tally(&mut report, end),
                 None => break,
             },
-            _ = heartbeat.tick() => {
-                if let Err(e) = queue.heartbeat(&config.worker_id).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
-            }
+            _ = heartbeat.tick() => beat(queue.as_ref(), &config, started_ms, &holding).await,
         }
     }
     // Evaluations handed back were told to stop; wait until their threads

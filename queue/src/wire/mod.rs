@@ -13,6 +13,7 @@ pub mod job;
 pub mod progress;
 pub mod result;
 pub mod settings;
+pub mod worker;
 
 pub use envelope::{Envelope, JobKind, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
 pub use id::{validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS, MAX_ID_LEN};
@@ -25,6 +26,7 @@ pub use result::{
 pub use settings::{
     bounds, DartsOrder, DartsSettings, SettingError, TrainSettings, MAX_DARTS_EPOCHS,
 };
+pub use worker::{WorkerCard, WorkerSeen, MAX_CARD_BYTES};
 
 use thiserror::Error;
 
