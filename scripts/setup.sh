@@ -28,6 +28,9 @@ apt_pkgs=(redis-server redis-tools dataset-fashion-mnist openssl fonts-dejavu-co
 # ShellCheck: the linters of the stack's files and scripts (tests/stack.rs,
 # tests/scripts.rs).
 apt_pkgs+=(docker-compose shellcheck)
+# Headless Chromium and its WebDriver: the dashboard's browser tests
+# (tests/dashboard_browser.rs).
+apt_pkgs+=(chromium chromium-driver)
 missing=()
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -40,7 +43,7 @@ done
 if ((${#missing[@]})); then
   step "installing Debian packages (${missing[*]})" \
     "run as root or with sudo rights, check that apt can reach Debian's mirrors ('apt-get update'), then rerun"
-  say "installing Debian packages: ${missing[*]} (about 30 MB, under a minute)"
+  say "installing Debian packages: ${missing[*]} (Chromium is about 100 MB; a few minutes at most)"
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -1,6 +1,8 @@
 //! A small HTTP/1.1 client for the tests of the daemons' endpoints (the
 //! dashboard's API, `/metrics`): one request per connection.
 
+#![allow(dead_code)] // each test binary uses a part
+
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -29,18 +31,55 @@ impl Response {
 
 /// Send `method path` with `headers` to `addr`; `None` if nothing answers.
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<Response> {
+    request_with(addr, method, path, headers, "")
+}
+
+/// [`request`] with a body.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Response> {
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
+    head.push_str(body);
     s.write_all(head.as_bytes()).ok()?;
+    // Read what the headers promise: some servers (chromedriver) keep the
+    // connection open whatever it asks.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
+    let mut buf = [0u8; 8192];
+    let complete = |raw: &[u8]| -> bool {
+        let text = String::from_utf8_lossy(raw);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let head = head.to_lowercase();
+        if let Some(n) = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            return body.len() >= n;
+        }
+        head.contains("chunked") && body.ends_with("0\r\n\r\n")
+    };
+    while !complete(&raw) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let mut lines = head.lines();
