@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local nas cluster as processes: the same topology as the docker-compose
-# stack (Redis with an append-only file, a scheduler, a surrogate replica, N
-# trainers), for one machine or CI.
+# stack (Redis with an append-only file, a scheduler, a surrogate replica,
+# the dashboard, N trainers), for one machine or CI.
 #
 #   scripts/cluster.sh start [TRAINERS] [SLOTS]   start (default 2 trainers x 1 slot)
 #   scripts/cluster.sh status                     what runs, and `nas status`
@@ -10,7 +10,8 @@
 #
 # State (pids, logs, Redis data, results, the trainers' job checkpoints)
 # lives in $NAS_CLUSTER_DIR
-# (default ./cluster); Redis listens on 127.0.0.1:$NAS_CLUSTER_PORT (6399).
+# (default ./cluster); Redis listens on 127.0.0.1:$NAS_CLUSTER_PORT (6399),
+# the dashboard on 127.0.0.1:$NAS_DASHBOARD_PORT (8080).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/steps.sh
@@ -20,6 +21,7 @@ source "$here/steps.sh"
 source "$here/env.sh"
 dir="${NAS_CLUSTER_DIR:-$PWD/cluster}"
 port="${NAS_CLUSTER_PORT:-6399}"
+dashboard_port="${NAS_DASHBOARD_PORT:-8080}"
 url="redis://127.0.0.1:$port/"
 
 # The release binary, after scripts/nas has installed and built what it
@@ -56,6 +58,10 @@ start() {
     REDIS_URL="$url" setsid "$nas" scheduler --results-dir "$dir/results" >"$dir/logs/scheduler.log" 2>&1 &
     echo $! >"$dir/scheduler.pid"
   fi
+  if ! running "$dir/dashboard.pid"; then
+    REDIS_URL="$url" setsid "$nas" dashboard --listen "127.0.0.1:$dashboard_port" >"$dir/logs/dashboard.log" 2>&1 &
+    echo $! >"$dir/dashboard.pid"
+  fi
   for i in $(seq 1 "$trainers"); do
     if ! running "$dir/trainer$i.pid"; then
       REDIS_URL="$url" setsid "$nas" trainer --slots "$slots" --cpu-threads "$threads" --worker-id "trainer$i" --checkpoint-dir "$dir/checkpoints" >"$dir/logs/trainer$i.log" 2>&1 &
@@ -63,15 +69,16 @@ start() {
     fi
   done
   echo "cluster: redis $url, scheduler, surrogate, $trainers trainer(s) x $slots slot(s); logs in $dir/logs" >&2
+  echo "dashboard: http://127.0.0.1:$dashboard_port/ (read-only; see $dir/logs/dashboard.log)" >&2
 }
 
 stop() {
   local f
-  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
+  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid" "$dir/dashboard.pid"; do
     [ -f "$f" ] || continue
     if running "$f"; then kill -TERM "$(cat "$f")" 2>/dev/null || true; fi
   done
-  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid"; do
+  for f in "$dir"/trainer*.pid "$dir/scheduler.pid" "$dir/surrogate.pid" "$dir/dashboard.pid"; do
     [ -f "$f" ] || continue
     for _ in $(seq 1 100); do running "$f" || break; sleep 0.1; done
     rm -f "$f"

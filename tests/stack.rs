@@ -105,7 +105,7 @@ fn compose_file_lints_and_names_the_services() {
     let (ok, out, err) = compose(&example, &["config", "--services"]);
     assert!(ok, "docker-compose config --services failed:\n{err}");
     let services: Vec<&str> = out.lines().collect();
-    for s in ["redis", "scheduler", "surrogate", "trainer"] {
+    for s in ["redis", "scheduler", "surrogate", "dashboard", "trainer"] {
         assert!(services.contains(&s), "no service {s} in {services:?}");
     }
 
@@ -116,6 +116,7 @@ fn compose_file_lints_and_names_the_services() {
     for (name, role) in [
         ("scheduler", "scheduler"),
         ("surrogate", "surrogate"),
+        ("dashboard", "scheduler"),
         ("trainer", "trainer"),
         ("trainer-cpu", "trainer"),
     ] {
@@ -125,10 +126,18 @@ fn compose_file_lints_and_names_the_services() {
             url.starts_with(&format!("redis://{role}:")) && url.ends_with("@redis:6379/"),
             "{name} connects as {role}: {url}"
         );
+        // The dashboard serves its pages and /healthz on 8080.
+        let port = if name == "dashboard" { "8080" } else { "9100" };
         let health = s["healthcheck"]["test"].to_string();
-        assert!(health.contains("9100/healthz"), "{name}: {health}");
+        assert!(
+            health.contains(&format!("{port}/healthz")),
+            "{name}: {health}"
+        );
         let command = s["command"].to_string();
-        assert!(command.contains("0.0.0.0:9100"), "{name}: {command}");
+        assert!(
+            command.contains(&format!("0.0.0.0:{port}")),
+            "{name}: {command}"
+        );
         assert!(s["restart"].is_string(), "{name} has a restart policy");
         let mounts = s["volumes"].to_string();
         for dir in ["data", "results", "checkpoints"] {
@@ -1315,6 +1324,18 @@ fn kubernetes_manifests_hold_the_stack() {
     for pvc in ["nas-data", "nas-results", "nas-checkpoints"] {
         find("PersistentVolumeClaim", pvc);
     }
+    // Issue 17: the dashboard, read-only, reading as the scheduler's user.
+    let d = find("Deployment", "nas-dashboard");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert!(c["args"].to_string().contains("--read-only-public"));
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(c["env"]
+        .to_string()
+        .contains("redis://scheduler@redis:6379/"));
+    assert_eq!(
+        find("Service", "nas-dashboard")["spec"]["ports"][0]["port"],
+        8080
+    );
     for (name, replicas) in [("scheduler", 1), ("surrogate", 2), ("trainer", 2)] {
         let d = find("Deployment", &format!("nas-{name}"));
         assert_eq!(d["spec"]["replicas"], replicas, "{name} replicas");
