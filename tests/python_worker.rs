@@ -115,6 +115,16 @@ async fn python_jobs_go_to_python_workers_only_and_complete_once() {
     // The worker announces itself.
     let workers = q.workers(Duration::from_secs(10)).await.unwrap();
     assert!(workers.contains(&"py-1".to_string()), "{workers:?}");
+    // With its card, as the dashboard's fleet page reads it.
+    let fleet = q.fleet(Duration::from_secs(10)).await.unwrap();
+    let card = fleet
+        .iter()
+        .find(|s| s.id == "py-1")
+        .and_then(|s| s.card.clone())
+        .unwrap_or_else(|| panic!("no card of py-1 in {fleet:?}"));
+    assert_eq!((card.kind.as_str(), card.slots), ("python", 2));
+    assert_eq!(card.pools, ["python"]);
+    assert_eq!(card.device, "cpu");
     w.signal("py-1", "TERM");
     assert!(w.wait("py-1", Duration::from_secs(10)).success());
 }

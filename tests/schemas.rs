@@ -46,6 +46,9 @@ fn decode(schema: &str, text: &str) -> Result<(), String> {
         }
         "result" => JobResult::decode(text).map(|_| ()).map_err(|x| e(&x)),
         "progress" => ProgressNote::decode(text).map(|_| ()).map_err(|x| e(&x)),
+        "worker-card" => queue::wire::WorkerCard::decode(text)
+            .map(|_| ())
+            .map_err(|x| e(&x)),
         other => Err(format!("no schema named {other}")),
     }
 }
@@ -255,6 +258,31 @@ fn rust_documents() -> Vec<(String, serde_json::Value)> {
         let text = note.encode().unwrap();
         docs.push((
             format!("progress.{i}"),
+            serde_json::from_str(&text).unwrap(),
+        ));
+    }
+    let cards = [
+        queue::wire::WorkerCard {
+            id: "host-12".into(),
+            kind: "rust".into(),
+            host: "host".into(),
+            device: "cuda:0,cuda:1".into(),
+            slots: 2,
+            pools: vec!["builtin".into()],
+            jobs: vec!["s.0000000001".into()],
+            started_ms: 1_700_000_000_000,
+            version: "0.1.0".into(),
+        },
+        queue::wire::WorkerCard {
+            id: "w".into(),
+            kind: "python".into(),
+            ..Default::default()
+        },
+    ];
+    for (i, card) in cards.into_iter().enumerate() {
+        let text = card.encode().unwrap();
+        docs.push((
+            format!("worker-card.{i}"),
             serde_json::from_str(&text).unwrap(),
         ));
     }

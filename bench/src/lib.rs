@@ -19,6 +19,7 @@
 //! Each benchmark returns a report whose `Display` is what `nas bench`
 //! prints; its last line is the headline ratio.
 
+pub mod dashboard;
 pub mod datasets;
 pub mod error;
 pub mod lpush;

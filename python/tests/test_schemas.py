@@ -39,3 +39,14 @@ def test_what_the_python_worker_writes_passes():
         assert check_schemas.errors(VALIDATORS["result"], doc) == []
     note = json.loads(protocol.encode_progress({"epoch": 1, "loss": 0.25}))
     assert check_schemas.errors(VALIDATORS["progress"], note) == []
+
+
+def test_the_python_workers_card_passes():
+    import redis as redis_lib
+
+    from nas_worker import Worker, WorkerConfig
+
+    w = Worker(redis_lib.Redis(), lambda job: {"val_acc": 1.0}, WorkerConfig(worker_id="py-card", slots=3))
+    card = w._card()
+    assert check_schemas.errors(VALIDATORS["worker-card"], card) == []
+    assert (card["kind"], card["slots"], card["jobs"]) == ("python", 3, [])

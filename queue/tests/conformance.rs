@@ -352,6 +352,48 @@ async fn heartbeats_list_live_workers(q: &dyn Queue) {
     assert_eq!(w, ["trainer-a", "trainer-b"]);
 }
 
+async fn the_fleet_is_the_live_workers_with_their_cards(q: &dyn Queue) {
+    use queue::wire::WorkerCard;
+    q.heartbeat("carded").await.unwrap();
+    q.heartbeat("plain").await.unwrap();
+    let card = WorkerCard {
+        id: "carded".into(),
+        kind: "rust".into(),
+        slots: 2,
+        jobs: vec!["s.0000000001".into()],
+        ..WorkerCard::default()
+    };
+    q.announce(&card, Duration::from_secs(10)).await.unwrap();
+    // A card whose worker is silent is not shown, and one that expired is
+    // gone.
+    let silent = WorkerCard {
+        id: "silent".into(),
+        ..card.clone()
+    };
+    q.announce(&silent, Duration::from_millis(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let fleet = q.fleet(Duration::from_secs(10)).await.unwrap();
+    let ids: Vec<&str> = fleet.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{fleet:?}");
+    assert!(ids.contains(&"carded") && ids.contains(&"plain"));
+    let carded = fleet.iter().find(|w| w.id == "carded").unwrap();
+    assert_eq!(carded.card.as_ref(), Some(&card));
+    assert!(carded.seen_ms > 0);
+    assert!(fleet
+        .iter()
+        .find(|w| w.id == "plain")
+        .unwrap()
+        .card
+        .is_none());
+    // A bad id is refused, naming it.
+    let bad = WorkerCard {
+        id: String::new(),
+        ..card
+    };
+    let err = q.announce(&bad, Duration::from_secs(1)).await.unwrap_err();
+    assert!(err.to_string().contains("worker"), "{err}");
+}
+
 async fn oversized_and_badly_named_jobs_are_refused(q: &dyn Queue) {
     let mut big = job("s", "big", 0.0);
     big.payload = serde_json::json!({ "x": "a".repeat(70_000) });
@@ -673,6 +715,7 @@ conformance!(
     a_cancelled_search_s_released_job_is_cancelled_not_requeued,
     results_page_in_recording_order,
     heartbeats_list_live_workers,
+    the_fleet_is_the_live_workers_with_their_cards,
     oversized_and_badly_named_jobs_are_refused,
     progress_notes_are_fenced_by_the_lease_and_outlive_it,
     oversized_results_are_refused_naming_the_job,

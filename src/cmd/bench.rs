@@ -63,6 +63,22 @@ pub enum BenchCommand {
         #[arg(long, env = "NAS_WORKER")]
         worker: Option<PathBuf>,
     },
+    /// The dashboard over a large finished search: its requests' times
+    /// against reading every evaluation from the store once.
+    Dashboard {
+        /// Redis and queue settings.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Evaluations in the search.
+        #[arg(long, default_value_t = 20_000)]
+        evaluations: usize,
+        /// Timed repeats of each warm request.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Seed of the genotypes and scores.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Fixed-length jobs through 1, 4, 16 and 64 slots of `nas trainer`
     /// processes; prints throughput efficiency against slots / duration.
     Scaling {
@@ -283,6 +299,21 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 .to_string()
         }
         BenchCommand::Surrogate(args) => return super::surrogate::bench(args),
+        BenchCommand::Dashboard {
+            queue,
+            evaluations,
+            repeats,
+            seed,
+        } => {
+            let config = bench::dashboard::DashboardBench {
+                evaluations,
+                repeats,
+                seed,
+            };
+            bench::dashboard::run(&queue.target()?, &config)
+                .await?
+                .to_string()
+        }
         BenchCommand::Train {
             space,
             genotype,
