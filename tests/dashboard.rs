@@ -286,3 +286,60 @@ async fn the_event_stream_sends_snapshots() {
     assert!(seen.contains("text/event-stream"), "{seen}");
     assert!(seen.contains("\"searches\":[]"), "{seen}");
 }
+
+/// `nas search --dashboard`: the embedded search (no Redis) serves the same
+/// pages and API while it runs, its in-process trainer on the fleet page,
+/// and stops serving when the search ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_search_serves_the_dashboard_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("spec.toml");
+    std::fs::write(&spec_path, spec("embedded", 16, 2, 0.0004)).unwrap();
+    let addr = free_addr();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args([
+            "search",
+            "--config",
+            spec_path.to_str().unwrap(),
+            "--slots",
+            "2",
+        ])
+        .args(["--results", dir.path().join("results").to_str().unwrap()])
+        .args(["--dashboard", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let row = until(
+        "the embedded search on its dashboard",
+        Duration::from_secs(60),
+        || async {
+            let doc = get(&addr, "/api/searches")?.json();
+            let row = doc["searches"].as_array()?.first()?.clone();
+            (row["evaluated"].as_u64()? >= 1).then_some(row)
+        },
+    )
+    .await;
+    assert_eq!(row["name"], "embedded");
+    let fleet = until(
+        "the in-process trainer",
+        Duration::from_secs(30),
+        || async {
+            let doc = get(&addr, "/api/fleet")?.json();
+            let w = doc["fleet"]["workers"].as_array()?.first()?.clone();
+            w["card"].is_object().then_some(w)
+        },
+    )
+    .await;
+    assert_eq!(fleet["id"], "local");
+    assert_eq!(fleet["card"]["slots"], 2);
+    let id = row["id"].as_str().unwrap();
+    let page = get(&addr, &format!("/searches/{id}")).unwrap();
+    assert!(page.body.contains("embedded: "), "{}", page.body);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        get(&addr, "/healthz").is_none(),
+        "still serving after the search ended"
+    );
+}

@@ -343,3 +343,100 @@ mod tests {
         assert_eq!(front, vec![1, 0, 3]);
     }
 }
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+    use queue::Scores;
+
+    fn eval(i: u64, genotype: String, acc: f64, params: u64) -> Evaluation {
+        Evaluation {
+            index: i,
+            stage: Stage::Search,
+            job_id: format!("s.{:010}", i + 1),
+            hash: String::new(),
+            genotype,
+            outcome: queue::Outcome::Ok(Scores {
+                val_acc: acc,
+                params: Some(params),
+                ..Scores::default()
+            }),
+            attempt: 1,
+            worker: "w".into(),
+            finished_ms: 1000 + i,
+            elapsed_ms: i,
+            queued_ms: 0,
+            consumed_ms: 0,
+        }
+    }
+
+    #[test]
+    fn pnas_searches_get_accuracy_per_level() {
+        let space = space::Space::Pnas { blocks: 3 };
+        let mut rng = space::rng(3);
+        let mut evals = Vec::new();
+        for (i, blocks) in [1usize, 1, 2, 3].into_iter().enumerate() {
+            let cell = space::PnasCell::sample(blocks, &mut rng).unwrap();
+            let text = space::Genotype::Pnas(cell).to_string();
+            evals.push(eval(i as u64, text, 50.0 + i as f64, 1000));
+        }
+        let s = series(&evals, &space);
+        let levels: Vec<(usize, usize)> = s.levels.iter().map(|l| (l.blocks, l.count)).collect();
+        assert_eq!(levels, [(1, 2), (2, 1), (3, 1)]);
+        assert_eq!(s.levels[0].best, 51.0);
+        assert_eq!(s.levels[0].mean, 50.5);
+    }
+
+    #[test]
+    fn large_searches_are_downsampled_keeping_the_best_steps_and_the_front() {
+        let space = space::Space::Nb201;
+        let g = space.sample(&mut space::rng(1)).unwrap().to_string();
+        let n = MAX_POINTS * 3;
+        // Scores rising slowly with noise: many best-so-far steps.
+        let evals: Vec<Evaluation> = (0..n as u64)
+            .map(|i| {
+                eval(
+                    i,
+                    g.clone(),
+                    (i % 97) as f64 + i as f64 / 1000.0,
+                    1000 + (i * 7919) % 5000,
+                )
+            })
+            .collect();
+        let s = series(&evals, &space);
+        assert!(s.downsampled);
+        assert_eq!(s.evaluations, n);
+        assert!(s.points.len() < n / 2, "{}", s.points.len());
+        let kept: std::collections::HashSet<u64> = s.points.iter().map(|p| p.i).collect();
+        assert!(s.best.iter().all(|p| kept.contains(&p.i)));
+        assert!(s.front.iter().all(|p| kept.contains(&p.i)));
+        assert_eq!(
+            s.best.last().unwrap().acc,
+            evals.iter().filter_map(|e| e.val_acc()).fold(0.0, f64::max)
+        );
+    }
+
+    #[test]
+    fn table_pages_sort_with_missing_values_last() {
+        let g = "x".to_string();
+        let mut evals = vec![
+            eval(0, g.clone(), 70.0, 3),
+            eval(1, g.clone(), 90.0, 1),
+            eval(2, g, 80.0, 2),
+        ];
+        evals[1].outcome = queue::Outcome::Diverged {
+            reason: "nan".into(),
+        };
+        let p = page(&evals, "val_acc", true, 0, 10, None);
+        let order: Vec<u64> = p.rows.iter().map(|r| r.index).collect();
+        assert_eq!(order, [2, 0, 1]);
+        let p = page(&evals, "val_acc", false, 1, 1, None);
+        assert_eq!((p.total, p.rows[0].index), (3, 2));
+        let after: Vec<u64> = page(&evals, "index", false, 0, 10, Some(0))
+            .rows
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(after, [1, 2]);
+    }
+}

@@ -395,3 +395,106 @@ pub fn alphas_of<'a>(snap: &'a Snapshot, search: &str) -> BTreeMap<&'a str, &'a 
         .map(|(j, v)| (j.as_str(), v.as_slice()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queue::wire::DartsProgress;
+    use queue::{JobKind, MemoryQueue, NewJob, QueueConfig};
+    use scheduler::state::Pending;
+
+    fn note(epoch: u32) -> String {
+        ProgressNote::Darts(DartsProgress {
+            epoch,
+            epochs: 3,
+            train_loss: 1.0,
+            train_acc: 40.0,
+            arch_loss: 1.2,
+            genotype: "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|".into(),
+            ops: vec!["none".into(), "skip_connect".into()],
+            edges: vec!["1<-0".into()],
+            alphas: [(
+                "cell".to_string(),
+                vec![vec![0.4, 0.6 + f64::from(epoch) / 100.0]],
+            )]
+            .into(),
+        })
+        .encode()
+        .unwrap()
+    }
+
+    /// A DARTS supernet job's notes, one per epoch, become the α history
+    /// of its search; the fleet shows the worker's card and the job it
+    /// holds with its note; a poll that saw a change bumps the version.
+    #[tokio::test]
+    async fn polls_keep_darts_alpha_per_epoch_and_show_the_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(scheduler::FileStore::new(dir.path()));
+        let queue = Arc::new(MemoryQueue::new(QueueConfig::default()));
+        let spec = scheduler::SearchSpec::parse(
+            "name = \"d\"\nbudget = 1\n[space]\nkind = \"nb201\"\n[strategy]\nstrategy = \"random\"\n[evaluator.nb201]\ndataset = \"cifar10\"\n",
+            false,
+        )
+        .unwrap();
+        let id = scheduler::client::submit(store.as_ref(), spec)
+            .await
+            .unwrap();
+        let job = NewJob {
+            search_id: id.clone(),
+            dedupe_key: "supernet".into(),
+            kind: JobKind::Noop,
+            priority: 0.0,
+            payload: serde_json::Value::Null,
+        };
+        let job_id = queue.enqueue(vec![job]).await.unwrap().remove(0).job_id;
+        let mut state = store.load(&id).await.unwrap().unwrap();
+        state.pending.insert(
+            "supernet".into(),
+            Pending {
+                stage: Stage::Supernet,
+                genotype: String::new(),
+                priority: 0.0,
+                job_id: Some(job_id.clone()),
+                proposed_ms: 0,
+            },
+        );
+        store.checkpoint(&state, &[]).await.unwrap();
+        let lease = queue.claim("w1", 1).await.unwrap().remove(0);
+        queue.heartbeat("w1").await.unwrap();
+        let card = queue::wire::WorkerCard {
+            id: "w1".into(),
+            kind: "rust".into(),
+            slots: 1,
+            jobs: vec![job_id.clone()],
+            ..Default::default()
+        };
+        queue
+            .announce(&card, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let source = Source {
+            store: store.clone(),
+            queue: queue.clone(),
+        };
+
+        queue.progress(&lease, &note(1)).await.unwrap();
+        let first = poll(&source, &Snapshot::default()).await.unwrap();
+        queue.progress(&lease, &note(2)).await.unwrap();
+        let second = poll(&source, &first).await.unwrap();
+        // The same epoch seen twice is kept once.
+        let third = poll(&source, &second).await.unwrap();
+        assert!(first.version >= 1 && second.version > first.version);
+        let seen = alphas_of(&third, &id);
+        let epochs: Vec<u32> = seen[job_id.as_str()].iter().map(|d| d.epoch).collect();
+        assert_eq!(epochs, [1, 2]);
+        assert_eq!(third.notes[&id].len(), 1);
+        assert_eq!(third.notes[&id][0].stage, "supernet");
+        let w = &third.fleet.workers[0];
+        assert_eq!(w.seen.id, "w1");
+        assert_eq!(w.jobs[0].search_id, id);
+        assert!(matches!(w.jobs[0].note, Some(ProgressNote::Darts(_))));
+        assert_eq!(third.fleet.leased, 1);
+        assert_eq!(filter(&third.rows, Some("running")).len(), 1);
+        assert!(filter(&third.rows, Some("done")).is_empty());
+    }
+}
