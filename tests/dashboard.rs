@@ -57,6 +57,7 @@ async fn the_api_serves_searches_evaluations_the_fleet_and_named_errors() {
     }
 
     w.spawn("scheduler", &["scheduler"]);
+    w.spawn("surrogate", &["surrogate"]);
     w.trainer("t1", &["--slots", "2"]);
     let id = w.submit(&spec("dash", 24, 2, 0.0004));
     // The search appears, and its evaluated count rises.
@@ -91,6 +92,15 @@ async fn the_api_serves_searches_evaluations_the_fleet_and_named_errors() {
     assert_eq!(fleet["card"]["slots"], 2);
     assert_eq!(fleet["card"]["device"], "cpu");
     assert!(fleet["age_s"].as_f64().unwrap() < 10.0);
+    // The surrogate replica, by its heartbeat.
+    let replicas = until("the surrogate replica", Duration::from_secs(30), || async {
+        let doc = get(&addr, "/api/fleet").unwrap().json();
+        let r = doc["fleet"]["surrogates"].as_array()?.clone();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(replicas.len(), 1);
+    assert!(replicas[0]["age_s"].as_f64().unwrap() < 10.0);
 
     // Filter by state.
     let done = get(&addr, "/api/searches?status=done").unwrap().json();

@@ -164,6 +164,7 @@ async fn a_person_watches_a_search_live_and_cancels_one_with_the_token() {
         ],
     );
     w.spawn("scheduler", &["scheduler"]);
+    w.spawn("surrogate", &["surrogate"]);
     w.trainer("t1", &["--slots", "2"]);
     until("the dashboard", Duration::from_secs(30), || async {
         http::get(&addr, "/healthz")
@@ -283,6 +284,13 @@ async fn a_person_watches_a_search_live_and_cancels_one_with_the_token() {
     );
     let depth = wait_js(&c, "the queue depths", &format!("const r = [...document.querySelectorAll('#depths tr')].find(r => r.textContent.includes('{long}')); return r ? r.textContent : ''"), |v| v.as_str().is_some_and(|s| !s.is_empty())).await;
     assert!(depth.as_str().unwrap().contains(&long));
+    wait_js(
+        &c,
+        "the surrogate replica",
+        "return document.querySelectorAll('#surrogates tbody tr').length",
+        |v| v.as_u64() == Some(1),
+    )
+    .await;
     shoot(&c, "fleet").await;
     console.extend(driver.console(&c).await);
 

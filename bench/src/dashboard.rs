@@ -262,6 +262,7 @@ async fn measure(
     let source = dashboard::Source {
         store: store.clone(),
         queue: Arc::new(queue.clone()) as Arc<dyn Queue>,
+        redis: Some(queue.clone()),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(dashboard::run(bound, source, async move {

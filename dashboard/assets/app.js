@@ -344,10 +344,14 @@ function renderFleet() {
     el("tbody", {}, ...f.dead_letters.map((d) => el("tr", { "data-job": d.job_id }, el("td", { text: d.job_id }), el("td", { text: d.search_id }), el("td", { class: "num", text: d.attempt }),
       el("td", { class: "geno", text: d.reason }),
       el("td", {}, el("button", { type: "button", class: "replay", onclick: () => act(`/api/dead-letters/${encodeURIComponent(d.job_id)}/replay`, (x) => `Job ${x.replayed} queued again.`) }, "Replay"))))));
+  const replicas = el("table", { id: "surrogates" },
+    el("thead", {}, el("tr", {}, ...["replica", "heartbeat"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, ...f.surrogates.map((r) => el("tr", { "data-id": r.id }, el("td", { text: r.id }), el("td", { text: `${r.age_s.toFixed(1)} s ago` })))));
   document.getElementById("fleet").replaceChildren(
-    el("div", { class: "cards" }, ...[["trainers alive", f.workers.length], ["queued", f.queued + f.delayed], ["leased", f.leased], ["dead letters", f.dead_letter_count]]
+    el("div", { class: "cards" }, ...[["trainers alive", f.workers.length], ["surrogate replicas", f.surrogates.length], ["queued", f.queued + f.delayed], ["leased", f.leased], ["dead letters", f.dead_letter_count]]
       .map(([k, v]) => el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: v })))),
     el("h2", { text: "Trainers" }), f.workers.length ? workers : el("p", { class: "muted", id: "no-workers", text: "No trainer has sent a heartbeat in the last 10 s." }),
+    el("h2", { text: "Surrogate replicas" }), f.surrogates.length ? replicas : el("p", { class: "muted", id: "no-surrogates", text: "No surrogate replica has said it is alive in the last 10 s (the embedded mode ranks in process)." }),
     el("h2", { text: "Queue depth per running search" }), queues,
     el("h2", { text: `Dead letters (${f.dead_letter_count})` }), dead);
 }

@@ -124,12 +124,23 @@ pub struct Fleet {
     pub dead_letters: Vec<DeadLetterRow>,
     /// How many dead letters there are.
     pub dead_letter_count: usize,
-    /// Jobs queued, delayed and leased over every running search.
+    /// Surrogate replicas seen within [`ALIVE_WITHIN`], most recent first.
+    pub surrogates: Vec<Replica>,
+    /// Jobs queued over every running search.
     pub queued: u64,
     /// Jobs waiting out a backoff.
     pub delayed: u64,
     /// Jobs held by workers.
     pub leased: u64,
+}
+
+/// A surrogate replica.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replica {
+    /// Its id.
+    pub id: String,
+    /// Seconds since it last said it was alive.
+    pub age_s: f64,
 }
 
 /// A dead letter as the fleet page shows it (no envelope).
@@ -200,6 +211,9 @@ pub struct Source {
     pub store: Arc<dyn Store>,
     /// The queue.
     pub queue: Arc<dyn Queue>,
+    /// The deployment's Redis, for what only Redis holds (the surrogate
+    /// replicas' heartbeats); `None` in the embedded mode.
+    pub redis: Option<queue::RedisQueue>,
 }
 
 /// Poll until `stop` says so, publishing each snapshot on `tx`.
@@ -355,6 +369,19 @@ async fn fleet(source: &Source, queued: u64, delayed: u64, leased: u64) -> Resul
             jobs,
         });
     }
+    let surrogates = match &source.redis {
+        Some(r) => (r
+            .surrogate_replicas(ALIVE_WITHIN)
+            .await
+            .map_err(|e| err(&e))?)
+        .into_iter()
+        .map(|(id, at)| Replica {
+            id,
+            age_s: now.saturating_sub(at) as f64 / 1000.0,
+        })
+        .collect(),
+        None => Vec::new(),
+    };
     let count = source
         .queue
         .dead_letter_count()
@@ -369,6 +396,7 @@ async fn fleet(source: &Source, queued: u64, delayed: u64, leased: u64) -> Resul
         workers,
         dead_letters: dead.into_iter().map(DeadLetterRow::from).collect(),
         dead_letter_count: count,
+        surrogates,
         queued,
         delayed,
         leased,
@@ -475,6 +503,7 @@ mod tests {
         let source = Source {
             store: store.clone(),
             queue: queue.clone(),
+            redis: None,
         };
 
         queue.progress(&lease, &note(1)).await.unwrap();

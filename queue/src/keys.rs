@@ -154,6 +154,11 @@ impl Keys {
     pub fn surrogate_requests(&self) -> String {
         format!("{}:surrogate:requests", self.prefix)
     }
+    /// Sorted set of surrogate replicas by their last sign of life (ms),
+    /// for the dashboard.
+    pub fn surrogate_replicas(&self) -> String {
+        format!("{}:surrogate:replicas", self.prefix)
+    }
     /// List holding the reply (JSON) to one ranking request; it expires.
     pub fn surrogate_reply(&self, request_id: &str) -> String {
         format!("{}:surrogate:reply:{request_id}", self.prefix)

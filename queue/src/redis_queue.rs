@@ -298,6 +298,24 @@ impl RedisQueue {
         Ok(Self::unchecked(con, url, config))
     }
 
+    /// Surrogate replicas seen within `within` (id, last seen ms), most
+    /// recent first; the replicas announce themselves in
+    /// [`Keys::surrogate_replicas`].
+    pub async fn surrogate_replicas(&self, within: Duration) -> Result<Vec<(String, u64)>> {
+        let mut con = self.con.clone();
+        let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
+        let seen: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.surrogate_replicas())
+            .arg(since)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut con)
+            .await?;
+        let mut out: Vec<(String, u64)> = seen.into_iter().map(|(id, t)| (id, t as u64)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
     /// The queue over `con` without checking the functions in Redis: for
     /// `nas migrate-keys`, which replaces them and reads keys meanwhile.
     pub fn unchecked(con: ConnectionManager, url: &RedisUrl, config: QueueConfig) -> Self {

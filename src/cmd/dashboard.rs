@@ -100,7 +100,8 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let store = RedisStore::new(&q, "dashboard");
     let source = dashboard::Source {
         store: Arc::new(store),
-        queue: Arc::new(q),
+        queue: Arc::new(q.clone()),
+        redis: Some(q),
     };
     dashboard::run(bound, source, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -151,6 +151,7 @@ async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             let source = dashboard::Source {
                 store: store.clone(),
                 queue: queue.clone(),
+                redis: None,
             };
             let mut rx = stop_tx.subscribe();
             Some(tokio::spawn(async move {

@@ -49,6 +49,8 @@ pub struct ServiceConfig {
     pub drain: Duration,
     /// Give up connecting to Redis after this long.
     pub connect_timeout: Duration,
+    /// This replica's name on the dashboard's fleet page.
+    pub replica_id: String,
 }
 
 impl ServiceConfig {
@@ -64,6 +66,13 @@ impl ServiceConfig {
             poll: Duration::from_secs(1),
             drain: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
+            replica_id: format!(
+                "{}-{}",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "host".into()),
+                std::process::id()
+            ),
         }
     }
 }
@@ -100,6 +109,38 @@ struct Shared {
     con: ConnectionManager,
     max_candidates: usize,
     reply_ttl: Duration,
+}
+
+/// How often a replica says it is alive (the dashboard shows replicas seen
+/// in the last 10 s).
+const REPLICA_BEAT: Duration = Duration::from_secs(2);
+
+/// Entries of replicas silent for longer are dropped by the others.
+const REPLICA_FORGET: Duration = Duration::from_secs(24 * 3600);
+
+/// Say this replica is alive (`ZADD <p>:surrogate:replicas`), and drop the
+/// entries of replicas silent for a day. A failure is logged only: the
+/// requests' own calls say when Redis is away.
+async fn beat(shared: &Shared, replica: &str) {
+    let now = queue::now_ms();
+    let key = shared.keys.surrogate_replicas();
+    let mut con = shared.con.clone();
+    let r: redis::RedisResult<()> = redis::pipe()
+        .zadd(&key, replica, now)
+        .ignore()
+        .cmd("ZREMRANGEBYSCORE")
+        .arg(&key)
+        .arg("-inf")
+        .arg(format!(
+            "({}",
+            now.saturating_sub(REPLICA_FORGET.as_millis() as u64)
+        ))
+        .ignore()
+        .query_async(&mut con)
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(key = %key, error = %e, "cannot record this replica's heartbeat");
+    }
 }
 
 /// A connection of its own to `url` (with the CA of the URL, if any).
@@ -147,10 +188,15 @@ pub async fn run(
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     let mut report = ServiceReport::default();
     let mut backoff = Duration::from_millis(100);
+    let mut next_beat = std::time::Instant::now();
     tokio::pin!(shutdown);
     loop {
         while let Some(done) = tasks.try_join_next() {
             count(&mut report, done);
+        }
+        if std::time::Instant::now() >= next_beat {
+            next_beat = std::time::Instant::now() + REPLICA_BEAT;
+            beat(&shared, &config.replica_id).await;
         }
         // A permit before popping: no free fit slot, no new request.
         let permit = tokio::select! {
