@@ -120,11 +120,22 @@ async fn search(State(state): State<Shared>, Path(id): Path<String>) -> Response
         Ok(s) => s,
         Err(r) => return r,
     };
-    let cached = match state.evals.get(state.source.store.as_ref(), &id).await {
+    // Searches retention removed leave the cache too.
+    if snap.taken_ms > 0 {
+        state
+            .evals
+            .retain(|sid| sid == id || snap.states.contains_key(sid))
+            .await;
+    }
+    let cached = match state
+        .evals
+        .get(state.source.store.as_ref(), &id, s.updated_ms)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    let series = evals::series(&cached.lock().await, &s.spec.space);
+    let series = evals::series(&cached.lock().await.evals, &s.spec.space);
     let row = snap.rows.iter().find(|r| r.id == id);
     let alphas: serde_json::Map<String, Value> = poller::alphas_of(&snap, &id)
         .into_iter()
@@ -164,9 +175,10 @@ async fn evaluations(
     Query(q): Query<TableQuery>,
 ) -> Response {
     let snap = current(&state).await;
-    if let Err(r) = state_of(&state, &snap, &id).await {
-        return r;
-    }
+    let s = match state_of(&state, &snap, &id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let sort = q.sort.as_deref().unwrap_or("index");
     if !evals::SORTS.contains(&sort) {
         return error(
@@ -185,12 +197,16 @@ async fn evaluations(
         }
     };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
-    let cached = match state.evals.get(state.source.store.as_ref(), &id).await {
+    let cached = match state
+        .evals
+        .get(state.source.store.as_ref(), &id, s.updated_ms)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let page = evals::page(
-        &cached.lock().await,
+        &cached.lock().await.evals,
         sort,
         desc,
         q.offset.unwrap_or(0),
@@ -202,14 +218,19 @@ async fn evaluations(
 
 async fn evaluations_csv(State(state): State<Shared>, Path(id): Path<String>) -> Response {
     let snap = current(&state).await;
-    if let Err(r) = state_of(&state, &snap, &id).await {
-        return r;
-    }
-    let cached = match state.evals.get(state.source.store.as_ref(), &id).await {
+    let s = match state_of(&state, &snap, &id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let cached = match state
+        .evals
+        .get(state.source.store.as_ref(), &id, s.updated_ms)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    let text = export::results::csv(&cached.lock().await);
+    let text = export::results::csv(&cached.lock().await.evals);
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

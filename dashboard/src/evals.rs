@@ -18,19 +18,33 @@ pub const MAX_POINTS: usize = 4000;
 /// Evaluations read from the store in one call.
 const PAGE: usize = 1000;
 
-/// Every search's evaluations seen so far.
+/// One search's evaluations seen so far, and the version of the search
+/// (its `updated_ms`) they were read at.
+#[derive(Default)]
+pub struct Cached {
+    /// The evaluations, in index order.
+    pub evals: Vec<Evaluation>,
+    read_at: Option<u64>,
+}
+
+/// Every search's evaluations seen so far. The store is read past what a
+/// search's entry holds only when the search changed since the last read
+/// (its `updated_ms`, which every checkpoint that adds evaluations moves),
+/// however many requests ask.
 #[derive(Default)]
 pub struct Cache {
-    searches: Mutex<HashMap<String, Arc<Mutex<Vec<Evaluation>>>>>,
+    searches: Mutex<HashMap<String, Arc<Mutex<Cached>>>>,
 }
 
 impl Cache {
-    /// The evaluations of `id`, brought up to date with the store.
+    /// The evaluations of `id` as of the search's version `updated_ms`,
+    /// read past the cache if it holds an older version.
     pub async fn get(
         &self,
         store: &dyn Store,
         id: &str,
-    ) -> Result<Arc<Mutex<Vec<Evaluation>>>, scheduler::StoreError> {
+        updated_ms: u64,
+    ) -> Result<Arc<Mutex<Cached>>, scheduler::StoreError> {
         let entry = self
             .searches
             .lock()
@@ -39,14 +53,18 @@ impl Cache {
             .or_default()
             .clone();
         {
-            let mut evals = entry.lock().await;
-            loop {
-                let page = store.evaluations(id, evals.len() as u64, PAGE).await?;
-                let n = page.len();
-                evals.extend(page);
-                if n < PAGE {
-                    break;
+            let mut cached = entry.lock().await;
+            if cached.read_at != Some(updated_ms) {
+                loop {
+                    let from = cached.evals.len() as u64;
+                    let page = store.evaluations(id, from, PAGE).await?;
+                    let n = page.len();
+                    cached.evals.extend(page);
+                    if n < PAGE {
+                        break;
+                    }
                 }
+                cached.read_at = Some(updated_ms);
             }
         }
         Ok(entry)

@@ -164,9 +164,9 @@ pub async fn run(
     let poller = tokio::spawn(poller::run(source.clone(), config.poll, tx, stop_rx));
     let state = Arc::new(AppState {
         source,
+        evals: evals::Cache::default(),
         config,
         snapshot: rx,
-        evals: evals::Cache::default(),
     });
     let app = api::router(state.clone()).merge(pages::router(state));
     let addr = listener.local_addr().map_err(DashboardError::Serve)?;
