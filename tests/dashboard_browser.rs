@@ -124,6 +124,15 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn shoot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     std::fs::write(out_dir().join(format!("{name}.png")), png).unwrap();
@@ -327,12 +336,7 @@ async fn a_person_watches_a_search_live_and_cancels_one_with_the_token() {
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Css("#login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#login button").await;
     wait_js(
         &c,
         "the login",
@@ -340,12 +344,7 @@ async fn a_person_watches_a_search_live_and_cancels_one_with_the_token() {
         |v| v == &json!(false),
     )
     .await;
-    c.find(Locator::Css("#cancel"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#cancel").await;
     wait_js(
         &c,
         "the search to show cancelled",
