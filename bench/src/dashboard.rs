@@ -28,6 +28,9 @@ pub struct DashboardBench {
     pub repeats: usize,
     /// Seed of the genotypes and scores.
     pub seed: u64,
+    /// Leave the search in Redis afterwards (its prefix is in the report),
+    /// to open it in a browser with `nas dashboard --prefix`.
+    pub keep: bool,
 }
 
 /// The figures, in milliseconds.
@@ -51,6 +54,8 @@ pub struct DashboardReport {
     pub shell_ms: f64,
     /// The CSV of every evaluation.
     pub csv_ms: f64,
+    /// Where the search was left, with `keep`: (prefix, search id).
+    pub kept: Option<(String, String)>,
 }
 
 impl DashboardReport {
@@ -116,7 +121,14 @@ impl fmt::Display for DashboardReport {
             "  first page load on the server (shell + cold detail + table): {:.1} ms, {:.2}x reference",
             self.first_load_ms(),
             self.first_load_ms() / r
-        )
+        )?;
+        if let Some((prefix, id)) = &self.kept {
+            write!(
+                f,
+                "\n  kept: search {id} under prefix {prefix} (nas dashboard --prefix {prefix}; nas gc --prefix {prefix} removes it)"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -156,12 +168,19 @@ pub async fn run(
 ) -> Result<DashboardReport, BenchError> {
     let ws = crate::Workspace::open(target, "dashboard").await?;
     let queue = ws.queue().clone();
-    ws.run(crate::workspace::within(
+    let body = crate::workspace::within(
         "the dashboard benchmark",
         Duration::from_secs(600),
         measure(queue, config),
-    ))
-    .await
+    );
+    if config.keep {
+        let mut report = body.await?;
+        if let Some((prefix, _)) = report.kept.as_mut() {
+            *prefix = ws.prefix().to_string();
+        }
+        return Ok(report);
+    }
+    ws.run(body).await
 }
 
 /// Write the search, serve the dashboard, time its requests.
@@ -313,5 +332,6 @@ async fn measure(
         table_ms: median(&table),
         shell_ms: median(&shell),
         csv_ms,
+        kept: config.keep.then(|| (String::new(), id.clone())),
     })
 }

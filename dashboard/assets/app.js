@@ -269,6 +269,8 @@ function renderSearch() {
     el("div", { id: "evaluations" }));
   const old = document.getElementById("evaluations");
   box.replaceChildren(...parts);
+  // When the plots first showed (scripts/dashboard-page-load.py reads it).
+  if (!performance.getEntriesByName("nas:search-drawn").length) performance.mark("nas:search-drawn");
   if (old && old.firstChild) document.getElementById("evaluations").replaceWith(old);
 }
 function noteText(n) {
@@ -314,6 +316,7 @@ async function loadTable() {
     el("button", { type: "button", id: "next", disabled: last >= page.total, onclick: () => { table.offset += table.limit; loadTable(); } }, "Next ›"));
   const box = document.getElementById("evaluations");
   if (box) box.replaceChildren(pager, el("table", { id: "evaluations-table" }, el("thead", {}, el("tr", {}, ...head)), el("tbody", {}, ...rows)));
+  if (box && !performance.getEntriesByName("nas:table-drawn").length) performance.mark("nas:table-drawn");
 }
 
 // --------------------------------------------------------------- fleet page

@@ -78,6 +78,9 @@ pub enum BenchCommand {
         /// Seed of the genotypes and scores.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Leave the search in Redis, to open it with `nas dashboard`.
+        #[arg(long)]
+        keep: bool,
     },
     /// Fixed-length jobs through 1, 4, 16 and 64 slots of `nas trainer`
     /// processes; prints throughput efficiency against slots / duration.
@@ -304,11 +307,13 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             evaluations,
             repeats,
             seed,
+            keep,
         } => {
             let config = bench::dashboard::DashboardBench {
                 evaluations,
                 repeats,
                 seed,
+                keep,
             };
             bench::dashboard::run(&queue.target()?, &config)
                 .await?
