@@ -16,11 +16,13 @@ use queue::now_ms;
 use queue::RedisUrl;
 use queue::{FailKind, FailOutcome, JobKind, NewJob, Outcome, Queue, QueueConfig, RedisQueue};
 use scheduler::{RedisStore, SearchSpec, SearchState, Store};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/venv.rs"]
 mod venv;
 
@@ -777,18 +779,7 @@ fn submitted(submit: &mut Command) -> String {
 
 /// GET `path` over plain HTTP/1.1: (status code, body).
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let code = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_string();
-    Some((code, body))
+    http::get(addr, path).map(|r| (r.status, r.body))
 }
 
 /// The value of the sample `series` (name with labels) in a scrape.

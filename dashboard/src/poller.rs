@@ -6,7 +6,6 @@
 
 use queue::wire::{DartsProgress, ProgressNote, WorkerSeen};
 use queue::{DeadLetter, Queue, SearchCounts};
-use scheduler::state::Stage;
 use scheduler::{SearchState, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -301,7 +300,7 @@ pub(crate) async fn poll(source: &Source, last: &Snapshot) -> Result<Snapshot, S
                 }
                 these.push(JobNote {
                     job_id: job_id.clone(),
-                    stage: stage_word(p.stage),
+                    stage: p.stage.word(),
                     genotype: p.genotype.clone(),
                     note,
                 });
@@ -403,11 +402,6 @@ async fn fleet(source: &Source, queued: u64, delayed: u64, leased: u64) -> Resul
     })
 }
 
-/// One word for a stage.
-pub fn stage_word(s: Stage) -> &'static str {
-    s.word()
-}
-
 /// The searches' rows with `status`, or all of them.
 pub fn filter<'a>(rows: &'a [SearchRow], status: Option<&str>) -> Vec<&'a SearchRow> {
     rows.iter()
@@ -429,7 +423,7 @@ mod tests {
     use super::*;
     use queue::wire::DartsProgress;
     use queue::{JobKind, MemoryQueue, NewJob, QueueConfig};
-    use scheduler::state::Pending;
+    use scheduler::state::{Pending, Stage};
 
     fn note(epoch: u32) -> String {
         ProgressNote::Darts(DartsProgress {

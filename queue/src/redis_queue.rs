@@ -302,10 +302,17 @@ impl RedisQueue {
     /// recent first; the replicas announce themselves in
     /// [`Keys::surrogate_replicas`].
     pub async fn surrogate_replicas(&self, within: Duration) -> Result<Vec<(String, u64)>> {
+        self.seen_since(&self.keys.surrogate_replicas(), within)
+            .await
+    }
+
+    /// The members of the heartbeat set `key` scored within `within` of
+    /// now, with their scores (ms), most recent first.
+    async fn seen_since(&self, key: &str, within: Duration) -> Result<Vec<(String, u64)>> {
         let mut con = self.con.clone();
         let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
         let seen: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.keys.surrogate_replicas())
+            .arg(key)
             .arg(since)
             .arg("+inf")
             .arg("WITHSCORES")
@@ -965,15 +972,7 @@ impl Queue for RedisQueue {
     }
 
     async fn fleet(&self, within: Duration) -> Result<Vec<wire::WorkerSeen>> {
-        let mut con = self.con.clone();
-        let since = crate::now_ms().saturating_sub(within.as_millis() as u64);
-        let seen: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.keys.workers())
-            .arg(since)
-            .arg("+inf")
-            .arg("WITHSCORES")
-            .query_async(&mut con)
-            .await?;
+        let seen = self.seen_since(&self.keys.workers(), within).await?;
         if seen.is_empty() {
             return Ok(Vec::new());
         }
@@ -982,11 +981,12 @@ impl Queue for RedisQueue {
         for (id, _) in &seen {
             mget.arg(self.keys.worker_card(id));
         }
+        let mut con = self.con.clone();
         let cards: Vec<Option<String>> = mget.query_async(&mut con).await?;
-        let mut out: Vec<wire::WorkerSeen> = seen
+        Ok(seen
             .into_iter()
             .zip(cards)
-            .map(|((id, at), card)| {
+            .map(|((id, seen_ms), card)| {
                 let card = card.and_then(|text| match wire::WorkerCard::decode(&text) {
                     Ok(c) => Some(c),
                     Err(e) => {
@@ -994,15 +994,9 @@ impl Queue for RedisQueue {
                         None
                     }
                 });
-                wire::WorkerSeen {
-                    id,
-                    seen_ms: at as u64,
-                    card,
-                }
+                wire::WorkerSeen { id, seen_ms, card }
             })
-            .collect();
-        out.sort_by(|a, b| b.seen_ms.cmp(&a.seen_ms).then_with(|| a.id.cmp(&b.id)));
-        Ok(out)
+            .collect())
     }
 
     async fn redeliveries(&self) -> Result<u64> {

@@ -66,13 +66,7 @@ impl ServiceConfig {
             poll: Duration::from_secs(1),
             drain: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
-            replica_id: format!(
-                "{}-{}",
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .map(|h| h.trim().to_string())
-                    .unwrap_or_else(|_| "host".into()),
-                std::process::id()
-            ),
+            replica_id: queue::wire::process_id(),
         }
     }
 }

@@ -83,20 +83,15 @@ pub fn set_cpu_threads(n: i32) {
 
 /// `<hostname>-<pid>`.
 pub fn default_worker_id() -> String {
-    format!("{}-{}", hostname(), std::process::id())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into())
+    queue::wire::process_id()
 }
 
 /// The jobs this trainer holds, for its card.
 type Holding = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
 
-/// This trainer's card as it stands (see [`queue::wire::WorkerCard`]).
-fn card(config: &TrainerConfig, started_ms: u64, holding: &Holding) -> queue::wire::WorkerCard {
+/// This trainer's card without its jobs (see [`queue::wire::WorkerCard`]):
+/// what stays the same while it runs.
+fn card(config: &TrainerConfig) -> queue::wire::WorkerCard {
     let mut devices: Vec<String> = config
         .evaluators
         .devices()
@@ -111,7 +106,7 @@ fn card(config: &TrainerConfig, started_ms: u64, holding: &Holding) -> queue::wi
     queue::wire::WorkerCard {
         id: config.worker_id.clone(),
         kind: "rust".into(),
-        host: hostname(),
+        host: queue::wire::hostname(),
         device: if devices.is_empty() {
             "cpu".into()
         } else {
@@ -119,27 +114,33 @@ fn card(config: &TrainerConfig, started_ms: u64, holding: &Holding) -> queue::wi
         },
         slots: config.slots as u32,
         pools: vec!["builtin".into()],
-        jobs: holding
-            .lock()
-            .map(|h| h.iter().cloned().collect())
-            .unwrap_or_default(),
-        started_ms,
+        jobs: Vec::new(),
+        started_ms: queue::now_ms(),
         version: env!("CARGO_PKG_VERSION").into(),
     }
 }
 
-/// Say this trainer is alive, and publish its card (which lives a few
-/// heartbeats).
-async fn beat(queue: &dyn Queue, config: &TrainerConfig, started_ms: u64, holding: &Holding) {
+/// Say this trainer is alive, and publish its card with the jobs it holds
+/// now (the card lives a few heartbeats).
+async fn beat(
+    queue: &dyn Queue,
+    config: &TrainerConfig,
+    card: &queue::wire::WorkerCard,
+    holding: &Holding,
+) {
     if let Err(e) = queue.heartbeat(&config.worker_id).await {
         tracing::warn!(error = %e, "heartbeat failed");
         return;
     }
+    let card = queue::wire::WorkerCard {
+        jobs: holding
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default(),
+        ..card.clone()
+    };
     let ttl = (config.heartbeat_interval * 5).max(Duration::from_secs(10));
-    if let Err(e) = queue
-        .announce(&card(config, started_ms, holding), ttl)
-        .await
-    {
+    if let Err(e) = queue.announce(&card, ttl).await {
         tracing::warn!(error = %e, "publishing this worker's card failed");
     }
 }
@@ -188,7 +189,7 @@ pub async fn run(
     let mut idle = min_poll;
     let mut next_claim = Instant::now();
     let mut queue_down = false;
-    let started_ms = queue::now_ms();
+    let card = card(&config);
     let holding = Holding::default();
     tracing::info!(worker = %config.worker_id, slots = config.slots, "trainer started");
     tokio::pin!(shutdown);
@@ -217,7 +218,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "reaping failed"),
             },
             _ = heartbeat.tick() => {
-                beat(queue.as_ref(), &config, started_ms, &holding).await;
+                beat(queue.as_ref(), &config, &card, &holding).await;
                 // Two builds must never serve one queue: stop (draining as
                 // on SIGTERM) once the functions are another version.
                 if let Err(e @ QueueError::FunctionsVersion { .. }) = queue.check_functions().await {
@@ -281,7 +282,7 @@ pub async fn run(
                 Some(end) => tally(&mut report, end),
                 None => break,
             },
-            _ = heartbeat.tick() => beat(queue.as_ref(), &config, started_ms, &holding).await,
+            _ = heartbeat.tick() => beat(queue.as_ref(), &config, &card, &holding).await,
         }
     }
     // Evaluations handed back were told to stop; wait until their threads

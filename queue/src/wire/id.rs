@@ -12,6 +12,19 @@ pub const MAX_ID_LEN: usize = 96;
 /// How many digits a job's sequence number has in its id.
 pub const JOB_SEQ_DIGITS: usize = 10;
 
+/// This host's name (`/proc/sys/kernel/hostname`; `host` if unreadable).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
+
+/// The default id of a process that announces itself (a trainer, a
+/// scheduler instance, a surrogate replica): `<hostname>-<pid>`.
+pub fn process_id() -> String {
+    format!("{}-{}", hostname(), std::process::id())
+}
+
 /// Check an id of a kind that becomes part of Redis keys only (a surrogate
 /// request's): 1 to [`MAX_ID_LEN`] characters of `[A-Za-z0-9_.-]`,
 /// starting with a letter or digit, so that it is never `.`, `..` or an

@@ -16,7 +16,10 @@ pub mod settings;
 pub mod worker;
 
 pub use envelope::{Envelope, JobKind, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-pub use id::{validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS, MAX_ID_LEN};
+pub use id::{
+    hostname, process_id, validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS,
+    MAX_ID_LEN,
+};
 pub use job::{validate_entry, DartsJob, DataRef, EvalJob, EvaluatorSpec, Pool, MAX_ENTRY_LEN};
 pub use progress::{DartsProgress, ProgressNote, TrainProgress, MAX_PROGRESS_BYTES};
 pub use result::{
