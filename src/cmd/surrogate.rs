@@ -71,9 +71,11 @@ pub struct BenchArgs {
     /// Fits per size, seeds 0..K.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    /// lstm or mlp (an ensemble of 5).
-    #[arg(long, default_value = "lstm")]
-    pub predictor: String,
+    /// Predictors to compare on the same splits, comma-separated: lstm,
+    /// mlp (5 MLPs over token embeddings), onehot (5 dense networks over the
+    /// adjacency and op one-hot), path (the same over the path encoding).
+    #[arg(long, value_delimiter = ',', default_value = "lstm,mlp,onehot,path")]
+    pub predictors: Vec<String>,
     /// Held-out cells per fit.
     #[arg(long, default_value_t = 1000)]
     pub holdout: usize,
@@ -144,10 +146,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.train
         },
         seeds: args.seeds,
-        predictor: args
-            .predictor
-            .parse::<PredictorKind>()
-            .context("--predictor")?,
+        predictors: args
+            .predictors
+            .iter()
+            .map(|p| p.parse::<PredictorKind>().context("--predictors"))
+            .collect::<anyhow::Result<Vec<_>>>()?,
         holdout: args.holdout,
         rank_candidates: args.rank_candidates,
         fit: defaults.fit,

@@ -28,8 +28,8 @@ pub struct BenchConfig {
     pub train: Vec<usize>,
     /// Fits per N, seeds 0..seeds.
     pub seeds: u64,
-    /// Which predictor.
-    pub predictor: PredictorKind,
+    /// Which predictors, side by side.
+    pub predictors: Vec<PredictorKind>,
     /// Held-out cells per fit.
     pub holdout: usize,
     /// Candidates in the timed ranking.
@@ -45,7 +45,7 @@ impl Default for BenchConfig {
             dataset: Dataset::Cifar10,
             train: vec![50, 100, 200, 400],
             seeds: 3,
-            predictor: PredictorKind::Lstm,
+            predictors: PredictorKind::ALL.to_vec(),
             holdout: 1000,
             rank_candidates: 10_000,
             fit: FitConfig::default(),
@@ -89,17 +89,11 @@ pub struct Row {
     pub epochs: Stat,
 }
 
-/// A whole run's figures.
+/// One predictor's figures.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BenchReport {
+pub struct PredictorReport {
     /// Which predictor.
     pub predictor: PredictorKind,
-    /// Which dataset.
-    pub dataset: Dataset,
-    /// Seeds per size.
-    pub seeds: u64,
-    /// Held-out cells per fit.
-    pub holdout: usize,
     /// One row per N.
     pub rows: Vec<Row>,
     /// Candidates scored in the timed ranking.
@@ -108,6 +102,26 @@ pub struct BenchReport {
     pub rank_secs: f64,
     /// That fit's seconds.
     pub reference_fit_secs: f64,
+}
+
+/// A whole run's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchReport {
+    /// Which dataset.
+    pub dataset: Dataset,
+    /// Seeds per size.
+    pub seeds: u64,
+    /// Held-out cells per fit.
+    pub holdout: usize,
+    /// Per predictor, in the order asked.
+    pub predictors: Vec<PredictorReport>,
+}
+
+impl BenchReport {
+    /// The figures of `kind`, if it ran.
+    pub fn of(&self, kind: PredictorKind) -> Option<&PredictorReport> {
+        self.predictors.iter().find(|p| p.predictor == kind)
+    }
 }
 
 /// Load the table and measure.
@@ -120,11 +134,35 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, SurrogateError> {
     measure(&pool, config)
 }
 
-/// Measure on `pool` (genotypes of one space with their accuracies).
+/// Measure every predictor on `pool` (genotypes of one space with their
+/// accuracies), on the same splits.
 pub fn measure(
     pool: &[(Genotype, f64)],
     config: &BenchConfig,
 ) -> Result<BenchReport, SurrogateError> {
+    if config.predictors.is_empty() {
+        return Err(SurrogateError::Config(
+            "the bench needs at least one predictor".into(),
+        ));
+    }
+    let predictors = config
+        .predictors
+        .iter()
+        .map(|&p| measure_one(pool, config, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(BenchReport {
+        dataset: config.dataset,
+        seeds: config.seeds,
+        holdout: config.holdout,
+        predictors,
+    })
+}
+
+fn measure_one(
+    pool: &[(Genotype, f64)],
+    config: &BenchConfig,
+    predictor: PredictorKind,
+) -> Result<PredictorReport, SurrogateError> {
     let largest = config.train.iter().copied().max().unwrap_or(0);
     if config.train.is_empty() || config.seeds == 0 || largest + config.holdout > pool.len() {
         return Err(SurrogateError::Config(format!(
@@ -141,10 +179,10 @@ pub fn measure(
         for seed in 0..config.seeds {
             let (train, held) = split(pool, n, config.holdout, seed);
             let started = Instant::now();
-            let model = Surrogate::fit(config.predictor, space, &train, &config.fit, seed)?;
+            let model = Surrogate::fit(predictor, space, &train, &config.fit, seed)?;
             let fit_secs = started.elapsed().as_secs_f64();
             let (tau, rho) = quality(&model, &held)?;
-            tracing::info!(n, seed, tau, rho, fit_secs, "surrogate bench fit");
+            tracing::info!(%predictor, n, seed, tau, rho, fit_secs, "surrogate bench fit");
             taus.push(tau);
             rhos.push(rho);
             secs.push(fit_secs);
@@ -173,11 +211,8 @@ pub fn measure(
     let scores = model.predict(&candidates)?;
     let rank_secs = started.elapsed().as_secs_f64();
     debug_assert_eq!(scores.len(), candidates.len());
-    Ok(BenchReport {
-        predictor: config.predictor,
-        dataset: config.dataset,
-        seeds: config.seeds,
-        holdout: config.holdout,
+    Ok(PredictorReport {
+        predictor,
         rows,
         rank_candidates: candidates.len(),
         rank_secs,
@@ -213,35 +248,56 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "surrogate {} on nb201 {}: {} held-out cells, mean +- std over {} seeds",
-            self.predictor, self.dataset, self.holdout, self.seeds
+            "surrogate predictors on nb201 {}: {} held-out cells, mean +- std over {} seeds, the same splits for every predictor",
+            self.dataset, self.holdout, self.seeds
         )?;
         writeln!(f)?;
-        writeln!(f, "| N | Kendall tau-b | Spearman rho | fit s | epochs |")?;
-        writeln!(f, "|---:|---:|---:|---:|---:|")?;
-        for r in &self.rows {
-            writeln!(
+        writeln!(
+            f,
+            "| predictor | encoding | N | Kendall tau-b | Spearman rho | fit s | epochs |"
+        )?;
+        writeln!(f, "|---|---|---:|---:|---:|---:|---:|")?;
+        for p in &self.predictors {
+            for r in &p.rows {
+                writeln!(
+                    f,
+                    "| {} | {} | {} | {:.3} +- {:.3} | {:.3} +- {:.3} | {:.2} | {:.0} |",
+                    p.predictor,
+                    encoding_name(p.predictor),
+                    r.train,
+                    r.tau.mean,
+                    r.tau.std,
+                    r.rho.mean,
+                    r.rho.std,
+                    r.fit_secs.mean,
+                    r.epochs.mean
+                )?;
+            }
+        }
+        for p in &self.predictors {
+            writeln!(f)?;
+            write!(
                 f,
-                "| {} | {:.3} +- {:.3} | {:.3} +- {:.3} | {:.2} | {:.0} |",
-                r.train,
-                r.tau.mean,
-                r.tau.std,
-                r.rho.mean,
-                r.rho.std,
-                r.fit_secs.mean,
-                r.epochs.mean
+                "{}: ranking {} candidates: {:.3} s ({:.0} candidates/s), {:.1}x faster than the fit it used ({:.2} s)",
+                p.predictor,
+                p.rank_candidates,
+                p.rank_secs,
+                p.rank_candidates as f64 / p.rank_secs.max(1e-9),
+                p.reference_fit_secs / p.rank_secs.max(1e-9),
+                p.reference_fit_secs
             )?;
         }
-        writeln!(f)?;
-        write!(
-            f,
-            "ranking {} candidates: {:.3} s ({:.0} candidates/s), {:.1}x faster than the fit it used ({:.2} s)",
-            self.rank_candidates,
-            self.rank_secs,
-            self.rank_candidates as f64 / self.rank_secs.max(1e-9),
-            self.reference_fit_secs / self.rank_secs.max(1e-9),
-            self.reference_fit_secs
-        )
+        Ok(())
+    }
+}
+
+/// How a predictor sees a genotype, for the report.
+fn encoding_name(kind: PredictorKind) -> &'static str {
+    match kind {
+        PredictorKind::Lstm => "token sequence",
+        PredictorKind::Mlp => "mean of token-group embeddings",
+        PredictorKind::OneHot => "adjacency + op one-hot",
+        PredictorKind::Path => "live paths + live edges + op counts",
     }
 }
 
@@ -286,22 +342,26 @@ mod tests {
                 embedding: 16,
                 hidden: 16,
                 epochs: 30,
+                dense_epochs: 30,
                 learning_rate: 0.01,
                 ..FitConfig::default()
             },
             ..BenchConfig::default()
         };
         let report = measure(&pool(), &config).unwrap();
-        assert_eq!(report.rows.len(), 2);
-        assert_eq!(report.rank_candidates, 500);
-        assert!(report.rows[1].tau.mean > 0.5, "{report}");
-        assert!(
-            report.rows[1].rho.mean > report.rows[1].tau.mean,
-            "{report}"
-        );
+        assert_eq!(report.predictors.len(), 4);
+        for p in &report.predictors {
+            assert_eq!(p.rows.len(), 2);
+            assert_eq!(p.rank_candidates, 500);
+            assert!(p.rows[1].tau.mean > 0.5, "{report}");
+            assert!(p.rows[1].rho.mean > p.rows[1].tau.mean, "{report}");
+        }
         let text = report.to_string();
-        assert!(text.contains("| 60 | "), "{text}");
-        assert!(text.contains("ranking 500 candidates: "), "{text}");
+        assert!(
+            text.contains("| path | live paths + live edges + op counts | 60 | "),
+            "{text}"
+        );
+        assert!(text.contains("lstm: ranking 500 candidates: "), "{text}");
         let too_many = BenchConfig {
             train: vec![16_000],
             ..config

@@ -24,6 +24,7 @@ pub mod bench;
 pub mod client;
 pub mod encode;
 mod engine;
+pub mod features;
 mod model;
 mod predictor;
 pub mod rank_corr;
@@ -32,6 +33,7 @@ mod service;
 pub mod wire;
 
 pub use engine::EngineConfig;
+pub use features::Encoding;
 pub use predictor::{FitConfig, PredictorKind, Score, Surrogate};
 pub use ranker::{InProcessRanker, RankOptions, Ranker, RedisRanker};
 pub use service::{run, ServiceConfig, ServiceReport};

@@ -83,6 +83,12 @@ pub(crate) enum Net {
         lstm: [Tensor; 4],
         head: (Tensor, Tensor),
     },
+    /// One member of a dense ensemble over feature vectors
+    /// ([`crate::features`]): ReLU layers, a linear head, no embedding.
+    Dense {
+        layers: Vec<(Tensor, Tensor)>,
+        head: (Tensor, Tensor),
+    },
     /// One member of the MLP ensemble.
     Mlp {
         embedding: Tensor,
@@ -186,6 +192,41 @@ impl Net {
         })
     }
 
+    /// A fresh dense network in `vs` over `inputs` features: `layers`
+    /// hidden layers of `hidden` units, drawn from `rng`, its head's bias 0
+    /// (the targets are standardized).
+    pub fn dense(
+        vs: &VarStore,
+        inputs: i64,
+        hidden: i64,
+        layers: usize,
+        rng: &mut SpaceRng,
+    ) -> Result<Self, TchError> {
+        let root = vs.root();
+        let p = root.sub("dense");
+        let mut width = inputs;
+        let mut fcs = Vec::with_capacity(layers);
+        for i in 0..layers {
+            fcs.push(linear(&p.sub(format!("fc{i}")), rng, width, hidden)?);
+            width = hidden;
+        }
+        let head = linear(&root.sub("head"), rng, width, 1)?;
+        set_bias(&head.1, 0.0)?;
+        Ok(Net::Dense { layers: fcs, head })
+    }
+
+    /// `[B]` outputs of a dense network for `[B, inputs]` features.
+    pub fn forward_dense(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let Net::Dense { layers, head } = self else {
+            return Err(TchError::Kind("forward_dense on a token network".into()));
+        };
+        let mut h = x.shallow_clone();
+        for (w, b) in layers {
+            h = h.f_linear(w, Some(b))?.f_relu()?;
+        }
+        h.f_linear(&head.0, Some(&head.1))?.f_squeeze_dim(1)
+    }
+
     /// `[B]` logits for `batch`.
     pub fn forward(&self, batch: &Batch, dims: Dims) -> Result<Tensor, TchError> {
         match self {
@@ -231,6 +272,9 @@ impl Net {
                 let h = h.f_linear(&fc2.0, Some(&fc2.1))?.f_relu()?;
                 h.f_linear(&head.0, Some(&head.1))?.f_squeeze_dim(1)
             }
+            Net::Dense { .. } => Err(TchError::Kind(
+                "a dense network reads features, not tokens".into(),
+            )),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! blocking CPU work; async callers run it on a blocking thread.
 
 use crate::encode::{encode, Vocabulary};
+use crate::features::Encoding;
 use crate::model::{Batch, Dims, Net};
 use crate::SurrogateError;
 use rand::seq::SliceRandom;
@@ -33,14 +34,52 @@ pub enum PredictorKind {
     /// own embedding, initial weights and bootstrap sample; the spread is
     /// the standard deviation across members.
     Mlp,
+    /// An ensemble of dense networks over the adjacency and operation
+    /// one-hot of the cell ([`Encoding::OneHot`]), trained on a pairwise
+    /// ranking loss with a little MSE; every space.
+    #[serde(rename = "onehot")]
+    OneHot,
+    /// The same ensemble over the path encoding ([`Encoding::Path`]); the
+    /// cell spaces (nb201, seq) only.
+    Path,
 }
 
 impl PredictorKind {
+    /// Every predictor.
+    pub const ALL: [PredictorKind; 4] = [Self::Lstm, Self::Mlp, Self::OneHot, Self::Path];
+
     /// The name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
         match self {
             Self::Lstm => "lstm",
             Self::Mlp => "mlp",
+            Self::OneHot => "onehot",
+            Self::Path => "path",
+        }
+    }
+
+    /// The feature encoding of a dense predictor; `None` for the token
+    /// predictors (LSTM, MLP).
+    pub fn encoding(self) -> Option<Encoding> {
+        match self {
+            Self::Lstm | Self::Mlp => None,
+            Self::OneHot => Some(Encoding::OneHot),
+            Self::Path => Some(Encoding::Path),
+        }
+    }
+
+    /// Whether this predictor can be fitted on `space`'s genotypes.
+    pub fn supports(self, space: SpaceKind) -> bool {
+        self.encoding().is_none_or(|e| e.supports(space))
+    }
+
+    /// The predictor that ranks `space` best in `nas bench surrogate`: the
+    /// path encoding where cells have paths, the one-hot elsewhere.
+    pub fn best_for(space: SpaceKind) -> Self {
+        if Self::Path.supports(space) {
+            Self::Path
+        } else {
+            Self::OneHot
         }
     }
 }
@@ -57,8 +96,10 @@ impl FromStr for PredictorKind {
         match s {
             "lstm" => Ok(Self::Lstm),
             "mlp" => Ok(Self::Mlp),
+            "onehot" => Ok(Self::OneHot),
+            "path" => Ok(Self::Path),
             _ => Err(SurrogateError::Config(format!(
-                "unknown predictor {s:?}; expected lstm or mlp"
+                "unknown predictor {s:?}; expected lstm, mlp, onehot or path"
             ))),
         }
     }
@@ -90,6 +131,16 @@ pub struct FitConfig {
     /// The most passes when warm-starting from a previous model
     /// ([`Surrogate::refit`]).
     pub refit_epochs: usize,
+    /// Hidden units per layer of the dense predictors (onehot, path).
+    pub dense_hidden: i64,
+    /// Hidden layers of the dense predictors.
+    pub dense_layers: usize,
+    /// Passes over the training pairs of a dense predictor's fit (no early
+    /// stop: its ranking loss keeps falling while the ranking improves).
+    pub dense_epochs: usize,
+    /// Weight of the MSE term next to the dense predictors' pairwise
+    /// ranking loss (hinge, margin 0.1 standard deviations).
+    pub dense_mse_weight: f64,
     /// libtorch intra-op threads, set on the calling thread by every fit and
     /// prediction. 1 by default: these networks are too small to gain from
     /// more, and on a busy machine idle-spinning worker threads made fits
@@ -110,6 +161,10 @@ impl Default for FitConfig {
             patience: 20,
             min_improvement: 0.01,
             refit_epochs: 60,
+            dense_hidden: 64,
+            dense_layers: 3,
+            dense_epochs: 100,
+            dense_mse_weight: 0.1,
             threads: 1,
         }
     }
@@ -136,6 +191,15 @@ impl FitConfig {
         }
         if !(self.min_improvement.is_finite() && self.min_improvement >= 0.0) {
             return bad("min_improvement must be a number >= 0");
+        }
+        if !(1..=4096).contains(&self.dense_hidden) || !(1..=16).contains(&self.dense_layers) {
+            return bad("dense_hidden must be between 1 and 4096, dense_layers between 1 and 16");
+        }
+        if self.dense_epochs == 0 {
+            return bad("dense_epochs must be at least 1");
+        }
+        if !(self.dense_mse_weight.is_finite() && self.dense_mse_weight >= 0.0) {
+            return bad("dense_mse_weight must be a number >= 0");
         }
         if !(1..=256).contains(&self.threads) {
             return bad("threads must be between 1 and 256");
@@ -172,6 +236,8 @@ pub struct Surrogate {
     members: Vec<Member>,
     version: usize,
     epochs_run: Vec<usize>,
+    /// The dense predictors' target scale: accuracy = output * sd + mean.
+    scale: (f64, f64),
 }
 
 impl fmt::Debug for Surrogate {
@@ -274,6 +340,9 @@ impl Surrogate {
     ) -> Result<Self, SurrogateError> {
         config.validate()?;
         tch::set_num_threads(config.threads);
+        if let Some(encoding) = kind.encoding() {
+            return Self::train_dense(kind, encoding, space, pairs, config, seed, warm);
+        }
         let data = prepare(space, pairs)?;
         let vocab = Vocabulary::of(space);
         let dims = dims(vocab, config);
@@ -282,7 +351,7 @@ impl Surrogate {
         let mut rng = space::rng(seed);
         let count = match kind {
             PredictorKind::Lstm => 1,
-            PredictorKind::Mlp => config.members,
+            _ => config.members,
         };
         let epochs = if warm.is_some() {
             config.refit_epochs.max(1)
@@ -296,7 +365,7 @@ impl Surrogate {
             let mut vs = VarStore::new(Device::Cpu);
             let net = match kind {
                 PredictorKind::Lstm => Net::lstm(&vs, dims, &mut member_rng, logit(mean_target))?,
-                PredictorKind::Mlp => Net::mlp(&vs, dims, &mut member_rng, logit(mean_target))?,
+                _ => Net::mlp(&vs, dims, &mut member_rng, logit(mean_target))?,
             };
             if let Some(previous) = warm {
                 vs.copy(&previous.members[m].vs)?;
@@ -305,7 +374,7 @@ impl Surrogate {
             // sample, which is what makes the ensemble's spread meaningful.
             let sample: Vec<usize> = match kind {
                 PredictorKind::Lstm => (0..data.targets.len()).collect(),
-                PredictorKind::Mlp => (0..data.targets.len())
+                _ => (0..data.targets.len())
                     .map(|_| member_rng.random_range(0..data.targets.len()))
                     .collect(),
             };
@@ -330,7 +399,125 @@ impl Surrogate {
             members,
             version: pairs.len(),
             epochs_run,
+            scale: (0.0, 1.0),
         })
+    }
+
+    /// [`Self::train`] for the dense predictors: standardized targets, the
+    /// whole ensemble on every pair (members differ by their initial
+    /// weights and minibatch order, which is what their spread measures).
+    fn train_dense(
+        kind: PredictorKind,
+        encoding: Encoding,
+        space: SpaceKind,
+        pairs: &[(Genotype, f64)],
+        config: &FitConfig,
+        seed: u64,
+        warm: Option<&Surrogate>,
+    ) -> Result<Self, SurrogateError> {
+        if !encoding.supports(space) {
+            return Err(SurrogateError::Config(format!(
+                "the {kind} predictor has no encoding for {space} genotypes (it is for the cell spaces nb201 and seq; use onehot)"
+            )));
+        }
+        let data = prepare(space, pairs)?;
+        let width = encoding.width(space);
+        let mut flat = Vec::with_capacity(pairs.len() * width);
+        for (g, _) in pairs {
+            flat.extend(encoding.features(g));
+        }
+        let x = Tensor::f_from_slice(&flat)?.f_view([pairs.len() as i64, width as i64])?;
+        let accuracies: Vec<f64> = data
+            .targets
+            .iter()
+            .map(|&t| to_accuracy(t as f64))
+            .collect();
+        let n = accuracies.len() as f64;
+        let mean = accuracies.iter().sum::<f64>() / n;
+        let sd = (accuracies
+            .iter()
+            .map(|a| (a - mean) * (a - mean))
+            .sum::<f64>()
+            / n)
+            .sqrt()
+            .max(1e-3);
+        let y: Vec<f32> = accuracies
+            .iter()
+            .map(|a| ((a - mean) / sd) as f32)
+            .collect();
+        let y = Tensor::f_from_slice(&y)?;
+        let epochs = if warm.is_some() {
+            config.refit_epochs.clamp(1, config.dense_epochs)
+        } else {
+            config.dense_epochs
+        };
+        let mut rng = space::rng(seed);
+        let mut members = Vec::with_capacity(config.members);
+        for m in 0..config.members {
+            let mut member_rng = space::rng(rng.random());
+            let mut vs = VarStore::new(Device::Cpu);
+            let net = Net::dense(
+                &vs,
+                width as i64,
+                config.dense_hidden,
+                config.dense_layers,
+                &mut member_rng,
+            )?;
+            if let Some(previous) = warm {
+                vs.copy(&previous.members[m].vs)?;
+            }
+            let member = Member { vs, net };
+            train_dense_member(&member, &x, &y, config, epochs, &mut member_rng)?;
+            members.push(member);
+        }
+        Ok(Self {
+            kind,
+            space,
+            vocab: Vocabulary::of(space),
+            config: config.clone(),
+            seed,
+            members,
+            version: pairs.len(),
+            epochs_run: vec![epochs; config.members],
+            scale: (mean, sd),
+        })
+    }
+
+    /// [`Self::predict`] for the dense predictors.
+    fn predict_dense(
+        &self,
+        encoding: Encoding,
+        genotypes: &[Genotype],
+    ) -> Result<Vec<Score>, SurrogateError> {
+        let width = encoding.width(self.space);
+        let (mean, sd) = self.scale;
+        let mut out = Vec::with_capacity(genotypes.len());
+        tch::set_num_threads(self.config.threads);
+        tch::no_grad(|| -> Result<(), SurrogateError> {
+            for chunk in genotypes.chunks(CHUNK_GENOTYPES) {
+                let mut flat = Vec::with_capacity(chunk.len() * width);
+                for g in chunk {
+                    flat.extend(encoding.features(g));
+                }
+                let x = Tensor::f_from_slice(&flat)?.f_view([chunk.len() as i64, width as i64])?;
+                let mut per_member = Vec::with_capacity(self.members.len());
+                for member in &self.members {
+                    per_member.push(Vec::<f32>::try_from(&member.net.forward_dense(&x)?)?);
+                }
+                let k = per_member.len() as f64;
+                for i in 0..chunk.len() {
+                    let values = per_member.iter().map(|p| p[i] as f64 * sd + mean);
+                    let (s, q) = values.fold((0.0, 0.0), |(s, q), v| (s + v, q + v * v));
+                    let m = s / k;
+                    out.push(Score {
+                        mean: m,
+                        spread: (q / k - m * m).max(0.0).sqrt(),
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Scores for `genotypes`, in order: predicted accuracy in percent and
@@ -345,7 +532,13 @@ impl Surrogate {
                     reason: format!("a {} genotype for a {} surrogate", g.kind(), self.space),
                 });
             }
+            if self.kind.encoding().is_some() {
+                continue;
+            }
             tokens.push(encode(g));
+        }
+        if let Some(encoding) = self.kind.encoding() {
+            return self.predict_dense(encoding, genotypes);
         }
         let dims = dims(self.vocab, &self.config);
         tch::set_num_threads(self.config.threads);
@@ -484,4 +677,50 @@ fn train_member(
         }
     }
     Ok(epochs)
+}
+
+/// Train one dense member on every pair: Adam on a pairwise hinge loss
+/// within each minibatch (margin 0.1 standard deviations) plus
+/// `dense_mse_weight` times the MSE, for `epochs` passes.
+fn train_dense_member(
+    member: &Member,
+    x: &Tensor,
+    y: &Tensor,
+    config: &FitConfig,
+    epochs: usize,
+    rng: &mut space::SpaceRng,
+) -> Result<(), SurrogateError> {
+    let mut opt = tch::nn::Adam::default()
+        .wd(config.weight_decay)
+        .build(&member.vs, 1e-3)?;
+    let n = y.size()[0] as usize;
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    for epoch in 1..=epochs {
+        order.shuffle(rng);
+        let mut total = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let index = Tensor::f_from_slice(chunk)?;
+            let xb = x.f_index_select(0, &index)?;
+            let yb = y.f_index_select(0, &index)?;
+            let p = member.net.forward_dense(&xb)?;
+            let dp = p.f_unsqueeze(1)?.f_sub(&p.f_unsqueeze(0)?)?;
+            let sign = yb.f_unsqueeze(1)?.f_sub(&yb.f_unsqueeze(0)?)?.f_sign()?;
+            let hinge = dp
+                .f_mul(&sign)?
+                .f_neg()?
+                .f_add_scalar(0.1)?
+                .f_relu()?
+                .f_mean(tch::Kind::Float)?;
+            let mse = p.f_mse_loss(&yb, Reduction::Mean)?;
+            let loss = hinge.f_add(&mse.f_mul_scalar(config.dense_mse_weight)?)?;
+            opt.zero_grad();
+            loss.f_backward()?;
+            opt.step();
+            total += loss.f_double_value(&[])?;
+        }
+        if !total.is_finite() {
+            return Err(SurrogateError::Diverged { epoch });
+        }
+    }
+    Ok(())
 }

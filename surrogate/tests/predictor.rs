@@ -64,10 +64,14 @@ fn tau(model: &Surrogate, held: &[(Genotype, f64)]) -> f64 {
 }
 
 #[test]
-fn both_predictors_learn_a_known_ranking_of_cells_they_never_saw() {
+fn every_pnas_predictor_learns_a_known_ranking_of_cells_it_never_saw() {
     let train = pnas_pairs(300, 1);
     let held = pnas_pairs(300, 2);
-    for kind in [PredictorKind::Lstm, PredictorKind::Mlp] {
+    for kind in [
+        PredictorKind::Lstm,
+        PredictorKind::Mlp,
+        PredictorKind::OneHot,
+    ] {
         let model = Surrogate::fit(kind, SpaceKind::Pnas, &train, &quick(), 7).unwrap();
         let t = tau(&model, &held);
         eprintln!(
@@ -87,6 +91,7 @@ fn both_predictors_learn_a_known_ranking_of_cells_they_never_saw() {
 fn every_space_fits_and_scores_in_range() {
     let config = FitConfig {
         epochs: 3,
+        dense_epochs: 3,
         embedding: 8,
         hidden: 8,
         ..quick()
@@ -96,6 +101,11 @@ fn every_space_fits_and_scores_in_range() {
         Space::Pnas { blocks: 5 },
         Space::Darts,
         Space::Nb201,
+        Space::Seq,
+        Space::Mlp {
+            layers: 4,
+            categorical: true,
+        },
     ];
     for space in spaces {
         let mut rng = space::rng(11);
@@ -103,7 +113,15 @@ fn every_space_fits_and_scores_in_range() {
             .map(|i| (space.sample(&mut rng).unwrap(), 60.0 + (i % 7) as f64))
             .collect();
         let candidates: Vec<Genotype> = (0..25).map(|_| space.sample(&mut rng).unwrap()).collect();
-        for kind in [PredictorKind::Lstm, PredictorKind::Mlp] {
+        for kind in PredictorKind::ALL {
+            if !kind.supports(space.kind()) {
+                let err = Surrogate::fit(kind, space.kind(), &pairs, &config, 3).unwrap_err();
+                assert!(
+                    err.to_string().contains("use onehot"),
+                    "{space} {kind}: {err}"
+                );
+                continue;
+            }
             let model = Surrogate::fit(kind, space.kind(), &pairs, &config, 3).unwrap();
             let scores = model.predict(&candidates).unwrap();
             assert_eq!(scores.len(), 25, "{space} {kind}");
@@ -117,7 +135,7 @@ fn every_space_fits_and_scores_in_range() {
             let spread: f64 = scores.iter().map(|s| s.spread).sum();
             match kind {
                 PredictorKind::Lstm => assert_eq!(spread, 0.0, "{space}: one network"),
-                PredictorKind::Mlp => assert!(spread > 0.0, "{space}: members disagree"),
+                _ => assert!(spread > 0.0, "{space} {kind}: members disagree"),
             }
         }
     }
@@ -128,13 +146,18 @@ fn padding_and_batching_do_not_change_a_score() {
     let train = pnas_pairs(60, 3);
     let config = FitConfig {
         epochs: 5,
+        dense_epochs: 5,
         ..quick()
     };
     let short = Space::Pnas { blocks: 1 }
         .parse("(0,sep_3x3,1,identity)")
         .unwrap();
     let long: Vec<Genotype> = pnas_pairs(500, 4).into_iter().map(|(g, _)| g).collect();
-    for kind in [PredictorKind::Lstm, PredictorKind::Mlp] {
+    for kind in [
+        PredictorKind::Lstm,
+        PredictorKind::Mlp,
+        PredictorKind::OneHot,
+    ] {
         let model = Surrogate::fit(kind, SpaceKind::Pnas, &train, &config, 5).unwrap();
         let alone = model.predict(std::slice::from_ref(&short)).unwrap()[0];
         let mut mixed = long.clone();
@@ -160,9 +183,14 @@ fn the_same_seed_gives_the_same_model_and_another_seed_another() {
     let held: Vec<Genotype> = pnas_pairs(30, 6).into_iter().map(|(g, _)| g).collect();
     let config = FitConfig {
         epochs: 8,
+        dense_epochs: 8,
         ..quick()
     };
-    for kind in [PredictorKind::Lstm, PredictorKind::Mlp] {
+    for kind in [
+        PredictorKind::Lstm,
+        PredictorKind::Mlp,
+        PredictorKind::OneHot,
+    ] {
         let fit = |seed| {
             Surrogate::fit(kind, SpaceKind::Pnas, &train, &config, seed)
                 .unwrap()
