@@ -422,11 +422,8 @@ impl Surrogate {
         }
         let data = prepare(space, pairs)?;
         let width = encoding.width(space);
-        let mut flat = Vec::with_capacity(pairs.len() * width);
-        for (g, _) in pairs {
-            flat.extend(encoding.features(g));
-        }
-        let x = Tensor::f_from_slice(&flat)?.f_view([pairs.len() as i64, width as i64])?;
+        let genotypes: Vec<&Genotype> = pairs.iter().map(|(g, _)| g).collect();
+        let x = feature_matrix(encoding, width, &genotypes)?;
         let accuracies: Vec<f64> = data
             .targets
             .iter()
@@ -495,11 +492,7 @@ impl Surrogate {
         tch::set_num_threads(self.config.threads);
         tch::no_grad(|| -> Result<(), SurrogateError> {
             for chunk in genotypes.chunks(CHUNK_GENOTYPES) {
-                let mut flat = Vec::with_capacity(chunk.len() * width);
-                for g in chunk {
-                    flat.extend(encoding.features(g));
-                }
-                let x = Tensor::f_from_slice(&flat)?.f_view([chunk.len() as i64, width as i64])?;
+                let x = feature_matrix(encoding, width, &chunk.iter().collect::<Vec<_>>())?;
                 let mut per_member = Vec::with_capacity(self.members.len());
                 for member in &self.members {
                     per_member.push(Vec::<f32>::try_from(&member.net.forward_dense(&x)?)?);
@@ -524,22 +517,18 @@ impl Surrogate {
     /// the ensemble's spread. Padding never changes a score, so the result
     /// does not depend on how candidates are batched.
     pub fn predict(&self, genotypes: &[Genotype]) -> Result<Vec<Score>, SurrogateError> {
-        let mut tokens = Vec::with_capacity(genotypes.len());
-        for (index, g) in genotypes.iter().enumerate() {
-            if g.kind() != self.space {
-                return Err(SurrogateError::Candidate {
-                    index,
-                    reason: format!("a {} genotype for a {} surrogate", g.kind(), self.space),
-                });
-            }
-            if self.kind.encoding().is_some() {
-                continue;
-            }
-            tokens.push(encode(g));
+        if let Some((index, g)) =
+            (genotypes.iter().enumerate()).find(|(_, g)| g.kind() != self.space)
+        {
+            return Err(SurrogateError::Candidate {
+                index,
+                reason: format!("a {} genotype for a {} surrogate", g.kind(), self.space),
+            });
         }
         if let Some(encoding) = self.kind.encoding() {
             return self.predict_dense(encoding, genotypes);
         }
+        let tokens: Vec<Vec<i64>> = genotypes.iter().map(encode).collect();
         let dims = dims(self.vocab, &self.config);
         tch::set_num_threads(self.config.threads);
         // Shortest first, so each chunk pads little; chunks bounded in
@@ -677,6 +666,19 @@ fn train_member(
         }
     }
     Ok(epochs)
+}
+
+/// The `[genotypes, width]` matrix of `encoding`'s features.
+fn feature_matrix(
+    encoding: Encoding,
+    width: usize,
+    genotypes: &[&Genotype],
+) -> Result<Tensor, SurrogateError> {
+    let mut flat = Vec::with_capacity(genotypes.len() * width);
+    for g in genotypes {
+        flat.extend(encoding.features(g));
+    }
+    Ok(Tensor::f_from_slice(&flat)?.f_view([genotypes.len() as i64, width as i64])?)
 }
 
 /// Train one dense member on every pair: Adam on a pairwise hinge loss
