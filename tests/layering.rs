@@ -90,6 +90,7 @@ fn crates_depend_only_on_the_layers_below_them() {
                 "scheduler",
                 "trainer",
                 "dashboard",
+                "export",
             ],
         ),
     ];

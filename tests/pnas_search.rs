@@ -1,7 +1,8 @@
-//! Progressive NAS end to end with real processes over Redis: a `nas
-//! surrogate` replica, a `nas scheduler` that asks it to rank expansions
-//! before enqueueing them, and two `nas trainer` processes training every
-//! candidate (tiny settings) on a small IDX dataset.
+//! The ranked strategies end to end with real processes over Redis: a `nas
+//! surrogate` replica, a `nas scheduler` that asks it to rank candidates
+//! before enqueueing them, and `nas trainer` processes: Progressive NAS
+//! training every candidate (tiny settings) on a small IDX dataset, and the
+//! predictor-guided search on the NAS-Bench-201 table.
 
 mod common;
 
@@ -73,5 +74,48 @@ fn pnas_trains_all_one_block_cells_then_the_surrogates_top_k() {
         "{sched}"
     );
     let surr = sys.log("surrogate.log");
+    assert!(!surr.contains("panicked"), "{surr}");
+}
+
+#[test]
+fn bananas_ranks_with_the_surrogate_service_and_its_own_predictor() {
+    let mut sys = System::new("bananas");
+    let results = sys.path("results");
+    sys.spawn(&["surrogate"], "surrogate.log");
+    sys.spawn(
+        &[
+            "scheduler",
+            "--results-dir",
+            arg(&results),
+            "--surrogate",
+            "redis",
+        ],
+        "scheduler.log",
+    );
+    sys.spawn(&["trainer", "--slots", "4"], "trainer.log");
+    let id = sys.submit(
+        "name = \"bananas\"\nbudget = 30\nseed = 5\nparallel = 4\n[space]\nkind = \"nb201\"\n\
+         [strategy]\nstrategy = \"bananas\"\ninit = 6\n[evaluator.nb201]\ndataset = \"cifar10\"\n",
+    );
+    let doc = sys.wait_done(&id, Duration::from_secs(300));
+    let state = &doc["searches"][0]["state"];
+    assert_eq!(state["status"], "done", "{state}");
+    assert_eq!(state["evaluated"].as_u64().unwrap(), 30);
+    let evals = sys.results(&id);
+    let unique: std::collections::HashSet<&str> = (evals.iter())
+        .map(|e| e["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(unique.len(), 30, "no cell twice");
+    let sched = sys.log("scheduler.log");
+    let rankings = sched.matches("surrogate ranked candidates").count();
+    assert!(
+        (3..=24).contains(&rankings),
+        "refits once half the batch is back: {rankings}\n{sched}"
+    );
+    let surr = sys.log("surrogate.log");
+    assert!(
+        surr.contains("predictor=path"),
+        "auto is the path encoding on nb201: {surr}"
+    );
     assert!(!surr.contains("panicked"), "{surr}");
 }

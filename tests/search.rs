@@ -93,6 +93,35 @@ fn a_whole_search_runs_in_one_process_and_exports_its_winner() {
     }
 }
 
+/// The predictor-guided search embedded: real training of every candidate,
+/// the in-process surrogate fitting its default predictor for the space.
+#[test]
+fn an_embedded_bananas_search_fits_the_path_predictor_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data);
+    let results = dir.path().join("results");
+    let out = nas()
+        .env("RUST_LOG", "warn,surrogate=info,scheduler=info")
+        .args(["search", "--data", data.to_str().unwrap()])
+        .args(["--strategy", "bananas", "--budget", "12", "--slots", "2"])
+        .args(["--results", results.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("best architecture (nb201): |"), "{stdout}");
+    let folder = results.join(search_id(&results));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["status"], "done");
+    assert_eq!(state["evaluated"], 12);
+    assert!(stderr.contains("surrogate ranked candidates"), "{stderr}");
+    assert!(stderr.contains("predictor=path"), "{stderr}");
+}
+
 /// Ctrl-C (SIGINT) stops `nas search` with its state saved and exit status
 /// 130; `--resume` finishes the same search: no evaluation lost or done
 /// twice, the evaluations before the stop kept as they were.

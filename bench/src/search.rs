@@ -3,18 +3,22 @@
 //! (in-process scheduler and trainer, candidates evaluated by table lookup
 //! with no simulated training).
 //!
-//! Each strategy runs once per seed `0..seeds`, all searches at once. A
-//! search's answer is the candidate with the highest observed validation
-//! accuracy (one training seed's figure, as a real search would see); its
-//! quality is that architecture's validation accuracy averaged over the
-//! table's training seeds ([`nb201::Table::mean_val_acc`]), so a lucky seed
-//! does not flatter it. Reported per strategy: mean and standard deviation
-//! of the quality over seeds, beside the table's optimum, and each
-//! strategy's lead over random search, the baseline.
+//! Each strategy runs once per seed `offset..offset + seeds`, all searches
+//! at once. A search's answer is the candidate with the highest observed
+//! validation accuracy (one training seed's figure, as a real search would
+//! see); its quality is that architecture's validation accuracy averaged
+//! over the table's training seeds ([`nb201::Table::mean_val_acc`]), so a
+//! lucky seed does not flatter it. Reported per strategy: mean and standard
+//! deviation of the quality over seeds, beside the table's optimum, and
+//! each strategy's lead over random search, the baseline; the quality of
+//! the pick after the first n results for each n of `budgets`, from the
+//! same runs; and, when asked, a plot of the mean pick against evaluations
+//! with a band of one standard deviation ([`SearchReport::curves`]).
 //!
 //! Strategies are named as in a search spec (`random`, `evolution`), with
-//! their default settings; any strategy the scheduler learns is available
-//! here by its name.
+//! their default settings; settings follow the name after colons
+//! (`bananas:acquisition=ucb`, `surrogate:predictor=path`). Any strategy
+//! the scheduler learns is available here by its name.
 
 use crate::services::{ServiceConfig, Services};
 use crate::stats::mean_std;
@@ -41,8 +45,13 @@ pub struct SearchBenchConfig {
     pub dataset: nb201::Dataset,
     /// Candidates per search.
     pub budget: usize,
-    /// Seeds `0..seeds` per strategy.
+    /// Seeds `seed_offset..seed_offset + seeds` per strategy.
     pub seeds: u64,
+    /// The first seed.
+    pub seed_offset: u64,
+    /// Report the pick's quality after this many results, each (all at
+    /// most `budget`); empty: at `budget` only.
+    pub budgets: Vec<usize>,
     /// Strategy names, as in a search spec.
     pub strategies: Vec<String>,
     /// Candidates each search keeps queued or running.
@@ -86,9 +95,48 @@ pub fn evaluations_to_regret(
     None
 }
 
-/// A strategy by its spec name, with its default settings.
+/// Per number of results n = 1..=`budget`, the seed-averaged accuracy of
+/// the candidate with the best observed accuracy among the first n (`None`
+/// until one has an accuracy).
+pub fn quality_curve(
+    evals: &[scheduler::Evaluation],
+    table: &nb201::Table,
+    budget: usize,
+) -> Vec<Option<f64>> {
+    let mut best: Option<(f64, f64)> = None;
+    let mut curve = Vec::with_capacity(budget);
+    for n in 0..budget {
+        if let Some(e) = evals.get(n) {
+            if let (Some(observed), Ok(Genotype::Nb201(cell))) =
+                (e.val_acc(), Space::Nb201.parse(&e.genotype))
+            {
+                if best.is_none_or(|(b, _)| observed > b) {
+                    best = Some((observed, table.mean_val_acc(&cell)));
+                }
+            }
+        }
+        curve.push(best.map(|(_, q)| q));
+    }
+    curve
+}
+
+/// A strategy by its spec name, with its default settings, or with
+/// settings after colons: `bananas:acquisition=ucb:init=20`. A value is
+/// read as JSON when it parses (numbers, booleans), else as a string.
 pub fn strategy(name: &str) -> Result<StrategySpec> {
-    serde_json::from_value(serde_json::json!({ "strategy": name }))
+    let mut parts = name.split(':');
+    let mut spec = serde_json::Map::new();
+    spec.insert("strategy".into(), parts.next().unwrap_or_default().into());
+    for setting in parts {
+        let Some((key, value)) = setting.split_once('=') else {
+            return Err(BenchError::Config(format!(
+                "strategy {name:?}: {setting:?} is not KEY=VALUE"
+            )));
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
+        spec.insert(key.into(), value);
+    }
+    serde_json::from_value(serde_json::Value::Object(spec))
         .map_err(|e| BenchError::Config(format!("strategy {name:?}: {e}")))
 }
 
@@ -106,6 +154,8 @@ pub struct StrategyResult {
     /// Per seed, the evaluations it took to come within the regret of the
     /// optimum (`None`: not within the budget).
     pub to_regret: Vec<Option<usize>>,
+    /// Per seed, [`quality_curve`] up to the budget.
+    pub curves: Vec<Vec<Option<f64>>>,
 }
 
 impl StrategyResult {
@@ -133,6 +183,16 @@ impl StrategyResult {
     pub fn reached(&self) -> usize {
         self.to_regret.iter().filter(|n| n.is_some()).count()
     }
+
+    /// Mean and sample standard deviation over seeds of the pick's quality
+    /// after the first `n` results (seeds without an accuracy by then left
+    /// out); `None` when no seed has one.
+    pub fn at(&self, n: usize) -> Option<(f64, f64)> {
+        let values: Vec<f64> = (self.curves.iter())
+            .filter_map(|c| c.get(n.checked_sub(1)?).copied().flatten())
+            .collect();
+        mean_std(&values)
+    }
 }
 
 /// What one run measured.
@@ -154,9 +214,43 @@ pub struct SearchReport {
     pub results: Vec<StrategyResult>,
     /// The regret the evaluation counts refer to.
     pub regret: f64,
+    /// The first seed.
+    pub seed_offset: u64,
+    /// The result counts the quality is reported at.
+    pub budgets: Vec<usize>,
 }
 
 impl SearchReport {
+    /// The mean pick against evaluations per strategy, with a band of one
+    /// standard deviation, and the optimum: what `--plot` draws.
+    pub fn curves(&self) -> export::curves::Curves {
+        let curves = (self.results.iter())
+            .map(|r| export::curves::Curve {
+                name: r.name.clone(),
+                points: (1..=self.budget)
+                    .filter_map(|n| {
+                        let (m, sd) = r.at(n)?;
+                        let sd = if sd.is_finite() { sd } else { 0.0 };
+                        Some((n as f64, m, m - sd, m + sd))
+                    })
+                    .collect(),
+            })
+            .collect();
+        export::curves::Curves {
+            title: format!(
+                "NAS-Bench-201 {}: mean pick over seeds {}..{} (band: one sd)",
+                self.dataset,
+                self.seed_offset,
+                self.seed_offset + self.seeds.saturating_sub(1)
+            ),
+            x_desc: "evaluations".into(),
+            y_desc: "seed-averaged val acc of the pick (%)".into(),
+            curves,
+            reference: Some(("optimum".into(), self.optimum)),
+            y_range: Some((self.optimum - 3.0, self.optimum + 0.3)),
+        }
+    }
+
     /// Each strategy's lead over the baseline in mean quality (percentage
     /// points), when the baseline ran.
     pub fn leads(&self) -> Vec<(&str, f64, f64)> {
@@ -175,10 +269,11 @@ impl fmt::Display for SearchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "search benchmark: nb201 on {}, budget {}, seeds 0..{}, {} candidates in flight per search",
+            "search benchmark: nb201 on {}, budget {}, seeds {}..{}, {} candidates in flight per search",
             self.dataset,
             self.budget,
-            self.seeds.saturating_sub(1),
+            self.seed_offset,
+            self.seed_offset + self.seeds.saturating_sub(1),
             self.parallel
         )?;
         writeln!(
@@ -190,9 +285,14 @@ impl fmt::Display for SearchReport {
             f,
             "  quality: seed-averaged val_acc of the candidate with the best observed val_acc"
         )?;
+        let w = (self.results.iter())
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
         writeln!(
             f,
-            "  {:<12} {:>8} {:>7} {:>10} {:>8} {:>22}",
+            "  {:<w$} {:>8} {:>7} {:>10} {:>8} {:>22}",
             "strategy",
             "mean",
             "std",
@@ -203,7 +303,7 @@ impl fmt::Display for SearchReport {
         for r in &self.results {
             writeln!(
                 f,
-                "  {:<12} {:>8.3} {:>7.3} {:>10.4} {:>8.3} {:>14} ({:>2}/{:<2})",
+                "  {:<w$} {:>8.3} {:>7.3} {:>10.4} {:>8.3} {:>14} ({:>2}/{:<2})",
                 r.name,
                 r.mean,
                 r.std,
@@ -214,7 +314,27 @@ impl fmt::Display for SearchReport {
                 r.to_regret.len()
             )?;
         }
-        writeln!(f, "  {:<12} {:>8.3}", "optimum", self.optimum)?;
+        writeln!(f, "  {:<w$} {:>8.3}", "optimum", self.optimum)?;
+        if !self.budgets.is_empty() {
+            write!(f, "  {:<w$}", "pick after")?;
+            for b in &self.budgets {
+                write!(f, " {:>15}", format!("{b} evals"))?;
+            }
+            writeln!(f)?;
+            for r in &self.results {
+                write!(f, "  {:<w$}", r.name)?;
+                for &b in &self.budgets {
+                    let cell = match r.at(b) {
+                        Some((m, sd)) => {
+                            format!("{m:.3} ± {:.3}", if sd.is_finite() { sd } else { 0.0 })
+                        }
+                        None => "-".into(),
+                    };
+                    write!(f, " {cell:>15}")?;
+                }
+                writeln!(f)?;
+            }
+        }
         let leads = self.leads();
         if leads.is_empty() {
             let last = self.results.last().map(|r| (r.name.as_str(), r.mean));
@@ -251,6 +371,12 @@ impl SearchBenchConfig {
         }
         if self.seeds == 0 {
             return Err(BenchError::Config("--seeds must be at least 1".into()));
+        }
+        if let Some(b) = self.budgets.iter().find(|&&b| b == 0 || b > self.budget) {
+            return Err(BenchError::Config(format!(
+                "--budgets {b}: each must be between 1 and the searches' budget {}",
+                self.budget
+            )));
         }
         if self.strategies.is_empty() {
             return Err(BenchError::Config("--strategies names none".into()));
@@ -308,7 +434,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
         .await?;
         let mut all = Vec::new();
         for (name, spec) in config.strategies.iter().zip(&specs) {
-            for seed in 0..config.seeds {
+            for seed in config.seed_offset..config.seed_offset + config.seeds {
                 let mut s = config.spec(spec.clone(), seed);
                 s.name = Some(format!("bench {name} seed {seed}"));
                 all.push(s);
@@ -326,17 +452,20 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
         let read = async {
             let states = states?;
             let mut to_regret_all = Vec::with_capacity(states.len());
+            let mut curves_all = Vec::with_capacity(states.len());
             for s in &states {
                 let evals = services.evaluations(&s.id).await?;
                 to_regret_all.push(evaluations_to_regret(&evals, &table, config.regret));
+                curves_all.push(quality_curve(&evals, &table, config.budget));
             }
-            Ok::<_, BenchError>((states, to_regret_all))
+            Ok::<_, BenchError>((states, to_regret_all, curves_all))
         }
         .await;
         let stopped = services.stop().await;
-        let (states, to_regret_all) = read?;
+        let (states, to_regret_all, curves_all) = read?;
         stopped?;
         let mut to_regret_chunks = to_regret_all.chunks(config.seeds as usize);
+        let mut curve_chunks = curves_all.chunks(config.seeds as usize);
         let mut results = Vec::new();
         for (name, states) in config
             .strategies
@@ -368,6 +497,7 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
                     .next()
                     .map(<[_]>::to_vec)
                     .unwrap_or_default(),
+                curves: curve_chunks.next().map(<[_]>::to_vec).unwrap_or_default(),
             });
         }
         Ok(SearchReport {
@@ -379,6 +509,8 @@ pub async fn run(target: &Target, config: &SearchBenchConfig) -> Result<SearchRe
             optimum: table.optimum().1,
             results,
             regret: config.regret,
+            seed_offset: config.seed_offset,
+            budgets: config.budgets.clone(),
         })
     };
     ws.run(body).await
@@ -394,6 +526,8 @@ mod tests {
             dataset: nb201::Dataset::Cifar10,
             budget: 100,
             seeds: 20,
+            seed_offset: 0,
+            budgets: vec![25, 50, 100],
             strategies: strategies.iter().map(|s| s.to_string()).collect(),
             parallel: 8,
             slots: 8,
@@ -412,6 +546,24 @@ mod tests {
         assert!(err.contains("\"no_such_strategy\""), "{err}");
         assert_eq!(config(&["random", "evolution"]).specs().unwrap().len(), 2);
         assert!(config(&["random", "random"]).specs().is_err());
+        assert_eq!(
+            strategy("bananas:acquisition=ucb:init=20").unwrap(),
+            StrategySpec::Bananas(scheduler::strategy::BananasSettings {
+                init: 20,
+                acquisition: scheduler::strategy::Acquisition::Ucb,
+                ..Default::default()
+            })
+        );
+        let err = strategy("bananas:acquisition").unwrap_err().to_string();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+        let err = strategy("bananas:acquisition=nope")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+        let mut over = config(&["random"]);
+        over.budgets = vec![50, 150];
+        let err = over.specs().unwrap_err().to_string();
+        assert!(err.contains("--budgets 150"), "{err}");
         let mut darts = config(&["random"]);
         darts.space = SpaceKind::Darts;
         let err = darts.specs().unwrap_err().to_string();
@@ -426,6 +578,7 @@ mod tests {
             mean,
             std: 0.0,
             to_regret: vec![Some(10), None],
+            curves: vec![vec![None, Some(mean - 1.0), Some(mean)]; 2],
         };
         let mut report = SearchReport {
             prefix: "p".into(),
@@ -436,7 +589,14 @@ mod tests {
             optimum: 91.61,
             results: vec![result("random", 90.0), result("evolution", 90.9)],
             regret: 0.3,
+            seed_offset: 0,
+            budgets: vec![2, 3],
         };
+        assert_eq!(report.results[1].at(1), None, "no accuracy yet");
+        assert_eq!(report.results[1].at(2), Some((89.9, 0.0)));
+        let curves = report.curves();
+        assert_eq!(curves.curves[0].points.len(), 2, "n = 2 and 3");
+        assert!(report.to_string().contains("89.900 ± 0.000"));
         assert_eq!(
             report.results[0].median_to_regret(100),
             55.5,

@@ -81,6 +81,8 @@ async fn the_search_benchmark_compares_strategies_with_random_search() {
         dataset: nb201::Dataset::Cifar10,
         budget: 30,
         seeds: 3,
+        seed_offset: 2,
+        budgets: vec![10, 30],
         strategies: vec!["random".into(), "evolution".into()],
         parallel: 4,
         slots: 4,
@@ -97,7 +99,19 @@ async fn the_search_benchmark_compares_strategies_with_random_search() {
         assert!(r.to_regret.iter().flatten().all(|n| *n >= 1 && *n <= 30));
         // Every answer is a cell of the table, at most as good as its best.
         assert!(r.quality.iter().all(|q| *q > 0.0 && *q <= report.optimum));
+        // The pick after all 30 results is the search's answer; after 10
+        // it is no better.
+        let (at30, _) = r.at(30).unwrap();
+        assert!((at30 - r.mean).abs() < 1e-9, "{at30} vs {}", r.mean);
+        assert!(r.at(10).unwrap().0 <= at30 + 1e-9);
+        assert!(r.curves.iter().all(|c| c.len() == 30));
     }
+    let text = report.to_string();
+    assert!(text.contains("seeds 2..4"), "{text}");
+    assert!(text.contains("pick after"), "{text}");
+    let curves = report.curves();
+    assert_eq!(curves.curves.len(), 2);
+    assert_eq!(curves.curves[0].points.last().unwrap().0, 30.0);
     assert!((report.optimum - 91.61).abs() < 0.01, "{}", report.optimum);
     let text = report.to_string();
     assert!(

@@ -18,6 +18,7 @@
 //! - [`progress`]: the plots.
 
 pub mod cell;
+pub mod curves;
 mod error;
 pub mod layout;
 pub mod network;

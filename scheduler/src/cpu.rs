@@ -4,7 +4,7 @@
 //! machine").
 
 use crate::spec::{FinalSpec, SearchSpec, SpecError};
-use crate::strategy::{StrategyKind, StrategySpec};
+use crate::strategy::{BananasSettings, StrategyKind, StrategySpec};
 use queue::wire::{DartsSettings, DataRef, EvaluatorSpec, TrainSettings};
 use space::{InputKind, Space};
 
@@ -135,12 +135,24 @@ impl SearchSpec {
                     init: 8,
                     beam: 4,
                     parents: 2,
+                    predictor: None,
                 },
+                CPU_BUDGET,
+            ),
+            StrategyKind::Bananas => (
+                Space::Nb201,
+                StrategySpec::Bananas(BananasSettings {
+                    init: 8,
+                    ..BananasSettings::default()
+                }),
                 CPU_BUDGET,
             ),
             StrategyKind::Pnas => (
                 Space::Pnas { blocks: 2 },
-                StrategySpec::Pnas { beam: 8 },
+                StrategySpec::Pnas {
+                    beam: 8,
+                    predictor: None,
+                },
                 144,
             ),
             StrategyKind::Darts => (
@@ -209,7 +221,7 @@ impl SearchSpec {
         };
         let refuse = |why: &str| {
             Err(SpecError::Invalid(format!(
-                "strategy {strategy}: {why}; for {} use evolution, random, surrogate or rl",
+                "strategy {strategy}: {why}; for {} use evolution, random, bananas, surrogate or rl",
                 shape.input.name()
             )))
         };
@@ -245,7 +257,15 @@ impl SearchSpec {
                     init: 12,
                     beam: 6,
                     parents: 2,
+                    predictor: None,
                 },
+                CPU_BUDGET_SMALL,
+            ),
+            StrategyKind::Bananas => (
+                StrategySpec::Bananas(BananasSettings {
+                    init: 12,
+                    ..BananasSettings::default()
+                }),
                 CPU_BUDGET_SMALL,
             ),
             StrategyKind::Random | StrategyKind::Rl => {

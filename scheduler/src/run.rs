@@ -260,10 +260,11 @@ impl Run {
             });
         };
         let t = std::time::Instant::now();
-        let scores = ranker
+        let scored = ranker
             .rank(
                 &self.state.id,
                 self.state.spec.space,
+                request.predictor.as_deref(),
                 &request.training,
                 &request.candidates,
             )
@@ -276,7 +277,7 @@ impl Run {
             ms = t.elapsed().as_millis() as u64,
             "surrogate ranked candidates"
         );
-        self.state.strategy.ranked(&scores);
+        self.state.strategy.ranked(&scored);
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 //! twice. The key is [`space::Genotype::hash`], the deduplication key of the
 //! whole system.
 
+mod bananas;
 mod darts;
 mod evolution;
 mod ledger;
@@ -20,6 +21,7 @@ mod random;
 mod rl;
 mod surrogate_local;
 
+pub use bananas::{Acquisition, Bananas, BananasSettings, UCB_KAPPA};
 pub use darts::{DartsPhase, DartsStrategy};
 pub use evolution::RegularizedEvolution;
 pub use ledger::{Ledger, Member};
@@ -28,6 +30,7 @@ pub use random::RandomSearch;
 pub use rl::RlStrategy;
 pub use surrogate_local::SurrogateLocal;
 
+pub use crate::rank::Scored;
 use queue::wire::DartsSettings;
 use serde::{Deserialize, Serialize};
 use space::{Genotype, Space, SpaceError};
@@ -86,8 +89,9 @@ pub trait Strategy {
         None
     }
 
-    /// The surrogate's scores for the last request's candidates, in order.
-    fn ranked(&mut self, _scores: &[f64]) {}
+    /// The surrogate's scores (and their spreads) for the last request's
+    /// candidates, in order.
+    fn ranked(&mut self, _scored: &Scored) {}
 
     /// A DARTS supernet search the strategy needs run before it has a
     /// candidate, once: `Some` the first time it is asked, then `None`
@@ -133,29 +137,43 @@ pub struct RankingAsk {
     pub candidates: Vec<Genotype>,
     /// Every result so far: (architecture, validation accuracy in percent).
     pub training: Vec<(Genotype, f64)>,
+    /// The predictor the spec names ([`crate::rank::PREDICTORS`] or
+    /// [`crate::rank::AUTO`]); `None`: the ranker's default.
+    pub predictor: Option<String>,
 }
 
 impl RankingAsk {
-    /// A request to score `candidates`, fitted on every result in `observed`.
-    pub(crate) fn of(candidates: &[Genotype], observed: &[Member]) -> Self {
+    /// A request to score `candidates` with `predictor`, fitted on every
+    /// result in `observed`.
+    pub(crate) fn of(
+        candidates: &[Genotype],
+        observed: &[Member],
+        predictor: Option<&str>,
+    ) -> Self {
         Self {
             candidates: candidates.to_vec(),
             training: (observed.iter())
                 .map(|m| (m.genotype.clone(), m.accuracy))
                 .collect(),
+            predictor: predictor.map(str::to_string),
         }
     }
 }
 
-/// The candidates a ranked strategy awaits scores for, taken if `scores`
-/// answers them (one score each); a reply to another request leaves them
-/// awaited, so the same request goes out again.
+/// The candidates a ranked strategy awaits scores for, taken if `scored`
+/// answers them (one score and one spread each); a reply to another request
+/// leaves them awaited, so the same request goes out again.
 pub(crate) fn answered(
     awaiting: &mut Option<Vec<Genotype>>,
-    scores: &[f64],
+    scored: &Scored,
 ) -> Option<Vec<Genotype>> {
     match awaiting.take() {
-        Some(candidates) if candidates.len() == scores.len() => Some(candidates),
+        Some(candidates)
+            if candidates.len() == scored.scores.len()
+                && candidates.len() == scored.spreads.len() =>
+        {
+            Some(candidates)
+        }
         other => {
             *awaiting = other;
             None
@@ -180,6 +198,8 @@ pub enum StrategyState {
     Rl(Box<RlStrategy>),
     /// DARTS: one supernet search, its derived cell the candidate.
     Darts(DartsStrategy),
+    /// Predictor-guided search with an acquisition function.
+    Bananas(Bananas),
 }
 
 impl StrategyState {
@@ -205,6 +225,7 @@ impl StrategyState {
             Self::Surrogate(s) => s.space(),
             Self::Rl(s) => s.space(),
             Self::Darts(s) => s.space(),
+            Self::Bananas(s) => s.space(),
         }
     }
 }
@@ -218,6 +239,7 @@ impl Strategy for StrategyState {
             Self::Surrogate(s) => s.propose(max),
             Self::Rl(s) => s.propose(max),
             Self::Darts(s) => s.propose(max),
+            Self::Bananas(s) => s.propose(max),
         }
     }
 
@@ -229,6 +251,7 @@ impl Strategy for StrategyState {
             Self::Surrogate(s) => s.observe(genotype, outcome),
             Self::Rl(s) => s.observe(genotype, outcome),
             Self::Darts(s) => s.observe(genotype, outcome),
+            Self::Bananas(s) => s.observe(genotype, outcome),
         }
     }
 
@@ -240,6 +263,7 @@ impl Strategy for StrategyState {
             Self::Surrogate(s) => s.ledger(),
             Self::Rl(s) => s.ledger(),
             Self::Darts(s) => s.ledger(),
+            Self::Bananas(s) => s.ledger(),
         }
     }
 
@@ -254,14 +278,16 @@ impl Strategy for StrategyState {
         match self {
             Self::Pnas(s) => s.ranking_request(),
             Self::Surrogate(s) => s.ranking_request(),
+            Self::Bananas(s) => s.ranking_request(),
             Self::Random(_) | Self::Evolution(_) | Self::Rl(_) | Self::Darts(_) => None,
         }
     }
 
-    fn ranked(&mut self, scores: &[f64]) {
+    fn ranked(&mut self, scored: &Scored) {
         match self {
-            Self::Pnas(s) => s.ranked(scores),
-            Self::Surrogate(s) => s.ranked(scores),
+            Self::Pnas(s) => s.ranked(scored),
+            Self::Surrogate(s) => s.ranked(scored),
+            Self::Bananas(s) => s.ranked(scored),
             Self::Random(_) | Self::Evolution(_) | Self::Rl(_) | Self::Darts(_) => {}
         }
     }
@@ -329,6 +355,11 @@ pub enum StrategySpec {
         /// K: children trained per level.
         #[serde(default = "default_beam")]
         beam: usize,
+        /// The surrogate's predictor, by name ([`crate::rank::PREDICTORS`],
+        /// or `auto` for the best one for the space); left out: the paper's
+        /// LSTM.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        predictor: Option<String>,
     },
     /// Surrogate-ranked local search for spaces without blocks: `init`
     /// random cells, then rounds of the surrogate's top `beam` among the
@@ -343,6 +374,9 @@ pub enum StrategySpec {
         /// Cells whose neighbours each round ranks.
         #[serde(default = "default_parents")]
         parents: usize,
+        /// The surrogate's predictor, as for `pnas`; left out: the LSTM.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        predictor: Option<String>,
     },
     /// Reinforcement learning (Zoph & Le 2017; Zoph et al. 2018): an LSTM
     /// controller samples architectures and learns from their accuracies
@@ -381,6 +415,15 @@ pub enum StrategySpec {
         #[serde(default)]
         settings: DartsSettings,
     },
+    /// Predictor-guided search (BANANAS and predictor-guided evolution):
+    /// `init` random cells, then candidates bred around the best results
+    /// (neighbours, two-edit mutants, crossovers) plus random ones, scored
+    /// by the surrogate's ensemble and proposed by `acquisition`, with a
+    /// batch rule that keeps parallel trainers off near-identical cells.
+    /// Runs on every space. In TOML: `strategy = "bananas"` with any of
+    /// `init`, `acquisition` (`ei`, `ts`, `ucb`), `predictor`, `parents`,
+    /// `random` beside it.
+    Bananas(BananasSettings),
 }
 
 fn default_rl_hidden() -> usize {
@@ -443,13 +486,16 @@ pub enum StrategyKind {
     Rl,
     /// DARTS.
     Darts,
+    /// Predictor-guided search.
+    Bananas,
 }
 
 impl StrategyKind {
     /// Every strategy.
-    pub const ALL: [StrategyKind; 6] = [
+    pub const ALL: [StrategyKind; 7] = [
         Self::Evolution,
         Self::Random,
+        Self::Bananas,
         Self::Surrogate,
         Self::Pnas,
         Self::Rl,
@@ -465,6 +511,7 @@ impl StrategyKind {
             Self::Surrogate => "surrogate",
             Self::Rl => "rl",
             Self::Darts => "darts",
+            Self::Bananas => "bananas",
         }
     }
 }
@@ -485,6 +532,7 @@ impl StrategySpec {
             Self::Surrogate { .. } => StrategyKind::Surrogate,
             Self::Rl { .. } => StrategyKind::Rl,
             Self::Darts { .. } => StrategyKind::Darts,
+            Self::Bananas(_) => StrategyKind::Bananas,
         }
     }
 
@@ -531,6 +579,14 @@ pub enum StrategyError {
     State(serde_json::Error),
 }
 
+/// A spec's `predictor`, if any, checked against the space.
+fn check_predictor(predictor: Option<&str>, space: &Space) -> Result<(), StrategyError> {
+    match predictor {
+        Some(p) => crate::rank::check_predictor(p, space.kind()).map_err(StrategyError::Setting),
+        None => Ok(()),
+    }
+}
+
 /// A fresh strategy for `spec` over `space`: at most `budget` proposals,
 /// every random choice drawn from `space::rng(seed)`.
 pub fn build(
@@ -556,7 +612,7 @@ pub fn build(
                 space, budget, population, sample, seed,
             ))
         }
-        StrategySpec::Pnas { beam } => {
+        StrategySpec::Pnas { beam, predictor } => {
             if !matches!(space, Space::Pnas { .. }) {
                 return Err(StrategyError::Setting(format!(
                     "strategy pnas grows PNAS cells block by block; the space is {space} (use strategy \"surrogate\" there)"
@@ -565,20 +621,23 @@ pub fn build(
             if beam == 0 {
                 return Err(StrategyError::Setting("beam: must be at least 1".into()));
             }
-            StrategyState::Pnas(Progressive::new(space, beam, budget))
+            check_predictor(predictor.as_deref(), &space)?;
+            StrategyState::Pnas(Progressive::new(space, beam, budget, predictor))
         }
         StrategySpec::Surrogate {
             init,
             beam,
             parents,
+            predictor,
         } => {
             if init == 0 || beam == 0 || parents == 0 {
                 return Err(StrategyError::Setting(
                     "init, beam and parents must be at least 1".into(),
                 ));
             }
+            check_predictor(predictor.as_deref(), &space)?;
             StrategyState::Surrogate(SurrogateLocal::new(
-                space, budget, init, beam, parents, seed,
+                space, budget, init, beam, parents, seed, predictor,
             ))
         }
         StrategySpec::Rl {
@@ -605,6 +664,15 @@ pub fn build(
                 .validate_for(&space)
                 .map_err(|e| StrategyError::Setting(format!("strategy darts: {e}")))?;
             StrategyState::Darts(DartsStrategy::new(space, settings, seed))
+        }
+        StrategySpec::Bananas(settings) => {
+            if settings.init == 0 || settings.parents == 0 {
+                return Err(StrategyError::Setting(
+                    "init and parents must be at least 1".into(),
+                ));
+            }
+            check_predictor(Some(&settings.predictor), &space)?;
+            StrategyState::Bananas(Bananas::new(space, budget, settings, seed))
         }
     })
 }

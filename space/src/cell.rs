@@ -121,6 +121,26 @@ impl<O: CellOp> Cell<O> {
         out
     }
 
+    /// Uniform crossover: each edge's operation from `self` or `other`,
+    /// with even odds.
+    pub fn crossover<R: Rng + ?Sized>(&self, other: &Self, rng: &mut R) -> Self {
+        let mut out = *self;
+        for (slot, theirs) in out.edges.iter_mut().zip(other.edges) {
+            if rng.random_bool(0.5) {
+                *slot = theirs;
+            }
+        }
+        out
+    }
+
+    /// How many edges carry a different operation: the number of one-edge
+    /// mutations from one cell to the other.
+    pub fn distance(&self, other: &Self) -> usize {
+        (self.edges.iter().zip(&other.edges))
+            .filter(|(a, b)| a != b)
+            .count()
+    }
+
     /// Every cell, in index order.
     pub fn enumerate() -> impl Iterator<Item = Self> {
         (0..Self::size()).map(|i| Self::from_index(i).expect("index below the size"))

@@ -478,6 +478,27 @@ impl Genotype {
         self.canonical().to_string()
     }
 
+    /// The number of one-edge edits between two cells of the same cell
+    /// space (nb201, seq); `None` for genotypes of other spaces, which have
+    /// no fixed set of edges to compare.
+    pub fn cell_distance(&self, other: &Genotype) -> Option<usize> {
+        match (self, other) {
+            (Genotype::Nb201(a), Genotype::Nb201(b)) => Some(a.distance(b)),
+            (Genotype::Seq(a), Genotype::Seq(b)) => Some(a.distance(b)),
+            _ => None,
+        }
+    }
+
+    /// A uniform crossover of two cells of the same cell space (each edge's
+    /// operation from either parent); `None` for other genotypes.
+    pub fn cell_crossover<R: Rng + ?Sized>(&self, other: &Genotype, rng: &mut R) -> Option<Self> {
+        match (self, other) {
+            (Genotype::Nb201(a), Genotype::Nb201(b)) => Some(Genotype::Nb201(a.crossover(b, rng))),
+            (Genotype::Seq(a), Genotype::Seq(b)) => Some(Genotype::Seq(a.crossover(b, rng))),
+            _ => None,
+        }
+    }
+
     /// The stable hash of the canonical form (see [`GenotypeHash`]).
     pub fn hash(&self) -> GenotypeHash {
         GenotypeHash::of(self.kind().name(), &self.canonical_text())

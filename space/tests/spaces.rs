@@ -432,3 +432,30 @@ fn bad_input_gives_precise_errors() {
         "blocks: the cell has 2 blocks, the space at most 1"
     );
 }
+
+#[test]
+fn cell_crossover_takes_each_edge_from_a_parent_and_distance_counts_edits() {
+    let mut rng = space::rng(5);
+    for kind in [SpaceKind::Nb201, SpaceKind::Seq] {
+        let space = kind.default_space();
+        for _ in 0..50 {
+            let a = space.sample(&mut rng).unwrap();
+            let b = space.sample(&mut rng).unwrap();
+            let d = a.cell_distance(&b).unwrap();
+            assert_eq!(d, b.cell_distance(&a).unwrap());
+            assert_eq!(a.cell_distance(&a), Some(0));
+            let child = a.cell_crossover(&b, &mut rng).unwrap();
+            assert_eq!(
+                child.cell_distance(&a).unwrap() + child.cell_distance(&b).unwrap(),
+                d,
+                "every edge of the child is one of its parents'"
+            );
+            let m = space.mutate(&a, &mut rng).unwrap();
+            assert_eq!(a.cell_distance(&m), Some(1));
+        }
+    }
+    let pnas = Space::Pnas { blocks: 2 };
+    let a = pnas.sample(&mut rng).unwrap();
+    assert_eq!(a.cell_distance(&a), None, "no edges to compare");
+    assert!(a.cell_crossover(&a, &mut rng).is_none());
+}

@@ -117,19 +117,31 @@ pub enum BenchCommand {
         /// cifar10, cifar100 or imagenet.
         #[arg(long, default_value = "cifar10")]
         dataset: String,
-        /// Candidates per search.
-        #[arg(long, default_value_t = 100)]
-        budget: usize,
-        /// Searches per strategy, seeds 0..N.
+        /// Candidates per search (default: the largest of --budgets, or 100).
+        #[arg(long)]
+        budget: Option<usize>,
+        /// Also report the pick's quality after each of these many results,
+        /// from the same runs (e.g. 25,50,100,150).
+        #[arg(long, value_delimiter = ',')]
+        budgets: Vec<usize>,
+        /// Searches per strategy, seeds OFFSET..OFFSET+N.
         #[arg(long, default_value_t = 20)]
         seeds: u64,
-        /// Strategies by spec name; random is the baseline.
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        seed_offset: u64,
+        /// Strategies by spec name, settings after colons
+        /// (bananas:acquisition=ucb); random is the baseline.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "random,evolution,surrogate,rl"
+            default_value = "random,evolution,surrogate,rl,bananas"
         )]
         strategies: Vec<String>,
+        /// Draw the mean pick against evaluations per strategy to PATH.png
+        /// and PATH.svg.
+        #[arg(long, value_name = "PATH")]
+        plot: Option<PathBuf>,
         /// Count the evaluations each search needs to come within this many
         /// points of the table's optimum.
         #[arg(long, default_value_t = 0.3)]
@@ -425,14 +437,18 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             space,
             dataset,
             budget,
+            budgets,
             seeds,
+            seed_offset,
             strategies,
+            plot,
             parallel,
             slots,
             nb201_dir,
             timeout_secs,
             regret,
         } => {
+            let budget = budget.unwrap_or_else(|| budgets.iter().copied().max().unwrap_or(100));
             let config = bench::search::SearchBenchConfig {
                 ranker: Some(super::ranker::embedded()?),
                 regret,
@@ -441,16 +457,26 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     .parse()
                     .map_err(|e| anyhow::anyhow!("--dataset {dataset}: {e}"))?,
                 budget,
+                budgets,
                 seeds,
+                seed_offset,
                 strategies,
                 parallel,
                 slots,
                 nb201_dir: nb201_dir.unwrap_or_else(nb201::default_dir),
                 limit: Duration::from_secs(timeout_secs),
             };
-            bench::search::run(&queue.target()?, &config)
-                .await?
-                .to_string()
+            let report = bench::search::run(&queue.target()?, &config).await?;
+            if let Some(stem) = plot {
+                let curves = report.curves();
+                let png = stem.with_extension("png");
+                let svg = stem.with_extension("svg");
+                export::curves::png(&curves, &png)?;
+                std::fs::write(&svg, export::curves::svg(&curves)?)
+                    .with_context(|| format!("writing {}", svg.display()))?;
+                eprintln!("plot: {} and {}", png.display(), svg.display());
+            }
+            report.to_string()
         }
     };
     writeln!(std::io::stdout().lock(), "{report}")?;

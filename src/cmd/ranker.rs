@@ -20,15 +20,32 @@ impl scheduler::rank::Ranker for Adapter {
         &self,
         search: &str,
         space: Space,
+        predictor: Option<&str>,
         training: &[(Genotype, f64)],
         candidates: &[Genotype],
-    ) -> Result<Vec<f64>, String> {
+    ) -> Result<scheduler::rank::Scored, String> {
+        let predictor = predictor
+            .map(|name| predictor_for(name, space))
+            .transpose()?;
         self.0
-            .rank(search, space, training, candidates)
+            .rank(search, space, predictor, training, candidates)
             .await
-            .map(|r| r.scores)
+            .map(|r| scheduler::rank::Scored {
+                scores: r.scores,
+                spreads: r.spreads,
+            })
             .map_err(|e| e.to_string())
     }
+}
+
+/// The predictor a spec names, `auto` being the surrogate's best for the
+/// space.
+fn predictor_for(name: &str, space: Space) -> Result<surrogate::PredictorKind, String> {
+    if name == scheduler::rank::AUTO {
+        return Ok(surrogate::PredictorKind::best_for(space.kind()));
+    }
+    name.parse::<surrogate::PredictorKind>()
+        .map_err(|e| format!("predictor {name:?}: {e}"))
 }
 
 /// The surrogate in this process, one fit at a time.
@@ -55,4 +72,36 @@ pub async fn redis(
             .await
             .map_err(|e| anyhow::anyhow!("connecting the surrogate client to {url}: {e}"))?;
     Ok(Arc::new(Adapter(Arc::new(ranker))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use space::SpaceKind;
+
+    #[test]
+    fn the_scheduler_names_every_predictor_the_surrogate_has() {
+        let names: Vec<&str> = surrogate::PredictorKind::ALL
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        assert_eq!(names, scheduler::rank::PREDICTORS);
+        for kind in SpaceKind::ALL {
+            let space = kind.default_space();
+            for p in surrogate::PredictorKind::ALL {
+                assert_eq!(
+                    scheduler::rank::predictor_supports(p.name(), kind),
+                    p.supports(kind),
+                    "{p} on {kind}"
+                );
+                assert_eq!(predictor_for(p.name(), space), Ok(p));
+            }
+            let auto = predictor_for(scheduler::rank::AUTO, space).unwrap();
+            assert_eq!(auto, surrogate::PredictorKind::best_for(kind));
+            assert!(auto.supports(kind));
+        }
+        assert!(predictor_for("gin", Space::Nb201)
+            .unwrap_err()
+            .contains("\"gin\""));
+    }
 }

@@ -67,6 +67,8 @@ pub enum StrategyChoice {
     Evolution,
     /// Random search over NAS-Bench-201 cells.
     Random,
+    /// Predictor-guided search (BANANAS-style) over NAS-Bench-201 cells.
+    Bananas,
     /// Surrogate-ranked local search over NAS-Bench-201 cells.
     Surrogate,
     /// Progressive NAS over 2-block PNAS cells.
@@ -82,6 +84,7 @@ impl From<StrategyChoice> for StrategyKind {
         match c {
             StrategyChoice::Evolution => StrategyKind::Evolution,
             StrategyChoice::Random => StrategyKind::Random,
+            StrategyChoice::Bananas => StrategyKind::Bananas,
             StrategyChoice::Surrogate => StrategyKind::Surrogate,
             StrategyChoice::Pnas => StrategyKind::Pnas,
             StrategyChoice::Rl => StrategyKind::Rl,

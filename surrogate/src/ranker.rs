@@ -23,12 +23,14 @@ use tokio::sync::Semaphore;
 /// Ranks candidates of a search by a surrogate fitted on its results.
 #[async_trait]
 pub trait Ranker: Send + Sync {
-    /// Fit on `training` (genotype, accuracy in percent) and score
+    /// Fit `predictor` (`None`: the ranker's [`RankOptions::predictor`])
+    /// on `training` (genotype, accuracy in percent) and score
     /// `candidates`, in order.
     async fn rank(
         &self,
         search: &str,
         space: Space,
+        predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError>;
@@ -81,6 +83,7 @@ impl Ranker for InProcessRanker {
         &self,
         search: &str,
         space: Space,
+        predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError> {
@@ -92,7 +95,7 @@ impl Ranker for InProcessRanker {
         let job = Job {
             search: search.to_string(),
             space,
-            predictor: self.options.predictor,
+            predictor: predictor.unwrap_or(self.options.predictor),
             seed: self.options.seed,
             training: training.to_vec(),
             candidates: candidates.to_vec(),
@@ -155,6 +158,7 @@ impl RedisRanker {
         &self,
         search: &str,
         space: Space,
+        predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
         candidates: &[Genotype],
     ) -> Result<Vec<RankRequest>, SurrogateError> {
@@ -200,7 +204,7 @@ impl RedisRanker {
                     request_id,
                     search_id: search.to_string(),
                     space,
-                    predictor: self.options.predictor,
+                    predictor: predictor.unwrap_or(self.options.predictor),
                     seed: self.options.seed,
                     training: training.clone(),
                     candidates,
@@ -216,10 +220,11 @@ impl Ranker for RedisRanker {
         &self,
         search: &str,
         space: Space,
+        predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError> {
-        let requests = self.requests(search, space, training, candidates)?;
+        let requests = self.requests(search, space, predictor, training, candidates)?;
         let mut con = self.con.clone();
         let mut all = Ranking {
             scores: Vec::with_capacity(candidates.len()),

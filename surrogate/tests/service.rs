@@ -167,8 +167,14 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     let local = InProcessRanker::new(engine(), options, 1).unwrap();
     let train = training(60, 3);
     let candidates = pnas(300, 3, 4);
-    let a = remote.rank("s1", SPACE, &train, &candidates).await.unwrap();
-    let b = local.rank("s1", SPACE, &train, &candidates).await.unwrap();
+    let a = remote
+        .rank("s1", SPACE, None, &train, &candidates)
+        .await
+        .unwrap();
+    let b = local
+        .rank("s1", SPACE, None, &train, &candidates)
+        .await
+        .unwrap();
     assert_eq!(a.version, 60);
     assert_eq!(a.scores.len(), 300);
     assert!(
@@ -182,13 +188,31 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
         );
     }
     // The same search asking again with the same results reuses the model.
-    let again = remote.rank("s1", SPACE, &train, &candidates).await.unwrap();
+    let again = remote
+        .rank("s1", SPACE, None, &train, &candidates)
+        .await
+        .unwrap();
     assert_eq!(again, a);
+    // A search may name another predictor than the ranker's default: both
+    // rankers fit that one, alike.
+    let onehot = Some(PredictorKind::OneHot);
+    let c = remote
+        .rank("s1", SPACE, onehot, &train, &candidates)
+        .await
+        .unwrap();
+    let d = local
+        .rank("s1", SPACE, onehot, &train, &candidates)
+        .await
+        .unwrap();
+    assert_ne!(c.scores, a.scores, "another predictor, other scores");
+    for (x, y) in c.scores.iter().zip(&d.scores) {
+        assert!((x - y).abs() < 1e-6, "onehot: {x} vs {y}");
+    }
     // New results: a new version.
     let more = training(80, 3);
     assert_eq!(
         remote
-            .rank("s1", SPACE, &more, &candidates)
+            .rank("s1", SPACE, None, &more, &candidates)
             .await
             .unwrap()
             .version,
@@ -404,7 +428,7 @@ async fn a_remote_error_reaches_the_client_by_name() {
     .await
     .unwrap();
     let err = ranker
-        .rank("s1", SPACE, &[], &pnas(2, 1, 1))
+        .rank("s1", SPACE, None, &[], &pnas(2, 1, 1))
         .await
         .unwrap_err();
     assert!(
@@ -435,7 +459,13 @@ async fn two_replicas_share_the_requests() {
         calls.push(tokio::spawn(async move {
             let train = training(150, search);
             ranker
-                .rank(&format!("s{search}"), SPACE, &train, &pnas(50, 3, search))
+                .rank(
+                    &format!("s{search}"),
+                    SPACE,
+                    None,
+                    &train,
+                    &pnas(50, 3, search),
+                )
                 .await
         }));
     }
@@ -464,14 +494,20 @@ async fn large_rankings_are_split_into_requests_within_the_limits() {
     let candidates = pnas(250, 3, 6);
     assert_eq!(
         ranker
-            .requests("s1", SPACE, &train, &candidates)
+            .requests("s1", SPACE, None, &train, &candidates)
             .unwrap()
             .len(),
         3
     );
-    let remote = ranker.rank("s1", SPACE, &train, &candidates).await.unwrap();
+    let remote = ranker
+        .rank("s1", SPACE, None, &train, &candidates)
+        .await
+        .unwrap();
     let local = InProcessRanker::new(engine(), options, 1).unwrap();
-    let whole = local.rank("s1", SPACE, &train, &candidates).await.unwrap();
+    let whole = local
+        .rank("s1", SPACE, None, &train, &candidates)
+        .await
+        .unwrap();
     assert_eq!(remote.scores.len(), 250);
     for (x, y) in remote.scores.iter().zip(&whole.scores) {
         assert!((x - y).abs() < 1e-6);

@@ -8,7 +8,7 @@
 //! surrogate (in-process or the Redis service) and hands the scores back
 //! ([`Strategy::ranked`]).
 
-use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Strategy};
+use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Scored, Strategy};
 use serde::{Deserialize, Serialize};
 use space::{Genotype, PnasCell, Space};
 use std::collections::{HashSet, VecDeque};
@@ -33,11 +33,15 @@ pub struct Progressive {
     observed: Vec<Member>,
     /// Children waiting for their scores.
     awaiting: Option<Vec<Genotype>>,
+    /// The predictor the spec names; `None`: the ranker's default (the
+    /// paper's LSTM). Absent in states saved before the setting.
+    #[serde(default)]
+    predictor: Option<String>,
 }
 
 impl Progressive {
     /// Built through [`super::build`], which checks the settings.
-    pub(crate) fn new(space: Space, beam: usize, budget: usize) -> Self {
+    pub(crate) fn new(space: Space, beam: usize, budget: usize, predictor: Option<String>) -> Self {
         let queue = match PnasCell::enumerate(1) {
             Ok(cells) => cells.map(|c| (Genotype::Pnas(c), 0.0)).collect(),
             Err(_) => VecDeque::new(),
@@ -51,6 +55,7 @@ impl Progressive {
             level_cells: Vec::new(),
             observed: Vec::new(),
             awaiting: None,
+            predictor,
         }
     }
 
@@ -144,15 +149,19 @@ impl Strategy for Progressive {
             }
             self.awaiting = Some(children);
         }
-        Some(RankingAsk::of(self.awaiting.as_deref()?, &self.observed))
+        Some(RankingAsk::of(
+            self.awaiting.as_deref()?,
+            &self.observed,
+            self.predictor.as_deref(),
+        ))
     }
 
-    fn ranked(&mut self, scores: &[f64]) {
-        let Some(children) = super::answered(&mut self.awaiting, scores) else {
+    fn ranked(&mut self, scored: &Scored) {
+        let Some(children) = super::answered(&mut self.awaiting, scored) else {
             return;
         };
         let left = self.ledger.budget() - self.ledger.proposed();
-        self.queue = super::best_first(&children, scores, self.beam.min(left));
+        self.queue = super::best_first(&children, &scored.scores, self.beam.min(left));
         self.level += 1;
         self.level_cells.clear();
     }

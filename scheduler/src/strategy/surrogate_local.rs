@@ -4,7 +4,7 @@
 //! surrogate rank them, and trains the best K.
 
 use super::random::sample_new;
-use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Strategy};
+use super::{Ledger, Member, Outcome, Proposal, RankingAsk, Scored, Strategy};
 use serde::{Deserialize, Serialize};
 use space::{Genotype, Space, SpaceRng};
 use std::collections::{HashSet, VecDeque};
@@ -34,6 +34,10 @@ pub struct SurrogateLocal {
     observed: Vec<Member>,
     /// Candidates waiting for their scores.
     awaiting: Option<Vec<Genotype>>,
+    /// The predictor the spec names; `None`: the ranker's default. Absent
+    /// in states saved before the setting.
+    #[serde(default)]
+    predictor: Option<String>,
 }
 
 impl SurrogateLocal {
@@ -45,6 +49,7 @@ impl SurrogateLocal {
         beam: usize,
         parents: usize,
         seed: u64,
+        predictor: Option<String>,
     ) -> Self {
         Self {
             space,
@@ -56,6 +61,7 @@ impl SurrogateLocal {
             queue: VecDeque::new(),
             observed: Vec::new(),
             awaiting: None,
+            predictor,
         }
     }
 
@@ -150,13 +156,17 @@ impl Strategy for SurrogateLocal {
             }
             self.awaiting = Some(candidates);
         }
-        Some(RankingAsk::of(self.awaiting.as_deref()?, &self.observed))
+        Some(RankingAsk::of(
+            self.awaiting.as_deref()?,
+            &self.observed,
+            self.predictor.as_deref(),
+        ))
     }
 
-    fn ranked(&mut self, scores: &[f64]) {
-        let Some(candidates) = super::answered(&mut self.awaiting, scores) else {
+    fn ranked(&mut self, scored: &Scored) {
+        let Some(candidates) = super::answered(&mut self.awaiting, scored) else {
             return;
         };
-        self.queue = super::best_first(&candidates, scores, self.beam);
+        self.queue = super::best_first(&candidates, &scored.scores, self.beam);
     }
 }
