@@ -226,7 +226,7 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     assert_eq!(
         report,
         ServiceReport {
-            ranked: 3,
+            ranked: 4,
             ..Default::default()
         }
     );
