@@ -9,12 +9,8 @@ mod common;
 use common::{arg, write_dataset, System};
 use std::time::Duration;
 
-#[test]
-fn pnas_trains_all_one_block_cells_then_the_surrogates_top_k() {
-    let mut sys = System::new("pnas");
-    let data = sys.path("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_dataset(&data);
+/// A `nas surrogate` replica, and a `nas scheduler` that asks it to rank.
+fn start_surrogate_and_scheduler(sys: &mut System) {
     let results = sys.path("results");
     sys.spawn(&["surrogate"], "surrogate.log");
     sys.spawn(
@@ -27,6 +23,15 @@ fn pnas_trains_all_one_block_cells_then_the_surrogates_top_k() {
         ],
         "scheduler.log",
     );
+}
+
+#[test]
+fn pnas_trains_all_one_block_cells_then_the_surrogates_top_k() {
+    let mut sys = System::new("pnas");
+    let data = sys.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data);
+    start_surrogate_and_scheduler(&mut sys);
     for i in 0..2 {
         let worker = format!("t{i}");
         sys.spawn(
@@ -80,18 +85,7 @@ fn pnas_trains_all_one_block_cells_then_the_surrogates_top_k() {
 #[test]
 fn bananas_ranks_with_the_surrogate_service_and_its_own_predictor() {
     let mut sys = System::new("bananas");
-    let results = sys.path("results");
-    sys.spawn(&["surrogate"], "surrogate.log");
-    sys.spawn(
-        &[
-            "scheduler",
-            "--results-dir",
-            arg(&results),
-            "--surrogate",
-            "redis",
-        ],
-        "scheduler.log",
-    );
+    start_surrogate_and_scheduler(&mut sys);
     sys.spawn(&["trainer", "--slots", "4"], "trainer.log");
     let id = sys.submit(
         "name = \"bananas\"\nbudget = 30\nseed = 5\nparallel = 4\n[space]\nkind = \"nb201\"\n\

@@ -5,7 +5,7 @@
 //! of [`crate::progress`].
 
 use crate::error::{ExportError, Result};
-use crate::progress::ensure_font;
+use crate::progress::{ensure_font, legend, save_png};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -129,14 +129,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Curves) -> Result<
             .label(name.as_str())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart)?;
     root.present().map_err(e)
 }
 
@@ -158,19 +151,7 @@ pub fn svg(c: &Curves) -> Result<String> {
 /// The plot as a PNG file at `path`.
 pub fn png(c: &Curves, path: &Path) -> Result<()> {
     ensure_font()?;
-    let (w, h) = SIZE;
-    let mut buf = vec![0u8; (w * h * 3) as usize];
-    let draw_error = |reason: String| ExportError::Draw {
-        path: path.to_path_buf(),
-        reason,
-    };
-    draw(
-        BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area(),
-        c,
-    )
-    .map_err(draw_error)?;
-    image::save_buffer(path, &buf, w, h, image::ExtendedColorType::Rgb8)
-        .map_err(|e| draw_error(e.to_string()))
+    save_png(path, SIZE, |area| draw(area, c))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! is drawn into memory and encoded with `image`.
 
 use crate::error::{ExportError, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -218,6 +219,14 @@ fn panel<DB: DrawingBackend>(
             .label("final retraining")
             .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 5, red.filled()));
     }
+    legend(&mut chart)
+}
+
+/// The series' legend at the lower right, as every plot of this crate
+/// draws it.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> DrawResult {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -225,8 +234,7 @@ fn panel<DB: DrawingBackend>(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .draw()
-        .map_err(e)?;
-    Ok(())
+        .map_err(|e| e.to_string())
 }
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Progress, title: &str) -> DrawResult {
@@ -269,23 +277,25 @@ pub fn svg(p: &Progress, title: &str) -> Result<String, String> {
 
 /// Draw the plots as a PNG file at `path`.
 pub fn png(p: &Progress, title: &str, path: &Path) -> Result<()> {
-    let (w, h) = SIZE;
+    save_png(path, SIZE, |area| draw(area, p, title))
+}
+
+/// Draw a picture of `size` pixels with `draw` in memory and save it as a
+/// PNG file at `path`.
+pub(crate) fn save_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult,
+) -> Result<()> {
+    let (w, h) = size;
     let mut buf = vec![0u8; (w * h * 3) as usize];
-    draw(
-        BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area(),
-        p,
-        title,
-    )
-    .map_err(|reason| ExportError::Draw {
+    let error = |reason: String| ExportError::Draw {
         path: path.to_path_buf(),
         reason,
-    })?;
-    image::save_buffer(path, &buf, w, h, image::ExtendedColorType::Rgb8).map_err(|e| {
-        ExportError::Draw {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })
+    };
+    draw(BitMapBackend::with_buffer(&mut buf, size).into_drawing_area()).map_err(error)?;
+    image::save_buffer(path, &buf, w, h, image::ExtendedColorType::Rgb8)
+        .map_err(|e| error(e.to_string()))
 }
 
 #[cfg(test)]

@@ -58,16 +58,6 @@ impl Scored {
         let spreads = vec![0.0; scores.len()];
         Self { scores, spreads }
     }
-
-    /// How many candidates were scored.
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    /// Whether none was.
-    pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
 }
 
 /// Scores candidates with a surrogate fitted on a search's results.

@@ -167,11 +167,8 @@ fn pnas_only_runs_on_pnas_cells() {
 
 #[test]
 fn surrogate_local_search_with_an_exact_surrogate_finds_the_nb201_optimum_quickly() {
-    let table = nb201::Table::load_dataset(&nb201::default_dir(), nb201::Dataset::Cifar10).unwrap();
-    let acc = |g: &Genotype| match g {
-        Genotype::Nb201(c) => table.mean_val_acc(c),
-        _ => panic!("nb201"),
-    };
+    let table = nb201_table();
+    let acc = exact(&table);
     let (opt_cell, opt) = table.optimum();
     let spec = StrategySpec::Surrogate {
         init: 10,
@@ -198,6 +195,14 @@ fn surrogate_local_search_with_an_exact_surrogate_finds_the_nb201_optimum_quickl
         found >= 3,
         "an exact surrogate leads to the optimum in most runs: {found}/5"
     );
+}
+
+/// An exact surrogate: a cell's seed-averaged accuracy in `table`.
+fn exact(table: &nb201::Table) -> impl Fn(&Genotype) -> f64 + '_ {
+    |g| match g {
+        Genotype::Nb201(c) => table.mean_val_acc(c),
+        _ => panic!("nb201"),
+    }
 }
 
 fn nb201_table() -> nb201::Table {
@@ -243,10 +248,7 @@ fn drain_parallel(
 #[test]
 fn bananas_with_an_exact_surrogate_finds_the_nb201_optimum_with_every_acquisition() {
     let table = nb201_table();
-    let acc = |g: &Genotype| match g {
-        Genotype::Nb201(c) => table.mean_val_acc(c),
-        _ => panic!("nb201"),
-    };
+    let acc = exact(&table);
     let opt = table.optimum().1;
     for acquisition in Acquisition::ALL {
         let mut found = 0;
@@ -274,10 +276,7 @@ fn bananas_with_an_exact_surrogate_finds_the_nb201_optimum_with_every_acquisitio
 #[test]
 fn bananas_asks_with_its_predictor_and_keeps_a_batch_apart() {
     let table = nb201_table();
-    let acc = |g: &Genotype| match g {
-        Genotype::Nb201(c) => table.mean_val_acc(c),
-        _ => panic!("nb201"),
-    };
+    let acc = exact(&table);
     let mut s = build(&bananas(Acquisition::Ucb), Space::Nb201, 100, 7).unwrap();
     let init = s.propose(100);
     assert_eq!(init.len(), 10, "init random cells, then it waits for a fit");
@@ -322,10 +321,7 @@ fn bananas_asks_with_its_predictor_and_keeps_a_batch_apart() {
 #[test]
 fn bananas_resumes_from_json_and_restarts_when_everything_failed() {
     let table = nb201_table();
-    let acc = |g: &Genotype| match g {
-        Genotype::Nb201(c) => table.mean_val_acc(c),
-        _ => panic!("nb201"),
-    };
+    let acc = exact(&table);
     let mut a = build(&bananas(Acquisition::Ts), Space::Nb201, 80, 3).unwrap();
     let first = a.propose(10);
     for p in &first[..6] {

@@ -489,6 +489,16 @@ impl Genotype {
         }
     }
 
+    /// Every cell one edge away, for a cell of a cell space (nb201, seq);
+    /// `None` for other genotypes, whose neighbours are not listed.
+    pub fn cell_neighbours(&self) -> Option<Vec<Genotype>> {
+        match self {
+            Genotype::Nb201(c) => Some(c.neighbours().into_iter().map(Genotype::Nb201).collect()),
+            Genotype::Seq(c) => Some(c.neighbours().into_iter().map(Genotype::Seq).collect()),
+            _ => None,
+        }
+    }
+
     /// A uniform crossover of two cells of the same cell space (each edge's
     /// operation from either parent); `None` for other genotypes.
     pub fn cell_crossover<R: Rng + ?Sized>(&self, other: &Genotype, rng: &mut R) -> Option<Self> {

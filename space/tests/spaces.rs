@@ -452,10 +452,14 @@ fn cell_crossover_takes_each_edge_from_a_parent_and_distance_counts_edits() {
             );
             let m = space.mutate(&a, &mut rng).unwrap();
             assert_eq!(a.cell_distance(&m), Some(1));
+            let near = a.cell_neighbours().unwrap();
+            assert!(near.contains(&m), "a mutant is a neighbour");
+            assert!(near.iter().all(|n| a.cell_distance(n) == Some(1)));
         }
     }
     let pnas = Space::Pnas { blocks: 2 };
     let a = pnas.sample(&mut rng).unwrap();
     assert_eq!(a.cell_distance(&a), None, "no edges to compare");
     assert!(a.cell_crossover(&a, &mut rng).is_none());
+    assert!(a.cell_neighbours().is_none());
 }

@@ -93,15 +93,16 @@ impl fmt::Display for PredictorKind {
 impl FromStr for PredictorKind {
     type Err = SurrogateError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "lstm" => Ok(Self::Lstm),
-            "mlp" => Ok(Self::Mlp),
-            "onehot" => Ok(Self::OneHot),
-            "path" => Ok(Self::Path),
-            _ => Err(SurrogateError::Config(format!(
-                "unknown predictor {s:?}; expected lstm, mlp, onehot or path"
-            ))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                SurrogateError::Config(format!(
+                    "unknown predictor {s:?}; expected {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 

@@ -153,6 +153,14 @@ async fn exchange(
     RankReply::decode(&reply).unwrap()
 }
 
+/// A replica's and the in-process ranker's scores for one request agree.
+fn assert_same_scores(a: &surrogate::Ranking, b: &surrogate::Ranking, what: &str) {
+    assert_eq!(a.scores.len(), b.scores.len(), "{what}");
+    for (x, y) in a.scores.iter().zip(&b.scores) {
+        assert!((x - y).abs() < 1e-6, "{what}, same scores: {x} vs {y}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_ranks_as_the_in_process_ranker_does() {
     let p = prefix("end_to_end");
@@ -181,12 +189,7 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
         a.spreads.iter().all(|s| *s > 0.0),
         "an ensemble's members disagree"
     );
-    for (x, y) in a.scores.iter().zip(&b.scores) {
-        assert!(
-            (x - y).abs() < 1e-6,
-            "same request, same scores: {x} vs {y}"
-        );
-    }
+    assert_same_scores(&a, &b, "same request");
     // The same search asking again with the same results reuses the model.
     let again = remote
         .rank("s1", SPACE, None, &train, &candidates)
@@ -205,9 +208,7 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
         .await
         .unwrap();
     assert_ne!(c.scores, a.scores, "another predictor, other scores");
-    for (x, y) in c.scores.iter().zip(&d.scores) {
-        assert!((x - y).abs() < 1e-6, "onehot: {x} vs {y}");
-    }
+    assert_same_scores(&c, &d, "onehot");
     // New results: a new version.
     let more = training(80, 3);
     assert_eq!(
@@ -509,9 +510,7 @@ async fn large_rankings_are_split_into_requests_within_the_limits() {
         .await
         .unwrap();
     assert_eq!(remote.scores.len(), 250);
-    for (x, y) in remote.scores.iter().zip(&whole.scores) {
-        assert!((x - y).abs() < 1e-6);
-    }
+    assert_same_scores(&remote, &whole, "split in chunks");
     let report = replica.stop().await;
     assert_eq!(report.ranked, 3, "one fit, two cache hits: {report:?}");
 }

@@ -215,14 +215,9 @@ impl Bananas {
             }
         };
         for p in &parents {
-            match p {
-                Genotype::Nb201(c) => {
-                    (c.neighbours().into_iter()).for_each(|n| push(Genotype::Nb201(n), &mut out))
-                }
-                Genotype::Seq(c) => {
-                    (c.neighbours().into_iter()).for_each(|n| push(Genotype::Seq(n), &mut out))
-                }
-                _ => {
+            match p.cell_neighbours() {
+                Some(near) => near.into_iter().for_each(|g| push(g, &mut out)),
+                None => {
                     for _ in 0..MUTANTS {
                         if let Ok(g) = self.space.mutate(p, &mut self.rng) {
                             push(g, &mut out);
@@ -258,11 +253,11 @@ impl Bananas {
         out
     }
 
-    /// The best-valued candidate of the pool not proposed yet, preferring
-    /// one that is not within one edit of a proposal in flight.
+    /// The best-valued candidate of the pool, preferring one that is not
+    /// within one edit of a proposal in flight. (The pool holds only
+    /// unproposed cells: a ranking's candidates are, and only this takes
+    /// from it; a cell a restart drew meanwhile is refused by the ledger.)
     fn pick(&mut self) -> Option<(Genotype, f64)> {
-        let ledger = &self.ledger;
-        self.pool.retain(|c| !ledger.contains(&c.genotype));
         let pending = &self.pending;
         let i = (self.pool.iter())
             .position(|c| !pending.iter().any(|p| near(p, &c.genotype)))
