@@ -437,6 +437,7 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
             device: Device::Cpu,
             checkpoint_dir: None,
             weights_out: Some(&weights),
+            rung: None,
         };
         tch::set_num_threads(1);
         let r = trainer::train::train(&run, &trainer::Cancel::default(), &mut |_| {}).unwrap();

@@ -201,6 +201,7 @@ fn tch_side(
         device: tch::Device::Cpu,
         checkpoint_dir: None,
         weights_out: None,
+        rung: None,
     };
     let report = trainer::train::train(&run, &trainer::Cancel::default(), &mut |p| {
         if p.step == warmup {

@@ -193,6 +193,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         device,
         checkpoint_dir: args.checkpoint_dir.as_deref(),
         weights_out: args.save_weights.as_deref(),
+        rung: None,
     };
     let report = trainer::train::train(&run, &cancel, &mut progress)?;
     bar.finish_and_clear();

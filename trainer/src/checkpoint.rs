@@ -39,7 +39,7 @@ impl Files {
         }
     }
 
-    fn record_path(&self) -> PathBuf {
+    pub fn record_path(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stem))
     }
 

@@ -121,6 +121,8 @@ struct TorchJob<'a> {
     seed: u64,
     /// Where to checkpoint, if anywhere.
     checkpoint: Option<PathBuf>,
+    /// A multi-fidelity job's rung.
+    fidelity: Option<queue::wire::Fidelity>,
 }
 
 /// Datasets as loaded, keyed by how the job names them (without the
@@ -206,6 +208,7 @@ impl Evaluators {
                             settings,
                             seed: job.seed,
                             checkpoint: self.checkpoint_dir(search_id, payload)?,
+                            fidelity: job.fidelity,
                         },
                         cancel,
                         progress,
@@ -266,6 +269,22 @@ impl Evaluators {
             true => self.artifacts_path(job.search, genotype)?,
             false => None,
         };
+        let rung_dirs = match job.fidelity {
+            Some(f) => {
+                f.validate(job.settings.epochs)
+                    .map_err(|e| EvalError::Permanent(format!("torch evaluator: {e}")))?;
+                let save = self.rung_dir(job.search, genotype, f.epochs)?;
+                let from = match f.resume_from {
+                    Some(e) => self.rung_dir(job.search, genotype, e)?,
+                    None => None,
+                };
+                if f.resume_from.is_some() && from.is_none() {
+                    tracing::warn!(rung = f.rung, "this trainer has no checkpoint folder (--checkpoint-dir): the promoted rung trains from scratch");
+                }
+                Some((f, save, from))
+            }
+            None => None,
+        };
         let ds = self.dataset(job.data)?;
         let device = self.take_device();
         let checkpoint = job.checkpoint.as_deref();
@@ -277,6 +296,13 @@ impl Evaluators {
             device,
             checkpoint_dir: checkpoint,
             weights_out: weights.as_deref(),
+            rung: rung_dirs
+                .as_ref()
+                .map(|(f, save, from)| crate::train::RungRun {
+                    epochs: f.epochs,
+                    save_to: save.as_deref(),
+                    resume_from: from.as_deref(),
+                }),
         };
         // A note every step would cost a JSON encoding per step for the
         // queue's once-a-second pickup: build one every 200 ms, and the last.
@@ -317,6 +343,8 @@ impl Evaluators {
             train_seconds: report.train_seconds,
             images_per_s: Some(report.images_per_s),
             epochs: Some(report.epochs),
+            resumed_from: report.resumed_from,
+            resume_seconds: report.resume_seconds,
             device: Some(report.device),
             weights: weights.map(|p| p.display().to_string()),
             genotype: None,
@@ -340,6 +368,29 @@ impl Evaluators {
         let digest = sha2::Sha256::digest(payload.to_string().as_bytes());
         let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Some(dir.join(search).join(name)))
+    }
+
+    /// Where a multi-fidelity job of `search` leaves `genotype`'s state
+    /// after `epochs` epochs for the next rung, and a promoted job finds it:
+    /// `<checkpoint dir>/<search>/rungs/<genotype hash>/e<epochs>/`, a
+    /// folder every trainer must see (the shared checkpoint volume).
+    /// `None`: this trainer keeps no checkpoints.
+    pub fn rung_dir(
+        &self,
+        search: &str,
+        genotype: &space::Genotype,
+        epochs: f64,
+    ) -> Result<Option<PathBuf>, EvalError> {
+        let Some(dir) = self.config.checkpoint_dir.as_ref() else {
+            return Ok(None);
+        };
+        path_part("checkpoint path", search)?;
+        Ok(Some(
+            dir.join(search)
+                .join("rungs")
+                .join(genotype.hash().to_string())
+                .join(format!("e{epochs}")),
+        ))
     }
 
     /// Where a final evaluation of `search` saves the trained weights of

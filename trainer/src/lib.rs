@@ -19,6 +19,7 @@ pub mod model;
 pub mod preprocess;
 mod progress;
 mod schedule;
+mod sgd;
 pub mod threads;
 pub mod train;
 

@@ -4,19 +4,29 @@
 //! gradient clipping, DARTS auxiliary loss and drop path), checkpoint each
 //! epoch, and score it on validation data (and the test set for final
 //! evaluations). A NaN or infinite loss ends training as diverged.
+//!
+//! A multi-fidelity job ([`RungRun`]) stops at its rung, part way through
+//! a schedule laid out over the settings' whole `epochs`, saves where it
+//! stands (weights, momentum buffers, step) for the next rung, and a
+//! promoted job continues from there. The data order is a function of the
+//! seed and the epoch, and libtorch's generator (drop path) is reseeded at
+//! the start of each epoch, so a run stopped at an epoch boundary and
+//! continued takes exactly the steps of a run that never stopped.
 
 use crate::cancel::Cancel;
 use crate::device::device_name;
 use crate::model::{self, NetConfig};
 use crate::preprocess::{Preprocess, Target};
 use crate::schedule::cosine;
+use crate::sgd::{Sgd, SgdConfig};
 use data::{Dataset, Loader, LoaderConfig, Normalize, Split};
 use queue::wire::TrainSettings;
 use serde::{Deserialize, Serialize};
 use space::Genotype;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Kind, Reduction, Tensor};
 use thiserror::Error;
 
 /// Why training stopped without a score.
@@ -93,6 +103,12 @@ pub struct TrainReport {
     pub setup_seconds: f64,
     /// Set when the loss became NaN or infinite: what and when.
     pub diverged: Option<String>,
+    /// A promoted rung: the epochs of the checkpoint it continued from.
+    #[serde(default)]
+    pub resumed_from: Option<f64>,
+    /// Seconds spent loading that checkpoint.
+    #[serde(default)]
+    pub resume_seconds: Option<f64>,
 }
 
 /// Progress after each step, for progress bars.
@@ -137,6 +153,23 @@ pub struct TrainRun<'a> {
     pub checkpoint_dir: Option<&'a Path>,
     /// Where to save the trained weights (safetensors), if anywhere.
     pub weights_out: Option<&'a Path>,
+    /// A multi-fidelity job: where it stops and what it continues from.
+    pub rung: Option<RungRun<'a>>,
+}
+
+/// One rung of a multi-fidelity run: train to `epochs` of the schedule
+/// (the settings' `epochs` are its whole length), save the state there for
+/// the next rung, continue from a lower rung's state.
+#[derive(Debug, Clone, Copy)]
+pub struct RungRun<'a> {
+    /// Epochs done when the rung ends.
+    pub epochs: f64,
+    /// Where to save the state at the end of the rung (the shared
+    /// checkpoint folder), for a promotion; `None`: not saved.
+    pub save_to: Option<&'a Path>,
+    /// The lower rung's saved state to continue from. Missing or unusable,
+    /// the rung trains from scratch, with a warning naming the file.
+    pub resume_from: Option<&'a Path>,
 }
 
 /// Train as `run` says. Initialization draws from libtorch's global
@@ -161,23 +194,73 @@ pub fn train(
     if let Some(max) = settings.max_steps {
         total = total.min(max);
     }
+    let stop = match run.rung {
+        Some(r) => ((r.epochs * per_epoch as f64).round() as u64).clamp(1, total),
+        None => total,
+    };
     let key = checkpoint_key(run);
     let mut at = Position::default();
     if let Some(dir) = run.checkpoint_dir {
-        if let Some(ck) = load_checkpoint(dir, &key, &mut learner.vs)? {
+        if let Some(ck) = load_checkpoint(dir, &key, &mut learner) {
             tracing::info!(step = ck.step, epoch = ck.epoch, dir = %dir.display(), "resuming from checkpoint");
             at = Position {
-                step: ck.step,
+                step: ck.step.min(stop),
                 epoch: ck.epoch,
                 train_seconds: ck.train_seconds,
             };
         }
     }
+    let (mut resumed_from, mut resume_seconds) = (None, None);
+    if let (0, Some(from)) = (at.step, run.rung.and_then(|r| r.resume_from)) {
+        let t = Instant::now();
+        match load_checkpoint(from, &key, &mut learner) {
+            Some(ck) if ck.step <= stop => {
+                tracing::info!(step = ck.step, epoch = ck.epoch, dir = %from.display(), "promoted: continuing from the lower rung's checkpoint");
+                at = Position {
+                    step: ck.step,
+                    epoch: ck.epoch,
+                    train_seconds: 0.0,
+                };
+                resumed_from = Some(ck.step as f64 / per_epoch as f64);
+                resume_seconds = Some(t.elapsed().as_secs_f64());
+            }
+            Some(ck) => {
+                tracing::warn!(file = %checkpoint_files(from).record_path().display(), step = ck.step, stop, "the lower rung's checkpoint is past this rung; training this rung from scratch")
+            }
+            None => {
+                tracing::warn!(file = %checkpoint_files(from).record_path().display(), "the lower rung's checkpoint is missing or unusable; training this rung from scratch")
+            }
+        }
+    }
     let setup_seconds = setup.elapsed().as_secs_f64();
     let mut clock = StepClock::default();
     let diverged = learner.run_epochs(
-        run, &loader, total, &key, &mut at, &mut clock, cancel, progress,
+        run,
+        &loader,
+        Span {
+            per_epoch,
+            stop,
+            total,
+        },
+        &key,
+        &mut at,
+        &mut clock,
+        cancel,
+        progress,
     )?;
+    if let (None, Some(dir), true) = (&diverged, run.rung.and_then(|r| r.save_to), at.step < total)
+    {
+        let meta = CheckpointMeta {
+            key: key.clone(),
+            step: at.step,
+            epoch: at.epoch,
+            train_seconds: at.train_seconds,
+        };
+        // Without it a promotion trains from scratch: slower, not wrong.
+        if let Err(e) = save_checkpoint(dir, &learner, &meta) {
+            tracing::warn!(error = %e, "could not save the rung's checkpoint; a promotion will train from scratch");
+        }
+    }
     let measured = at.train_seconds.max(1e-9);
     let report = TrainReport {
         val_acc: 0.0,
@@ -201,6 +284,8 @@ pub fn train(
         device: device_name(run.device),
         setup_seconds,
         diverged,
+        resumed_from,
+        resume_seconds,
     };
     if report.diverged.is_some() {
         return Ok(report);
@@ -288,8 +373,23 @@ struct StepClock {
 struct Learner {
     vs: nn::VarStore,
     net: model::Network,
-    opt: nn::Optimizer,
+    opt: Sgd,
     params: i64,
+}
+
+/// Where a run's steps go: `per_epoch` steps an epoch, the schedule over
+/// `total`, this run stopping at `stop`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    per_epoch: u64,
+    stop: u64,
+    total: u64,
+}
+
+/// The seed of libtorch's generator for an epoch, so that an epoch draws
+/// the same (drop path) whether or not the run stopped before it.
+fn epoch_seed(seed: u64, epoch: u64) -> i64 {
+    (seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64
 }
 
 impl Learner {
@@ -314,13 +414,15 @@ impl Learner {
         let vs = nn::VarStore::new(run.device);
         let net = model::build(&vs.root(), run.genotype, &cfg)?;
         let params = model::count_params(&vs, false);
-        let opt = nn::Sgd {
-            momentum: settings.momentum,
-            dampening: 0.0,
-            wd: settings.weight_decay,
-            nesterov: settings.nesterov && settings.momentum > 0.0,
-        }
-        .build(&vs, settings.lr)?;
+        let opt = Sgd::new(
+            &vs,
+            SgdConfig {
+                lr: settings.lr,
+                momentum: settings.momentum,
+                weight_decay: settings.weight_decay,
+                nesterov: settings.nesterov && settings.momentum > 0.0,
+            },
+        );
         Ok(Self {
             vs,
             net,
@@ -329,23 +431,40 @@ impl Learner {
         })
     }
 
-    /// Train from `at` until `total` steps, checkpointing after each epoch
-    /// that does not end the run; `Some(why)` if the loss diverged.
+    /// Train from `at` until `span.stop` steps of a schedule over
+    /// `span.total`, checkpointing after each epoch that does not end the
+    /// run; `Some(why)` if the loss diverged.
     #[allow(clippy::too_many_arguments)]
     fn run_epochs(
         &mut self,
         run: &TrainRun<'_>,
         loader: &Loader,
-        total: u64,
+        span: Span,
         key: &str,
         at: &mut Position,
         clock: &mut StepClock,
         cancel: &Cancel,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Option<String>, TrainError> {
-        while at.step < total {
-            let mut batches = loader.epoch(at.epoch);
-            while at.step < total {
+        let Span {
+            per_epoch,
+            stop,
+            total,
+        } = span;
+        while at.step < stop {
+            let epoch = at.step / per_epoch;
+            let done_in_epoch = at.step % per_epoch;
+            if done_in_epoch == 0 {
+                tch::manual_seed(epoch_seed(run.seed, epoch));
+            }
+            let mut batches = loader.epoch(epoch);
+            // Continuing mid-epoch: the batches already trained on.
+            for _ in 0..done_in_epoch {
+                batches.next();
+            }
+            let epoch_end = ((epoch + 1) * per_epoch).min(stop);
+            let before = at.step;
+            while at.step < epoch_end {
                 if cancel.is_cancelled() {
                     return Err(TrainError::Cancelled);
                 }
@@ -358,8 +477,8 @@ impl Learner {
                 if !loss.is_finite() {
                     at.train_seconds += clock.step_seconds;
                     return Ok(Some(format!(
-                        "loss became {loss} at step {} (epoch {})",
-                        at.step, at.epoch
+                        "loss became {loss} at step {} (epoch {epoch})",
+                        at.step
                     )));
                 }
                 let t2 = Instant::now();
@@ -369,20 +488,25 @@ impl Learner {
                 at.step += 1;
                 progress(Progress {
                     step: at.step,
-                    total,
+                    total: stop,
                     loss,
                 });
             }
-            at.epoch += 1;
+            if at.step == before {
+                return Err(TrainError::Settings(format!(
+                    "epoch {epoch} has no batch to train on"
+                )));
+            }
+            at.epoch = at.step.div_ceil(per_epoch);
             at.train_seconds += clock.step_seconds;
-            if let (Some(dir), true) = (run.checkpoint_dir, at.step < total) {
+            if let (Some(dir), true) = (run.checkpoint_dir, at.step < stop) {
                 let meta = CheckpointMeta {
                     key: key.to_string(),
                     step: at.step,
                     epoch: at.epoch,
                     train_seconds: at.train_seconds,
                 };
-                save_checkpoint(dir, &self.vs, &meta)?;
+                save_checkpoint(dir, self, &meta)?;
             }
             clock.step_seconds = 0.0;
         }
@@ -622,30 +746,57 @@ fn checkpoint_files(dir: &Path) -> crate::checkpoint::Files {
     crate::checkpoint::Files::new(dir, "weights")
 }
 
-fn save_checkpoint(dir: &Path, vs: &nn::VarStore, meta: &CheckpointMeta) -> Result<(), TrainError> {
+fn save_checkpoint(dir: &Path, learner: &Learner, meta: &CheckpointMeta) -> Result<(), TrainError> {
+    let mut tensors: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.extend(learner.opt.state());
     checkpoint_files(dir)
         .save(
             meta.epoch,
-            |tmp| vs.save(tmp).map_err(|e| e.to_string()),
+            |tmp| Tensor::write_safetensors(&tensors, tmp).map_err(|e| e.to_string()),
             meta,
         )
         .map_err(|(path, reason)| TrainError::Checkpoint { path, reason })
 }
 
-/// The checkpoint in `dir` if it belongs to this training run (same key).
-fn load_checkpoint(
-    dir: &Path,
-    key: &str,
-    vs: &mut nn::VarStore,
-) -> Result<Option<CheckpointMeta>, TrainError> {
-    let Some((meta, tensors)) = checkpoint_files(dir).load(key, |m: &CheckpointMeta| &m.key) else {
-        return Ok(None);
-    };
-    vs.load(&tensors).map_err(|e| TrainError::Checkpoint {
-        path: tensors.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(Some(meta))
+/// Continue from the checkpoint in `dir` if it belongs to this training
+/// run (same key) and holds every weight and momentum buffer; one that
+/// cannot be read is passed over with a warning naming the file, and
+/// nothing of it is taken.
+fn load_checkpoint(dir: &Path, key: &str, learner: &mut Learner) -> Option<CheckpointMeta> {
+    let (meta, path) = checkpoint_files(dir).load(key, |m: &CheckpointMeta| &m.key)?;
+    let taken = Tensor::read_safetensors(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|list| {
+            let tensors: HashMap<String, Tensor> = list.into_iter().collect();
+            let vars = learner.vs.variables();
+            for (name, var) in &vars {
+                match tensors.get(name) {
+                    Some(t) if t.size() == var.size() => {}
+                    Some(t) => {
+                        return Err(format!(
+                            "{name} has shape {:?}, the network's {:?}",
+                            t.size(),
+                            var.size()
+                        ))
+                    }
+                    None => return Err(format!("no tensor {name}")),
+                }
+            }
+            learner.opt.load_state(&tensors)?;
+            let _guard = tch::no_grad_guard();
+            for (name, mut var) in vars {
+                var.f_copy_(&tensors[&name]).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+    match taken {
+        Ok(()) => Some(meta),
+        Err(reason) => {
+            tracing::warn!(file = %path.display(), %reason, "ignoring an unusable checkpoint; starting afresh");
+            None
+        }
+    }
 }
 
 /// How to read the dataset a job names.

@@ -93,6 +93,7 @@ fn a_run_fits_its_preprocessing_on_its_training_part_only() {
         device: Device::Cpu,
         checkpoint_dir: None,
         weights_out: Some(&weights),
+        rung: None,
     };
     let report = train(&run, &trainer::Cancel::default(), &mut |_| {}).unwrap();
 

@@ -89,6 +89,7 @@ fn train(
         device,
         checkpoint_dir: ck,
         weights_out: None,
+        rung: None,
     };
     trainer::train::train(&run, cancel, progress)
 }
@@ -219,6 +220,120 @@ fn training_resumes_from_the_last_epoch_checkpoint() {
     );
     assert_eq!(r.steps, 36);
     assert!(!ck.exists(), "a finished job removes its checkpoint");
+}
+
+/// Train `g` as one rung of a multi-fidelity run: to `epochs` of the
+/// settings' schedule, saving the state in `save_to`, continuing from
+/// `resume_from`, the weights written to `weights`.
+fn rung(
+    ds: &data::Dataset,
+    s: &TrainSettings,
+    epochs: f64,
+    save_to: Option<&Path>,
+    resume_from: Option<&Path>,
+    weights: &Path,
+) -> trainer::train::TrainReport {
+    let g = genotype();
+    let run = TrainRun {
+        genotype: &g,
+        dataset: ds,
+        settings: s,
+        seed: 11,
+        device: Device::Cpu,
+        checkpoint_dir: None,
+        weights_out: Some(weights),
+        rung: Some(trainer::train::RungRun {
+            epochs,
+            save_to,
+            resume_from,
+        }),
+    };
+    trainer::train::train(&run, &Cancel::default(), &mut |_| {}).unwrap()
+}
+
+/// Every tensor of a safetensors file, by name.
+fn tensors(path: &Path) -> Vec<(String, Tensor)> {
+    let mut t = Tensor::read_safetensors(path).unwrap();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+fn assert_bit_equal(a: &Path, b: &Path) {
+    let (a, b) = (tensors(a), tensors(b));
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs");
+    }
+}
+
+/// Issue 19: training to rung 1 epoch, then continuing to 3 from that
+/// rung's checkpoint, gives bit for bit the weights of training straight
+/// to 3 with the same schedule (momentum buffers, step, data order and the
+/// generator's draws all carried over); a missing or corrupt checkpoint
+/// makes the rung train from scratch, which gives the same weights again.
+#[test]
+fn a_promoted_rung_continues_bit_for_bit_from_the_lower_rungs_checkpoint() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let s = TrainSettings {
+        weight_decay: 3e-4,
+        momentum: 0.9,
+        nesterov: true,
+        grad_clip: Some(5.0),
+        test: false,
+        ..settings()
+    };
+    let straight = dir.path().join("straight.safetensors");
+    let r = rung(&ds, &s, 3.0, None, None, &straight);
+    assert_eq!((r.steps, r.resumed_from), (36, None));
+
+    let low = dir.path().join("rungs/e1");
+    let r1 = rung(
+        &ds,
+        &s,
+        1.0,
+        Some(&low),
+        None,
+        &dir.path().join("r1.safetensors"),
+    );
+    assert_eq!(r1.steps, 12, "one epoch of 12 batches");
+    assert!(
+        low.join("weights.json").exists(),
+        "the rung's state is saved"
+    );
+    let promoted = dir.path().join("promoted.safetensors");
+    let r3 = rung(&ds, &s, 3.0, None, Some(&low), &promoted);
+    assert_eq!(r3.resumed_from, Some(1.0));
+    assert!(r3.resume_seconds.unwrap() >= 0.0);
+    assert_eq!(r3.steps, 36);
+    assert_bit_equal(&straight, &promoted);
+    assert_eq!(r3.val_acc.to_bits(), r.val_acc.to_bits());
+    assert_eq!(r3.val_loss.to_bits(), r.val_loss.to_bits());
+
+    // Corrupt: the tensor file is garbage. Missing: no folder at all.
+    let tensor_file = std::fs::read_dir(&low)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .unwrap();
+    std::fs::write(&tensor_file, b"not a safetensors file").unwrap();
+    let fresh = dir.path().join("fresh.safetensors");
+    let r = rung(&ds, &s, 3.0, None, Some(&low), &fresh);
+    assert_eq!(r.resumed_from, None, "a corrupt checkpoint is not taken");
+    assert_bit_equal(&straight, &fresh);
+    let r = rung(
+        &ds,
+        &s,
+        3.0,
+        None,
+        Some(&dir.path().join("nowhere")),
+        &fresh,
+    );
+    assert_eq!((r.resumed_from, r.steps), (None, 36));
+    assert_bit_equal(&straight, &fresh);
 }
 
 #[test]

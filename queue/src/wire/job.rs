@@ -191,6 +191,53 @@ pub struct EvalJob {
     pub evaluator: EvaluatorSpec,
     /// Seed of the evaluation (training seed; table: which run).
     pub seed: u64,
+    /// Multi-fidelity searches: the rung this job trains to, and the lower
+    /// rung whose checkpoint it continues from. `None`: train the
+    /// evaluator's whole budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// Where a multi-fidelity job stands: train up to `epochs` of a schedule
+/// laid out over the settings' whole `epochs` (the learning rate follows the
+/// full schedule, as in ASHA), continuing from the checkpoint the same
+/// candidate saved at `resume_from` epochs, if given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fidelity {
+    /// The rung, from 0 (the lowest).
+    pub rung: u32,
+    /// Epochs trained when the job ends (at most the settings' epochs).
+    pub epochs: f64,
+    /// The epochs of the lower rung whose checkpoint this job continues
+    /// from; `None`: train from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_from: Option<f64>,
+}
+
+impl Fidelity {
+    /// Check the rung against the whole schedule of `horizon` epochs.
+    pub fn validate(&self, horizon: f64) -> Result<(), WireError> {
+        let bad = |reason: String| Err(malformed("job payload", format!("fidelity: {reason}")));
+        if !(self.epochs.is_finite() && self.epochs > 0.0) {
+            return bad(format!("epochs {} must be above 0", self.epochs));
+        }
+        if self.epochs > horizon + 1e-9 {
+            return bad(format!(
+                "epochs {} is beyond the schedule's {horizon} epochs",
+                self.epochs
+            ));
+        }
+        if let Some(from) = self.resume_from {
+            if !(from.is_finite() && from > 0.0 && from < self.epochs) {
+                return bad(format!(
+                    "resume_from {from} must be above 0 and below epochs {}",
+                    self.epochs
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl EvalJob {
@@ -207,6 +254,7 @@ impl EvalJob {
             hash: genotype.hash().to_string(),
             evaluator,
             seed,
+            fidelity: None,
         }
     }
 

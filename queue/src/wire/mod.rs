@@ -20,7 +20,9 @@ pub use id::{
     hostname, process_id, validate_id, validate_job_id, validate_search_id, JobId, JOB_SEQ_DIGITS,
     MAX_ID_LEN,
 };
-pub use job::{validate_entry, DartsJob, DataRef, EvalJob, EvaluatorSpec, Pool, MAX_ENTRY_LEN};
+pub use job::{
+    validate_entry, DartsJob, DataRef, EvalJob, EvaluatorSpec, Fidelity, Pool, MAX_ENTRY_LEN,
+};
 pub use progress::{DartsProgress, ProgressNote, TrainProgress, MAX_PROGRESS_BYTES};
 pub use result::{
     cut_reason, JobResult, LogEntry, Outcome, ResultPage, Scores, Undecodable, MAX_REASON_BYTES,

@@ -67,6 +67,13 @@ pub struct Scores {
     /// Epochs trained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<f64>,
+    /// Multi-fidelity jobs: the epochs of the lower rung's checkpoint the
+    /// run continued from (absent: it trained from scratch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<f64>,
+    /// Seconds spent loading that checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_seconds: Option<f64>,
     /// Where it ran (cpu, cuda:0, table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
