@@ -376,6 +376,7 @@ fn evaluation(index: u64, stage: Stage, genotype: &Genotype, scores: Scores) -> 
         elapsed_ms: 1_000 + index * 1_500,
         queued_ms: 0,
         consumed_ms: 0,
+        rung: None,
     }
 }
 
@@ -401,6 +402,7 @@ fn finished_search(results: &Path, data: &Path, with_final: bool) -> SearchState
                 ..train_settings()
             },
         }),
+        fidelity: None,
     };
     let mut state = SearchState::new(format!("export-{}", std::process::id()), spec).unwrap();
     let g = |t: &str| Space::Nb201.parse(t).unwrap();
@@ -789,6 +791,7 @@ fn status_watch_redraws_until_the_search_is_finished() {
         seed: 1,
         parallel: 1,
         final_stage: None,
+        fidelity: None,
     };
     let mut state = SearchState::new(format!("watch-{}", std::process::id()), spec).unwrap();
     rt.block_on(store.submit(&state)).unwrap();

@@ -130,9 +130,19 @@ fn rust_documents() -> Vec<(String, serde_json::Value)> {
             if matches!(ev, EvaluatorSpec::Nb201 { .. }) && *sp != space::Space::Nb201 {
                 continue;
             }
-            let job = EvalJob::new(*sp, &g, ev.clone(), (i * 10 + j) as u64);
+            let mut job = EvalJob::new(*sp, &g, ev.clone(), (i * 10 + j) as u64);
             docs.push((
                 format!("eval-job.{i}-{j}"),
+                serde_json::to_value(&job).unwrap(),
+            ));
+            // A promoted rung of a multi-fidelity search.
+            job.fidelity = Some(queue::wire::Fidelity {
+                rung: 2,
+                epochs: 9.0,
+                resume_from: Some(3.0),
+            });
+            docs.push((
+                format!("eval-job.{i}-{j}-rung"),
                 serde_json::to_value(&job).unwrap(),
             ));
         }
@@ -203,6 +213,8 @@ fn rust_documents() -> Vec<(String, serde_json::Value)> {
         train_seconds: 12.5,
         images_per_s: Some(5000.0),
         epochs: Some(3.0),
+        resumed_from: Some(1.0),
+        resume_seconds: Some(0.02),
         device: Some("cuda:0".into()),
         weights: Some("/r/s/final.safetensors".into()),
         genotype: Some(g.canonical_text()),

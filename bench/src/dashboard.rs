@@ -239,6 +239,7 @@ async fn measure(
             elapsed_ms: i as u64 * 50,
             queued_ms: t0,
             consumed_ms: t0 + i as u64 * 50,
+            rung: None,
         });
     }
     state.evaluated = config.evaluations as u64;

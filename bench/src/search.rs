@@ -412,6 +412,7 @@ impl SearchBenchConfig {
             seed,
             parallel: self.parallel,
             final_stage: None,
+            fidelity: None,
         }
     }
 }

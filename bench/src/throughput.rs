@@ -237,6 +237,7 @@ pub(crate) fn random_search(name: String, budget: usize, seed: u64, parallel: us
         seed,
         parallel,
         final_stage: None,
+        fidelity: None,
     }
 }
 

@@ -385,6 +385,7 @@ mod series_tests {
             elapsed_ms: i,
             queued_ms: 0,
             consumed_ms: 0,
+            rung: None,
         }
     }
 

@@ -478,6 +478,7 @@ mod tests {
                 priority: 0.0,
                 job_id: Some(job_id.clone()),
                 proposed_ms: 0,
+                rung: None,
             },
         );
         store.checkpoint(&state, &[]).await.unwrap();

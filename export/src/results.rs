@@ -90,6 +90,7 @@ mod tests {
             elapsed_ms: 7,
             queued_ms: 0,
             consumed_ms: 0,
+            rung: None,
         };
         let text = csv(&[odd.clone(), odd.clone()]);
         let read = "import csv, io, json, sys\n\

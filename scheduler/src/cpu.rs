@@ -196,6 +196,7 @@ impl SearchSpec {
                 top_k: 1,
                 settings: last,
             }),
+            fidelity: None,
         })
     }
 
@@ -299,6 +300,7 @@ impl SearchSpec {
                 top_k: 1,
                 settings: last,
             }),
+            fidelity: None,
         })
     }
 }

@@ -13,9 +13,12 @@
 //!   in Redis expire; what `nas gc` calls.
 //! - [`client`]: what `nas submit`, `status`, `results` and `cancel` call.
 //! - [`rank`]: the [`rank::Ranker`] surrogate-driven strategies ask.
+//! - [`fidelity`]: multi-fidelity rungs (ASHA, successive halving,
+//!   Hyperband) beside any strategy.
 
 pub mod client;
 pub mod cpu;
+pub mod fidelity;
 pub mod file_store;
 pub mod rank;
 pub mod retention;

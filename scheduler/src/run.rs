@@ -77,8 +77,9 @@ struct EvalLog {
     seen: HashSet<EvalKey>,
 }
 
-/// What makes an evaluation line unique: (stage, genotype hash, outcome).
-type EvalKey = (Stage, String, &'static str);
+/// What makes an evaluation line unique: (stage, genotype hash, rung,
+/// outcome).
+type EvalKey = (Stage, String, Option<u32>, &'static str);
 
 fn eval_key(e: &Evaluation) -> EvalKey {
     let outcome = match e.outcome {
@@ -86,7 +87,7 @@ fn eval_key(e: &Evaluation) -> EvalKey {
         Outcome::Diverged { .. } => "diverged",
         Outcome::Dead { .. } => "dead",
     };
-    (e.stage, e.hash.clone(), outcome)
+    (e.stage, e.hash.clone(), e.rung, outcome)
 }
 
 impl EvalLog {
@@ -290,13 +291,39 @@ impl Run {
         evals: &[Evaluation],
         consumed: bool,
     ) -> Result<(), StepError> {
-        let room = (self.state.spec.parallel).saturating_sub(self.state.pending.len());
+        let mut room = (self.state.spec.parallel).saturating_sub(self.state.pending.len());
+        let now = queue::now_ms();
+        // Multi-fidelity: promotions go first; once the strategy proposes
+        // no more, brackets that will not fill promote from what they have.
+        let mut promotions = Vec::new();
+        if let Some(rungs) = self.state.rungs.as_mut() {
+            let ledger = self.state.strategy.ledger();
+            if ledger.proposed() >= ledger.budget() || ledger.exhausted() {
+                rungs.close();
+            }
+            promotions = rungs.promotions(room);
+            room -= promotions.len();
+        }
+        for j in &promotions {
+            tracing::info!(search = %self.state.id, candidate = %j.hash, rung = j.rung, from_acc = j.from_acc, "promoted to the next rung");
+            self.state.pending.insert(
+                Stage::rung_key(&j.hash, j.rung),
+                Pending {
+                    stage: Stage::Search,
+                    genotype: j.genotype.clone(),
+                    // Higher rungs first: they decide the search.
+                    priority: 1e6 * j.rung as f64 + j.from_acc,
+                    job_id: None,
+                    proposed_ms: now,
+                    rung: Some(j.rung),
+                },
+            );
+        }
         let proposals = if room > 0 {
             self.state.strategy.propose(room)
         } else {
             Vec::new()
         };
-        let now = queue::now_ms();
         // A DARTS search asks once for its supernet search, a job of its
         // own, persisted like a proposal before it is enqueued.
         let asked = self.state.strategy.supernet_request().is_some();
@@ -309,22 +336,31 @@ impl Run {
                     priority: 0.0,
                     job_id: None,
                     proposed_ms: now,
+                    rung: None,
                 },
             );
         }
         for p in &proposals {
+            let (hash, text) = (p.genotype.hash().to_string(), p.genotype.canonical_text());
+            let rung = (self.state.rungs.as_mut()).map(|r| r.admit(&hash, &text));
+            let key = match rung {
+                Some(r) => Stage::rung_key(&hash, r),
+                None => hash,
+            };
             self.state.pending.insert(
-                p.genotype.hash().to_string(),
+                key,
                 Pending {
                     stage: Stage::Search,
-                    genotype: p.genotype.canonical_text(),
+                    genotype: text,
                     priority: p.priority,
                     job_id: None,
                     proposed_ms: now,
+                    rung,
                 },
             );
         }
-        if consumed || !evals.is_empty() || !proposals.is_empty() || asked {
+        let changed = !proposals.is_empty() || !promotions.is_empty();
+        if consumed || !evals.is_empty() || changed || asked {
             self.log.append(evals)?;
             self.state.updated_ms = now;
             store.checkpoint(&self.state, evals).await?;
@@ -385,6 +421,7 @@ impl Run {
                     priority: 1e9 - rank as f64,
                     job_id: None,
                     proposed_ms: now,
+                    rung: None,
                 },
             );
         }
@@ -392,17 +429,24 @@ impl Run {
         true
     }
 
-    /// Keep the `top_k` best search evaluations, best first.
+    /// Keep the `top_k` best search evaluations, best first, one per
+    /// candidate (its highest rung's, in a multi-fidelity search).
     fn update_leaders(&mut self, e: &Evaluation) {
         let k = self.state.spec.final_stage.as_ref().map_or(0, |f| f.top_k);
         if k == 0 || e.val_acc().is_none() {
             return;
         }
         let leaders = &mut self.state.leaders;
+        if let Some(i) = leaders.iter().position(|l| l.hash == e.hash) {
+            if e.rung <= leaders[i].rung {
+                return;
+            }
+            leaders.remove(i);
+        }
         leaders.push(e.clone());
         leaders.sort_by(|a, b| {
-            b.val_acc()
-                .partial_cmp(&a.val_acc())
+            rank_order(b)
+                .partial_cmp(&rank_order(a))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         leaders.truncate(k);
@@ -515,9 +559,24 @@ impl Run {
             self.state.finals.push(e.clone());
             return Ok(e);
         }
+        if !self.first_rung(&e) {
+            self.state.promoted += 1;
+            self.tally_best(&e);
+            return Ok(e);
+        }
         self.state.strategy.observe(&genotype, observed(&r.outcome));
         self.tally(&e);
         Ok(e)
+    }
+
+    /// Record a multi-fidelity result with the rungs; true if it is the
+    /// candidate's first (or the search has no rungs): what the strategy
+    /// is told and the counts count.
+    fn first_rung(&mut self, e: &Evaluation) -> bool {
+        match (e.rung, self.state.rungs.as_mut()) {
+            (Some(rung), Some(rungs)) => rungs.record(&e.hash, rung, e.val_acc()),
+            _ => true,
+        }
     }
 
     /// A result of dead-lettered candidate `key` whose job was replayed,
@@ -541,6 +600,10 @@ impl Run {
             return Ok(e);
         }
         self.state.retaken += 1;
+        if !self.first_rung(&e) {
+            self.tally_best(&e);
+            return Ok(e);
+        }
         self.state.strategy.observe(&genotype, observed(&r.outcome));
         if e.val_acc().is_some() {
             // It was counted as failed: it is evaluated after all.
@@ -619,7 +682,10 @@ impl Run {
         consumed_ms: u64,
     ) -> Evaluation {
         Evaluation {
-            index: self.state.finished() + self.state.finals.len() as u64 + self.state.retaken,
+            index: self.state.finished()
+                + self.state.finals.len() as u64
+                + self.state.retaken
+                + self.state.promoted,
             stage: pending.stage,
             job_id: r.job_id.clone(),
             hash,
@@ -631,27 +697,33 @@ impl Run {
             elapsed_ms: r.finished_ms.saturating_sub(self.state.created_ms),
             queued_ms: pending.proposed_ms,
             consumed_ms,
+            rung: pending.rung,
         }
     }
 
     /// Count a search or supernet evaluation, and keep the leaders and the
     /// best up to date.
     fn tally(&mut self, e: &Evaluation) {
-        self.update_leaders(e);
         match e.val_acc() {
-            Some(acc) => {
-                self.state.evaluated += 1;
-                if self
-                    .state
-                    .best
-                    .as_ref()
-                    .and_then(Evaluation::val_acc)
-                    .is_none_or(|b| acc > b)
-                {
-                    self.state.best = Some(e.clone());
-                }
-            }
+            Some(_) => self.state.evaluated += 1,
             None => self.state.failed += 1,
+        }
+        self.tally_best(e);
+    }
+
+    /// Keep the leaders and the best up to date: the best is the best
+    /// accuracy at the highest rung reached.
+    fn tally_best(&mut self, e: &Evaluation) {
+        self.update_leaders(e);
+        if e.val_acc().is_none() {
+            return;
+        }
+        let better = match self.state.best.as_ref() {
+            Some(b) if b.val_acc().is_some() => rank_order(e) > rank_order(b),
+            _ => true,
+        };
+        if better {
+            self.state.best = Some(e.clone());
         }
     }
 
@@ -694,12 +766,30 @@ impl Run {
             },
             _ => spec.evaluator.clone(),
         };
-        let payload = EvalJob::new(
+        let mut payload = EvalJob::new(
             spec.space,
             &genotype,
             evaluator,
             job_seed(spec.seed, Stage::hash_of(key)),
         );
+        if let (Some(rung), Some(rungs)) = (p.rung, &self.state.rungs) {
+            let levels = rungs.levels();
+            let Some(&epochs) = levels.get(rung as usize) else {
+                return Err(invalid(format!(
+                    "{key} trains at rung {rung}; the ladder has {}",
+                    levels.len()
+                )));
+            };
+            // The schedule runs over the top rung's epochs.
+            if let EvaluatorSpec::Torch { settings, .. } = &mut payload.evaluator {
+                settings.epochs = levels[levels.len() - 1];
+            }
+            payload.fidelity = Some(queue::wire::Fidelity {
+                rung,
+                epochs,
+                resume_from: rungs.resume_from(Stage::hash_of(key), rung),
+            });
+        }
         Ok((
             JobKind::Evaluate,
             serde_json::to_value(payload).expect("payload serializes"),
@@ -759,6 +849,15 @@ fn key_of(map: &BTreeMap<String, Pending>, job_id: &str) -> Option<String> {
     map.iter()
         .find(|(_, p)| p.job_id.as_deref() == Some(job_id))
         .map(|(k, _)| k.clone())
+}
+
+/// How evaluations compare for the best and the leaders: the rung first
+/// (a result at a higher rung trained longer), then the accuracy.
+fn rank_order(e: &Evaluation) -> (u32, f64) {
+    (
+        e.rung.unwrap_or(0),
+        e.val_acc().unwrap_or(f64::NEG_INFINITY),
+    )
 }
 
 /// What the strategy is told of a job's outcome.

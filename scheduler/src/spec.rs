@@ -48,6 +48,10 @@ pub struct SearchSpec {
     /// score them on the test set (torch evaluator only).
     #[serde(default, rename = "final", skip_serializing_if = "Option::is_none")]
     pub final_stage: Option<FinalSpec>,
+    /// Multi-fidelity: candidates climb rungs of epochs, the best of each
+    /// rung continuing from their checkpoint (torch evaluator only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<crate::fidelity::FidelitySpec>,
 }
 
 /// The final stage of a search: `[final]` in a spec.
@@ -184,6 +188,15 @@ impl SearchSpec {
             EvaluatorSpec::Python { entry, .. } => {
                 queue::wire::validate_entry(entry)
                     .map_err(|e| invalid(format!("evaluator python: {e}")))?;
+            }
+        }
+        if let Some(f) = &self.fidelity {
+            f.validate().map_err(invalid)?;
+            if !matches!(self.evaluator, EvaluatorSpec::Torch { .. }) {
+                return Err(invalid("fidelity: rungs train with the torch evaluator (epochs, resumed from checkpoints); this search uses another".into()));
+            }
+            if matches!(self.strategy, StrategySpec::Darts { .. }) {
+                return Err(invalid("fidelity: a darts search trains one supernet; it has no candidates to climb rungs".into()));
             }
         }
         if let Some(f) = &self.final_stage {

@@ -60,6 +60,13 @@ pub enum Stage {
 pub const SUPERNET_KEY: &str = "supernet";
 
 impl Stage {
+    /// The key of a search job at `rung` of a multi-fidelity search, in
+    /// the pending map and as the queue's dedupe key: `<hash>@r<rung>`, so
+    /// that each (candidate, rung) is one job.
+    pub fn rung_key(hash: &str, rung: u32) -> String {
+        format!("{hash}@r{rung}")
+    }
+
     /// The key of a genotype's job of this stage, in the pending map and
     /// as the queue's dedupe key: the hash for search jobs, `final:<hash>`
     /// for final ones.
@@ -80,9 +87,10 @@ impl Stage {
         }
     }
 
-    /// The hash inside a key made by [`Stage::key`].
+    /// The hash inside a key made by [`Stage::key`] or [`Stage::rung_key`].
     pub fn hash_of(key: &str) -> &str {
-        key.strip_prefix("final:").unwrap_or(key)
+        let key = key.strip_prefix("final:").unwrap_or(key);
+        key.split_once("@r").map_or(key, |(hash, _)| hash)
     }
 }
 
@@ -101,6 +109,9 @@ pub struct Pending {
     pub job_id: Option<String>,
     /// When the strategy proposed it.
     pub proposed_ms: u64,
+    /// Multi-fidelity searches: the rung it trains at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<u32>,
 }
 
 /// One evaluated candidate: a line of `evaluations.jsonl` and of the
@@ -139,6 +150,10 @@ pub struct Evaluation {
     /// candidate's time in the system, which `nas bench queue` reports.
     #[serde(default)]
     pub consumed_ms: u64,
+    /// Multi-fidelity searches: the rung of this result (its epochs are
+    /// the scores' `epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<u32>,
 }
 
 impl Evaluation {
@@ -214,12 +229,20 @@ pub struct SearchState {
     /// When it reached a terminal status.
     #[serde(default)]
     pub finished_ms: Option<u64>,
+    /// Multi-fidelity searches: the rungs, every candidate's climb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rungs: Option<crate::fidelity::Rungs>,
+    /// Multi-fidelity searches: results of promoted rungs (beyond each
+    /// candidate's first, which `evaluated + failed` counts).
+    #[serde(default)]
+    pub promoted: u64,
 }
 
 impl SearchState {
     /// A new search from a checked spec.
     pub fn new(id: String, spec: SearchSpec) -> Result<Self, crate::strategy::StrategyError> {
         let strategy = crate::strategy::build(&spec.strategy, spec.space, spec.budget, spec.seed)?;
+        let spec_rungs = (spec.fidelity.clone()).map(crate::fidelity::Rungs::new);
         let now = queue::now_ms();
         Ok(Self {
             id,
@@ -240,6 +263,8 @@ impl SearchState {
             created_ms: now,
             updated_ms: now,
             finished_ms: None,
+            rungs: spec_rungs,
+            promoted: 0,
         })
     }
 

@@ -40,6 +40,7 @@ fn spec() -> SearchSpec {
                 ..TrainSettings::default()
             },
         }),
+        fidelity: None,
     }
 }
 

@@ -23,6 +23,7 @@ fn spec(budget: usize, parallel: usize) -> SearchSpec {
         seed: 5,
         parallel,
         final_stage: None,
+        fidelity: None,
     }
 }
 
