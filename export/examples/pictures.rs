@@ -44,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 secs: 7.0 * x + (x * 1.3).sin() * 3.0 + 5.0,
                 acc: 70.0 + 15.0 * (1.0 - (-x / 15.0).exp()) + 6.0 * (x * 2.7).sin(),
                 retrained: false,
+                rung: None,
             }
         })
         .collect();
@@ -52,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs: 480.0,
         acc: 91.5,
         retrained: true,
+        rung: None,
     });
     let p = Progress { points, failed: 3 };
     progress::ensure_font()?;

@@ -31,6 +31,8 @@ pub struct Point {
     pub acc: f64,
     /// A final retraining rather than a search candidate.
     pub retrained: bool,
+    /// Multi-fidelity searches: the rung of the result.
+    pub rung: Option<u32>,
 }
 
 /// What the plots show.
@@ -54,6 +56,7 @@ impl Progress {
                     secs: e.elapsed_ms as f64 / 1000.0,
                     acc,
                     retrained: e.stage == Stage::Final,
+                    rung: e.rung,
                 }),
                 None => failed += 1,
             }
@@ -190,16 +193,44 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     let blue = RGBColor(61, 133, 198);
-    chart
-        .draw_series(
-            p.points
-                .iter()
-                .filter(|q| !q.retrained)
-                .map(|q| Circle::new((x(q), q.acc), 3, blue.mix(0.55).filled())),
-        )
-        .map_err(e)?
-        .label("candidates")
-        .legend(move |(x, y)| Circle::new((x + 10, y), 3, blue.mix(0.55).filled()));
+    let top = p.points.iter().filter_map(|q| q.rung).max();
+    match top {
+        None => {
+            chart
+                .draw_series(
+                    (p.points.iter())
+                        .filter(|q| !q.retrained)
+                        .map(|q| Circle::new((x(q), q.acc), 3, blue.mix(0.55).filled())),
+                )
+                .map_err(e)?
+                .label("candidates")
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, blue.mix(0.55).filled()));
+        }
+        // A multi-fidelity search: each rung in its own colour, higher
+        // rungs darker and larger.
+        Some(top) => {
+            for rung in 0..=top {
+                let shade = 0.35 + 0.6 * rung as f64 / top.max(1) as f64;
+                let colour = RGBColor(
+                    (61.0 * (1.0 - shade) + 200.0 * (1.0 - shade)) as u8,
+                    (133.0 * (1.0 - shade) + 20.0) as u8,
+                    (198.0 * (0.4 + 0.6 * shade)) as u8,
+                );
+                let size = 3 + rung as i32;
+                chart
+                    .draw_series(
+                        (p.points.iter())
+                            .filter(|q| !q.retrained && q.rung == Some(rung))
+                            .map(move |q| {
+                                Circle::new((x(q), q.acc), size, colour.mix(0.7).filled())
+                            }),
+                    )
+                    .map_err(e)?
+                    .label(format!("rung {rung}"))
+                    .legend(move |(x, y)| Circle::new((x + 10, y), size, colour.mix(0.7).filled()));
+            }
+        }
+    }
     let orange = RGBColor(230, 145, 56);
     chart
         .draw_series(LineSeries::new(p.best_so_far(x), orange.stroke_width(2)))
@@ -308,6 +339,7 @@ mod tests {
             secs: n * 2.0,
             acc,
             retrained: false,
+            rung: None,
         }
     }
 
@@ -337,5 +369,30 @@ mod tests {
         assert_eq!(time_unit(100.0).1, "seconds");
         assert_eq!(time_unit(1000.0).1, "minutes");
         assert_eq!(time_unit(20_000.0).1, "hours");
+    }
+
+    /// Issue 19: a multi-fidelity search's plot shows each rung as its own
+    /// series; a plain search's shows candidates.
+    #[test]
+    fn the_plot_shows_rungs_when_the_search_has_them() {
+        ensure_font().unwrap();
+        let plain = Progress {
+            points: vec![point(1.0, 50.0), point(2.0, 60.0)],
+            failed: 0,
+        };
+        let svg_plain = svg(&plain, "plain").unwrap();
+        assert!(svg_plain.contains("candidates") && !svg_plain.contains("rung 0"));
+        let laddered = Progress {
+            points: (0..6)
+                .map(|i| Point {
+                    rung: Some(i / 3),
+                    ..point(i as f64 + 1.0, 50.0 + i as f64)
+                })
+                .collect(),
+            failed: 0,
+        };
+        let svg_rungs = svg(&laddered, "rungs").unwrap();
+        assert!(svg_rungs.contains("rung 0") && svg_rungs.contains("rung 1"));
+        assert!(!svg_rungs.contains("rung 2") && !svg_rungs.contains(">candidates<"));
     }
 }

@@ -5,7 +5,7 @@ use queue::Outcome;
 use scheduler::Evaluation;
 
 /// The header line, as `nas results --format csv` prints it.
-pub const HEADER: &str = "index,stage,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype";
+pub const HEADER: &str = "index,stage,rung,epochs,job_id,hash,outcome,val_acc,test_acc,params,train_seconds,attempt,worker,elapsed_ms,genotype";
 
 /// One evaluation as a CSV line (without the newline), per RFC 4180: a
 /// field holding a comma, a quote or a line break is quoted, its quotes
@@ -18,9 +18,11 @@ pub fn line(e: &Evaluation) -> String {
     };
     let opt = |v: Option<String>| v.unwrap_or_default();
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         e.index,
         field(e.stage.word()),
+        opt(e.rung.map(|r| r.to_string())),
+        opt(m.and_then(|m| m.epochs).map(|v| v.to_string())),
         field(&e.job_id),
         field(&e.hash),
         kind,

@@ -3,6 +3,7 @@
 //! below were measured on the 2-core development VM (README, "On a fresh
 //! machine").
 
+use crate::fidelity::{FidelitySpec, RungScheduler};
 use crate::spec::{FinalSpec, SearchSpec, SpecError};
 use crate::strategy::{BananasSettings, StrategyKind, StrategySpec};
 use queue::wire::{DartsSettings, DataRef, EvaluatorSpec, TrainSettings};
@@ -100,7 +101,41 @@ pub fn series_proxy_settings(rows: usize) -> TrainSettings {
     }
 }
 
+/// The CPU-sized ladder over a proxy of `epochs`: from a third of it to
+/// three times it, η = 3 (thirds, the proxy, three proxies).
+pub fn cpu_fidelity(scheduler: RungScheduler, epochs: f64) -> FidelitySpec {
+    FidelitySpec::new(scheduler, epochs / 3.0, epochs * 3.0)
+}
+
+/// How many more candidates a multi-fidelity search evaluates than a plain
+/// one for about the same trainer time. With the ladder of
+/// [`cpu_fidelity`], ASHA trains each candidate a third of the proxy, a
+/// third of them on to the proxy's length and a ninth to three times it:
+/// (1/3 + 1/3·2/3 + 1/9·2) ≈ 0.78 proxies per candidate.
+pub const FIDELITY_BUDGET_FACTOR: f64 = 1.25;
+
 impl SearchSpec {
+    /// The same search with rungs: `scheduler` over [`cpu_fidelity`] of
+    /// the evaluator's epochs, and, when `budget` was not given, the budget
+    /// scaled so that the trainer time stays about the same.
+    pub fn with_cpu_fidelity(
+        mut self,
+        scheduler: RungScheduler,
+        budget_given: bool,
+    ) -> Result<Self, SpecError> {
+        let EvaluatorSpec::Torch { settings, .. } = &self.evaluator else {
+            return Err(SpecError::Invalid(
+                "--fidelity: rungs train with the torch evaluator; this search uses another".into(),
+            ));
+        };
+        self.fidelity = Some(cpu_fidelity(scheduler, settings.epochs));
+        if !budget_given {
+            self.budget = (self.budget as f64 * FIDELITY_BUDGET_FACTOR).round() as usize;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
     /// The CPU-sized search of `strategy` on `data`, whose samples `shape`
     /// describes: the space (image cells, dense networks for a table, 1-D
     /// cells for series), strategy settings, budget, proxy and final

@@ -405,6 +405,64 @@ impl Rungs {
         out
     }
 
+    /// The ladder for people: one line of totals per rung, then the climb
+    /// of the `top` candidates that got highest (best first), each rung's
+    /// accuracy in turn: what `nas status` shows.
+    pub fn history_lines(&self, top: usize) -> Vec<String> {
+        let epochs = |r: u32| format!("{}e", short(self.levels[r as usize]));
+        let per_rung: Vec<String> = (0..self.levels.len() as u32)
+            .map(|r| {
+                let done = (self.candidates.values())
+                    .filter(|t| t.results.contains_key(&r))
+                    .count();
+                let busy = (self.candidates.values())
+                    .filter(|t| t.pending == Some(r))
+                    .count();
+                match busy {
+                    0 => format!("{} {done}", epochs(r)),
+                    _ => format!("{} {done} (+{busy} training)", epochs(r)),
+                }
+            })
+            .collect();
+        let mut lines = vec![format!(
+            "rungs ({}, eta {}): {}; {} epochs trained",
+            self.spec.scheduler.name(),
+            self.spec.eta,
+            per_rung.join(", "),
+            short(self.epochs_spent())
+        )];
+        let standing = |t: &Track| {
+            let (r, acc) = (t.results.iter())
+                .filter_map(|(r, a)| a.map(|a| (*r, a)))
+                .next_back()
+                .unwrap_or((0, f64::NEG_INFINITY));
+            (r, acc)
+        };
+        let mut order: Vec<&Track> = self
+            .candidates
+            .values()
+            .filter(|t| !t.results.is_empty())
+            .collect();
+        order.sort_by(|a, b| {
+            let (ra, aa) = standing(a);
+            let (rb, ab) = standing(b);
+            rb.cmp(&ra).then(ab.total_cmp(&aa))
+        });
+        for t in order.into_iter().take(top) {
+            let mut steps: Vec<String> = (t.results.iter())
+                .map(|(r, a)| match a {
+                    Some(a) => format!("{} {a:.2}", epochs(*r)),
+                    None => format!("{} failed", epochs(*r)),
+                })
+                .collect();
+            if let Some(r) = t.pending {
+                steps.push(format!("{} training", epochs(r)));
+            }
+            lines.push(format!("{}: {}", t.genotype, steps.join(" -> ")));
+        }
+        lines
+    }
+
     /// Epochs of every rung's jobs so far, done or under way, each
     /// counted from where it continued: the trainer time the ladder spent,
     /// in epochs.
@@ -417,6 +475,12 @@ impl Rungs {
             })
             .sum()
     }
+}
+
+/// A number of epochs as people write it: 3, 0.33, 2.5.
+fn short(x: f64) -> String {
+    let t = format!("{x:.2}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -483,6 +547,14 @@ mod tests {
         let p = r.promotions(8);
         assert_eq!((p[0].hash.as_str(), p[0].rung), ("h0", 2));
         assert_eq!(r.resume_from("h0", 2), Some(3.0));
+        let lines = r.history_lines(2);
+        assert!(
+            lines[0].starts_with("rungs (asha, eta 3): 1e 9, 3e 3, 9e 0 (+1 training), 27e 0;"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[1], "g: 1e 50.00 -> 3e 90.00 -> 9e training");
+        assert_eq!(lines.len(), 3);
     }
 
     /// Synchronous successive halving waits for the whole rung of a bracket,

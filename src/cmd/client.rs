@@ -318,7 +318,15 @@ fn table(
             eta
         )?;
         if let Some(b) = &s.best {
-            writeln!(out, "  best {}", b.genotype)?;
+            match b.rung {
+                Some(r) => writeln!(out, "  best {} (rung {r})", b.genotype)?,
+                None => writeln!(out, "  best {}", b.genotype)?,
+            }
+        }
+        if let Some(rungs) = &s.rungs {
+            for line in rungs.history_lines(5) {
+                writeln!(out, "  {line}")?;
+            }
         }
         for f in &s.finals {
             match &f.outcome {

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use queue::wire::{JobId, ProgressNote};
 use queue::{MemoryQueue, QueueConfig};
 use scheduler::cpu::DataShape;
+use scheduler::fidelity::RungScheduler;
 use scheduler::strategy::StrategyKind;
 use scheduler::{FileStore, SearchSpec, Store};
 use std::path::PathBuf;
@@ -57,6 +58,33 @@ pub struct SearchArgs {
     /// Take up a stopped search again by its id.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Multi-fidelity: candidates train a third of the proxy first, and
+    /// only the best go on to the proxy's length and to three times it,
+    /// continuing from their checkpoints (the budget grows by a quarter
+    /// unless given, for about the same trainer time).
+    #[arg(long, value_enum)]
+    pub fidelity: Option<FidelityChoice>,
+}
+
+/// The rung schedulers `nas search --fidelity` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FidelityChoice {
+    /// Asynchronous successive halving: promote as soon as a rung allows.
+    Asha,
+    /// Synchronous successive halving, in brackets.
+    Sh,
+    /// Hyperband: brackets starting at every rung in turn.
+    Hyperband,
+}
+
+impl From<FidelityChoice> for RungScheduler {
+    fn from(c: FidelityChoice) -> Self {
+        match c {
+            FidelityChoice::Asha => RungScheduler::Asha,
+            FidelityChoice::Sh => RungScheduler::Sh,
+            FidelityChoice::Hyperband => RungScheduler::Hyperband,
+        }
+    }
 }
 
 /// The strategies `nas search` offers, each with its CPU-sized defaults
@@ -206,6 +234,13 @@ async fn open_search(args: &SearchArgs, store: &FileStore) -> anyhow::Result<Str
         Some(path) => SearchSpec::from_file(path)?,
         None => default_spec(args, args.data.as_deref().expect("clap requires --data"))?,
     };
+    if let Some(f) = args.fidelity {
+        if args.config.is_some() && spec.fidelity.is_some() {
+            bail!("--fidelity: the spec has its own [fidelity] section; change it there");
+        }
+        let given = args.budget.is_some() || args.config.is_some();
+        spec = spec.with_cpu_fidelity(f.into(), given)?;
+    }
     super::client::pin_dataset(&mut spec)?;
     spec.validate()?;
     if let queue::wire::EvaluatorSpec::Python { entry, .. } = &spec.evaluator {
