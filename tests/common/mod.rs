@@ -50,6 +50,34 @@ pub fn write_dataset(dir: &std::path::Path) {
     write("t10k", 100);
 }
 
+/// [`write_dataset`] with `train` training images.
+pub fn write_dataset_of(dir: &std::path::Path, train: u32) {
+    write_dataset(dir);
+    let mut state = 777u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut img = vec![0, 0, 8, 3];
+    let mut lab = vec![0, 0, 8, 1];
+    for d in [train, 12, 12] {
+        img.extend(d.to_be_bytes());
+    }
+    lab.extend(train.to_be_bytes());
+    for _ in 0..train {
+        let class = (rand() % 4) as u8;
+        lab.push(class);
+        for _ in 0..144 {
+            let noise = (rand() % 81) as i32 - 40;
+            img.push((class as i32 * 60 + 20 + noise).clamp(0, 255) as u8);
+        }
+    }
+    std::fs::write(dir.join("train-images-idx3-ubyte"), img).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), lab).unwrap();
+}
+
 /// A `nas` system on the test Redis (`REDIS_URL`, set by scripts/test.sh)
 /// under a key prefix of its own: daemons started with [`System::spawn`]
 /// log to files in a temporary folder and are killed when it drops.
@@ -119,6 +147,12 @@ impl System {
             .spawn()
             .unwrap();
         self.procs.0.push(child);
+    }
+
+    /// Start a daemon logging to `logs/<log>`; its process id.
+    pub fn spawn_pid(&mut self, args: &[&str], log: &str) -> u32 {
+        self.spawn(args, log);
+        self.procs.0.last().unwrap().id()
     }
 
     /// A daemon's log so far.
