@@ -88,7 +88,7 @@ fn err(what: &str) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
 }
 
 /// Run a command; its stdout, or an error with its stderr's tail.
-fn output(cmd: &mut Command, what: &str) -> Result<String> {
+pub(crate) fn output(cmd: &mut Command, what: &str) -> Result<String> {
     let out = cmd.output().map_err(err(what))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -103,7 +103,7 @@ fn output(cmd: &mut Command, what: &str) -> Result<String> {
 }
 
 /// The search `nas search` ran in `results`: its state.
-fn search_state(results: &Path) -> Result<scheduler::SearchState> {
+pub(crate) fn search_state(results: &Path) -> Result<scheduler::SearchState> {
     let dir = std::fs::read_dir(results)
         .map_err(err("reading the search's results folder"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -15,6 +15,8 @@
 //!   NAS-Bench-201 table, against random search and the table's optimum.
 //! - [`datasets`]: `nas search` on tables and time series against
 //!   scikit-learn's and aeon's baselines on the same split.
+//! - [`fidelity`]: ASHA over evolution against plain evolution at full
+//!   fidelity, on real data, at about the same trainer time.
 //!
 //! Each benchmark returns a report whose `Display` is what `nas bench`
 //! prints; its last line is the headline ratio.
@@ -22,6 +24,7 @@
 pub mod dashboard;
 pub mod datasets;
 pub mod error;
+pub mod fidelity;
 pub mod lpush;
 pub mod noop;
 pub mod python;

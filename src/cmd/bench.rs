@@ -204,6 +204,11 @@ pub enum BenchCommand {
     /// HistGradientBoosting and MLP (defaults) on the same split; the last
     /// line gives nas's test score over the best baseline's.
     Tabular(DatasetBenchArgs),
+    /// ASHA over evolution against plain evolution at full fidelity on real
+    /// data, one search after the other per seed: the winners' test scores
+    /// after the same retraining, the trainer time of each (as a ratio),
+    /// and the checkpoint loading share of promoted rungs.
+    Fidelity(FidelityBenchArgs),
     /// `nas search` on UCR/UEA time series (CPU defaults) against aeon's
     /// 1-nearest-neighbour DTW classifier on the same train/test files.
     Timeseries(DatasetBenchArgs),
@@ -216,6 +221,93 @@ impl QueueArgs {
             url: self.redis.url()?,
             queue: self.config()?,
             connect_timeout: self.redis.connect_timeout(),
+        })
+    }
+}
+
+/// Flags of `nas bench fidelity`.
+#[derive(Debug, clap::Args)]
+pub struct FidelityBenchArgs {
+    /// The dataset, as `nas search --data` takes it.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: crate::args::ReadArgs,
+    /// Full fidelity, in proxies: the plain search trains every candidate
+    /// this many times the CPU-sized proxy's epochs, the top rung too.
+    #[arg(long, default_value_t = 3.0)]
+    pub max_proxies: f64,
+    /// The reduction factor: rungs at max/eta², max/eta and max.
+    #[arg(long, default_value_t = 3)]
+    pub eta: u32,
+    /// Candidates of the plain search.
+    #[arg(long, default_value_t = 8)]
+    pub plain_budget: usize,
+    /// Candidates of the ASHA search (default: eta times plain's, for
+    /// about the same trainer time).
+    #[arg(long)]
+    pub asha_budget: Option<usize>,
+    /// Epochs of the final retraining of each winner.
+    #[arg(long, default_value_t = 1.0)]
+    pub final_epochs: f64,
+    /// Training samples of the final retraining (default: 20,000, or all
+    /// when fewer).
+    #[arg(long, default_value_t = 20_000)]
+    pub final_subset: usize,
+    /// Seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Trainer slots of each search.
+    #[arg(long, default_value_t = 2)]
+    pub slots: usize,
+    /// Where the searches go (default: a temporary folder).
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+}
+
+impl FidelityBenchArgs {
+    fn config(self) -> anyhow::Result<bench::fidelity::FidelityBench> {
+        let ds = self
+            .read
+            .load(&self.data)
+            .with_context(|| format!("reading the dataset {}", self.data.display()))?;
+        let shape = scheduler::cpu::DataShape {
+            input: ds.meta.input,
+            categorical: (ds.meta.columns.iter()).any(|c| c.kind == data::ColumnKind::Categorical),
+            train_len: ds.meta.train_len,
+        };
+        let base = scheduler::SearchSpec::cpu_default(
+            scheduler::strategy::StrategyKind::Evolution,
+            self.read.data_ref(&self.data)?,
+            shape,
+            "fidelity bench".into(),
+            None,
+            1,
+            self.slots,
+        )?;
+        anyhow::ensure!(self.eta >= 2, "--eta must be at least 2");
+        // A full ladder would cost 1/eta² + (1/eta - 1/eta²)/eta +
+        // (1 - 1/eta)/eta² of max per candidate (0.26 at eta 3), but ASHA
+        // promotes early results before their rung fills, and on a finite
+        // budget a candidate costs about 1/eta of max (0.33 measured on
+        // Fashion-MNIST at eta 3): eta times plain's candidates take about
+        // plain's trainer time.
+        let asha_budget = self
+            .asha_budget
+            .unwrap_or(self.plain_budget * self.eta as usize);
+        Ok(bench::fidelity::FidelityBench {
+            nas: std::env::current_exe().context("finding the nas binary")?,
+            base,
+            max_proxies: self.max_proxies,
+            eta: self.eta,
+            plain_budget: self.plain_budget,
+            asha_budget,
+            final_epochs: self.final_epochs,
+            final_subset: self.final_subset,
+            seeds: self.seeds,
+            slots: self.slots,
+            work: self.work.unwrap_or_else(|| bench_work("fidelity")),
         })
     }
 }
@@ -299,6 +391,13 @@ fn bench_work(kind: &str) -> PathBuf {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let report = match command {
+        BenchCommand::Fidelity(args) => {
+            let config = args.config()?;
+            eprintln!("searches in {}", config.work.display());
+            tokio::task::spawn_blocking(move || config.run())
+                .await??
+                .to_string()
+        }
         BenchCommand::Tabular(args) => {
             let config = args.config(true, &bench_work("tabular"))?;
             eprintln!("searches and splits in {}", config.work.display());

@@ -73,7 +73,9 @@ pub struct EvaluatorFlags {
     pub device: String,
     /// Checkpoint torch and darts jobs each epoch under this folder
     /// (`<dir>/<search>/<payload digest>/`); a redelivered job resumes
-    /// from its checkpoint.
+    /// from its checkpoint. Multi-fidelity rungs leave their state in
+    /// `<dir>/<search>/rungs/` for promoted jobs, which any trainer may
+    /// take: every trainer of such searches needs the same shared folder.
     #[arg(long)]
     pub checkpoint_dir: Option<PathBuf>,
     /// Save the weights of final evaluations under this folder
