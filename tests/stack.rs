@@ -460,10 +460,17 @@ async fn surrogate_round_trip(redis: &AclRedis) {
         .enumerate()
         .map(|(i, g)| (g.clone(), 80.0 + i as f64 / 10.0))
         .collect();
-    let ranking =
-        surrogate::Ranker::rank(&ranker, "acl-search", space, None, &training, &sample[20..])
-            .await
-            .unwrap();
+    let ranking = surrogate::Ranker::rank(
+        &ranker,
+        "acl-search",
+        space,
+        None,
+        &training,
+        &[],
+        &sample[20..],
+    )
+    .await
+    .unwrap();
     assert_eq!(ranking.scores.len(), 10);
     let _ = stop.send(());
     let report = replica.await.unwrap().unwrap();

@@ -463,6 +463,20 @@ impl Rungs {
         lines
     }
 
+    /// Every result with an accuracy, each rung of each candidate, as
+    /// (genotype text, accuracy, fidelity: the rung's epochs over the top
+    /// rung's), by hash then rung: what the surrogate learns from.
+    pub fn observations(&self) -> Vec<(&str, f64, f64)> {
+        let max = self.levels.last().copied().unwrap_or(1.0);
+        (self.candidates.values())
+            .flat_map(|t| {
+                (t.results.iter()).filter_map(move |(r, a)| {
+                    a.map(|a| (t.genotype.as_str(), a, self.levels[*r as usize] / max))
+                })
+            })
+            .collect()
+    }
+
     /// Epochs of every rung's jobs so far, done or under way, each
     /// counted from where it continued: the trainer time the ladder spent,
     /// in epochs.

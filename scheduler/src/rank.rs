@@ -65,14 +65,17 @@ impl Scored {
 pub trait Ranker: Send + Sync + std::fmt::Debug {
     /// Predicted validation accuracy (percent) of each candidate, in order,
     /// with its spread, from a surrogate fitted on `training` (architecture,
-    /// accuracy). `predictor` names one of [`PREDICTORS`] or [`AUTO`];
-    /// `None` is the ranker's default.
+    /// accuracy), each result at its share of full fidelity in `fidelity`
+    /// (a multi-fidelity search's rungs; empty: all full); candidates are
+    /// scored at full fidelity. `predictor` names one of [`PREDICTORS`] or
+    /// [`AUTO`]; `None` is the ranker's default.
     async fn rank(
         &self,
         search: &str,
         space: Space,
         predictor: Option<&str>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<Scored, String>;
 }

@@ -260,13 +260,34 @@ impl Run {
                 reason: "its strategy ranks candidates with the surrogate, and this scheduler has none (run `nas surrogate` and give the scheduler --surrogate redis, or search embedded)".into(),
             });
         };
+        // Multi-fidelity: the strategy was told its candidates' first rungs;
+        // the surrogate learns from every rung, each result at its share
+        // of the top rung's epochs.
+        let (training, fidelity) = match &self.state.rungs {
+            Some(rungs) => {
+                let space = self.state.spec.space;
+                let mut training = Vec::new();
+                let mut fidelity = Vec::new();
+                for (text, acc, f) in rungs.observations() {
+                    let g = space.parse(text).map_err(|e| StepError::Invalid {
+                        id: self.state.id.clone(),
+                        reason: format!("rung result of {text}: {e}"),
+                    })?;
+                    training.push((g, acc));
+                    fidelity.push(f);
+                }
+                (training, fidelity)
+            }
+            None => (request.training, Vec::new()),
+        };
         let t = std::time::Instant::now();
         let scored = ranker
             .rank(
                 &self.state.id,
                 self.state.spec.space,
                 request.predictor.as_deref(),
-                &request.training,
+                &training,
+                &fidelity,
                 &request.candidates,
             )
             .await
@@ -274,7 +295,8 @@ impl Run {
         tracing::info!(
             search = %self.state.id,
             candidates = request.candidates.len(),
-            fitted_on = request.training.len(),
+            fitted_on = training.len(),
+            below_top_rung = fidelity.iter().filter(|&&f| f < 1.0).count(),
             ms = t.elapsed().as_millis() as u64,
             "surrogate ranked candidates"
         );

@@ -3,11 +3,14 @@
 //! halving, Hyperband) over a strategy enqueue one job per (candidate,
 //! rung), promoted jobs continue from the rung below, a scheduler restarted
 //! mid-search enqueues nothing twice, the best is the best of the top rung,
-//! and the final stage retrains candidates of the top rung.
+//! and the final stage retrains candidates of the top rung; a ranked
+//! strategy's surrogate is fitted on every rung's results, each at its
+//! fidelity.
 
 use queue::wire::{DataRef, EvalJob, EvaluatorSpec, TrainSettings};
 use queue::{Lease, MemoryQueue, Outcome, Queue, QueueConfig, Scores};
 use scheduler::fidelity::{FidelitySpec, RungScheduler};
+use scheduler::rank::{Ranker, Scored};
 use scheduler::run::Run;
 use scheduler::spec::FinalSpec;
 use scheduler::strategy::StrategySpec;
@@ -99,7 +102,10 @@ async fn complete(q: &dyn Queue, l: &Lease, acc: f64) {
 
 /// Run a search to its end, the scheduler restarted (a new `Run` from the
 /// stored state) every few steps; what the trainers saw, and the state.
-async fn search(spec: SearchSpec) -> (Seen, SearchState, Vec<scheduler::Evaluation>) {
+async fn search(
+    spec: SearchSpec,
+    ranker: Option<&dyn Ranker>,
+) -> (Seen, SearchState, Vec<scheduler::Evaluation>) {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path());
     let q = MemoryQueue::new(QueueConfig::default());
@@ -110,7 +116,7 @@ async fn search(spec: SearchSpec) -> (Seen, SearchState, Vec<scheduler::Evaluati
     let mut run = Run::open(state, dir.path()).unwrap();
     let mut seen = Seen::default();
     for round in 0..400 {
-        run.step(&q, &store, None).await.unwrap();
+        run.step(&q, &store, ranker).await.unwrap();
         if run.state.status.is_terminal() {
             break;
         }
@@ -118,7 +124,7 @@ async fn search(spec: SearchSpec) -> (Seen, SearchState, Vec<scheduler::Evaluati
             // A restarted scheduler takes up the stored state.
             let stored = store.load("rungs-1").await.unwrap().unwrap();
             run = Run::open(stored, dir.path()).unwrap();
-            run.step(&q, &store, None).await.unwrap();
+            run.step(&q, &store, ranker).await.unwrap();
         }
         train_all(&q, &mut seen, &levels).await;
     }
@@ -165,7 +171,7 @@ async fn asha_over_evolution_promotes_the_top_third_of_each_rung() {
         population: 10,
         sample: 3,
     };
-    let (seen, state, evals) = search(spec(RungScheduler::Asha, evolution)).await;
+    let (seen, state, evals) = search(spec(RungScheduler::Asha, evolution), None).await;
     check_common(&seen, &state, &evals);
     // 27 candidates at 1 epoch; ASHA promotes the top third of each rung
     // as it goes: at least 9 at 3 epochs and 3 at 9 (more when an early
@@ -195,7 +201,7 @@ async fn asha_over_evolution_promotes_the_top_third_of_each_rung() {
 
 #[tokio::test]
 async fn synchronous_successive_halving_over_random_search() {
-    let (seen, state, evals) = search(spec(RungScheduler::Sh, StrategySpec::Random)).await;
+    let (seen, state, evals) = search(spec(RungScheduler::Sh, StrategySpec::Random), None).await;
     check_common(&seen, &state, &evals);
     // Three brackets of 9: 3 of each at 3 epochs, 1 of each at 9.
     assert_eq!(seen.by_rung, BTreeMap::from([(0, 27), (1, 9), (2, 3)]));
@@ -203,7 +209,8 @@ async fn synchronous_successive_halving_over_random_search() {
 
 #[tokio::test]
 async fn hyperband_starts_brackets_at_every_rung() {
-    let (seen, state, evals) = search(spec(RungScheduler::Hyperband, StrategySpec::Random)).await;
+    let (seen, state, evals) =
+        search(spec(RungScheduler::Hyperband, StrategySpec::Random), None).await;
     check_common(&seen, &state, &evals);
     // Brackets of 9 from rung 0, 5 from rung 1, 3 from rung 2, then 9 from
     // rung 0 and the last 1 from rung 1 (closed when the budget was spent).
@@ -214,6 +221,61 @@ async fn hyperband_starts_brackets_at_every_rung() {
             m
         });
     assert_eq!(first, BTreeMap::from([(0, 18), (1, 6), (2, 3)]));
+}
+
+/// A surrogate that records what it was fitted on and scores candidates
+/// by the fake trainers' truth at the top rung.
+#[derive(Debug, Default)]
+struct Recording(std::sync::Mutex<Vec<(usize, Vec<f64>)>>);
+
+#[async_trait::async_trait]
+impl Ranker for Recording {
+    async fn rank(
+        &self,
+        _search: &str,
+        _space: space::Space,
+        _predictor: Option<&str>,
+        training: &[(space::Genotype, f64)],
+        fidelity: &[f64],
+        candidates: &[space::Genotype],
+    ) -> Result<Scored, String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((training.len(), fidelity.to_vec()));
+        let truth = |g: &space::Genotype| accuracy(&g.hash().to_string(), 9.0);
+        Ok(Scored::of(candidates.iter().map(truth).collect()))
+    }
+}
+
+#[tokio::test]
+async fn a_ranked_strategys_surrogate_learns_from_every_rung() {
+    let local = StrategySpec::Surrogate {
+        init: 9,
+        beam: 6,
+        parents: 3,
+        predictor: None,
+    };
+    let ranker = Recording::default();
+    let (seen, state, evals) = search(spec(RungScheduler::Asha, local), Some(&ranker)).await;
+    check_common(&seen, &state, &evals);
+    let asked = ranker.0.lock().unwrap();
+    assert!(asked.len() >= 2, "rounds after the random cells: {asked:?}");
+    for (n, fidelity) in asked.iter() {
+        assert_eq!(fidelity.len(), *n, "a fidelity per result");
+        assert!(
+            (fidelity.iter()).all(|f| [1.0 / 9.0, 3.0 / 9.0, 1.0].contains(f)),
+            "each result at its rung's share of the top rung's epochs: {fidelity:?}"
+        );
+    }
+    // Results above the first rung are training data as well: the fits
+    // saw more results than the strategy was told (one per candidate).
+    let (n, fidelity) = asked.last().unwrap();
+    let first_rungs = fidelity.iter().filter(|&&f| f == 1.0 / 9.0).count();
+    assert!(
+        *n > first_rungs && first_rungs >= 9,
+        "{n} results, {first_rungs} at the first rung"
+    );
 }
 
 #[test]

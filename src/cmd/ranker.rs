@@ -22,13 +22,14 @@ impl scheduler::rank::Ranker for Adapter {
         space: Space,
         predictor: Option<&str>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<scheduler::rank::Scored, String> {
         let predictor = predictor
             .map(|name| predictor_for(name, space))
             .transpose()?;
         self.0
-            .rank(search, space, predictor, training, candidates)
+            .rank(search, space, predictor, training, fidelity, candidates)
             .await
             .map(|r| scheduler::rank::Scored {
                 scores: r.scores,

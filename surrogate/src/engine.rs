@@ -71,14 +71,20 @@ pub(crate) struct Job {
     pub predictor: PredictorKind,
     pub seed: u64,
     pub training: Vec<(Genotype, f64)>,
+    /// The share of full fidelity of each training result; empty when all
+    /// are at full fidelity.
+    pub fidelity: Vec<f64>,
     pub candidates: Vec<Genotype>,
 }
 
-fn fingerprint(training: &[(Genotype, f64)]) -> u64 {
+fn fingerprint(training: &[(Genotype, f64)], fidelity: &[f64]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for (g, acc) in training {
         Hash::hash(&g.canonical(), &mut h);
         acc.to_bits().hash(&mut h);
+    }
+    for f in fidelity {
+        f.to_bits().hash(&mut h);
     }
     h.finish()
 }
@@ -154,7 +160,7 @@ impl Engine {
             predictor: job.predictor,
             seed: job.seed,
         };
-        let fp = fingerprint(&job.training);
+        let fp = fingerprint(&job.training, &job.fidelity);
         let previous = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             match cache.iter().position(|e| e.id == id) {
@@ -175,6 +181,7 @@ impl Engine {
         let warm = previous.filter(|_| self.config.warm_start);
         let (kind, space, seed) = (job.predictor, job.space.kind(), job.seed);
         let training = job.training.clone();
+        let fidelity = job.fidelity.clone();
         let fit = self.config.fit.clone();
         let started = std::time::Instant::now();
         self.fits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -182,8 +189,8 @@ impl Engine {
             Some(prev) => prev
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .refit(&training, &fit),
-            None => Surrogate::fit(kind, space, &training, &fit, seed),
+                .refit_at(&training, &fidelity, &fit),
+            None => Surrogate::fit_at(kind, space, &training, &fidelity, &fit, seed),
         })
         .await?;
         tracing::info!(
@@ -242,6 +249,7 @@ mod tests {
             predictor: PredictorKind::Lstm,
             seed: 2,
             training,
+            fidelity: Vec::new(),
             candidates,
         }
     }

@@ -3,6 +3,16 @@
 //! minibatches, a fixed epoch budget cut short when the training loss stops
 //! improving) and batched prediction.
 //!
+//! Results at a lower fidelity (fewer epochs of a multi-fidelity search)
+//! are training data too: every network has a learned fidelity slope `a`,
+//! and a result at share `f` of full fidelity is fitted as the network's
+//! output plus `a·ln f` (on the logit for the token networks, on the
+//! standardized accuracy for the dense ones). A low-rung result thus says
+//! how good the architecture is, shifted by what the missing training
+//! costs; candidates are scored at full fidelity, where the shift is 0. A
+//! fit whose results are all at full fidelity never moves the slope, and
+//! is the same fit as without one.
+//!
 //! Every random choice (initial weights, minibatch order, bootstrap
 //! samples) comes from `space::rng`, seeded by the caller: the same pairs,
 //! config and seed give the same model and the same scores. All of it is
@@ -209,6 +219,12 @@ impl FitConfig {
     }
 }
 
+/// The optimizer group of the fidelity slope, and its learning rate: one
+/// scalar that must travel to about 1 (a standardized accuracy per unit of
+/// `ln f`), faster than the networks' small steps would take it.
+const SLOPE_GROUP: usize = 1;
+const SLOPE_LR: f64 = 0.05;
+
 /// One prediction.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Score {
@@ -222,6 +238,31 @@ pub struct Score {
 struct Member {
     vs: VarStore,
     net: Net,
+    /// The fidelity slope `a` (`[1]`, starts at 0).
+    slope: Tensor,
+}
+
+impl Member {
+    /// A member around `net`: its slope joins `vs` (drawn from no
+    /// generator, so the other weights are the same with or without it),
+    /// then a warm start copies `previous`'s weights, slope included.
+    fn new(vs: VarStore, net: Net, previous: Option<&Member>) -> Result<Self, SurrogateError> {
+        let slope = (vs.root().set_group(SLOPE_GROUP)).f_zeros("fidelity_slope", &[1])?;
+        let mut vs = vs;
+        if let Some(previous) = previous {
+            vs.copy(&previous.vs)?;
+        }
+        Ok(Self { vs, net, slope })
+    }
+
+    /// `out` shifted by `a·ln f` for each row's fidelity, when the fit has
+    /// fidelities.
+    fn at_fidelity(&self, out: Tensor, log_f: Option<&Tensor>) -> Result<Tensor, SurrogateError> {
+        Ok(match log_f {
+            Some(l) => out.f_add(&l.f_mul(&self.slope)?)?,
+            None => out,
+        })
+    }
 }
 
 /// A fitted predictor for one space.
@@ -266,15 +307,48 @@ fn to_accuracy(target: f64) -> f64 {
 struct Data {
     tokens: Vec<Vec<i64>>,
     targets: Vec<f32>,
+    /// `ln f` of each pair's fidelity; `None` when all are at full fidelity.
+    log_fidelity: Option<Vec<f32>>,
 }
 
-fn prepare(space: SpaceKind, pairs: &[(Genotype, f64)]) -> Result<Data, SurrogateError> {
+/// `ln f` of each pair's fidelity (`fidelity` empty: all full), checked;
+/// `None` when every pair is at full fidelity.
+fn log_fidelity(pairs: usize, fidelity: &[f64]) -> Result<Option<Vec<f32>>, SurrogateError> {
+    if fidelity.is_empty() {
+        return Ok(None);
+    }
+    if fidelity.len() != pairs {
+        return Err(SurrogateError::Config(format!(
+            "{} fidelities for {pairs} training results",
+            fidelity.len()
+        )));
+    }
+    if let Some((index, f)) =
+        (fidelity.iter().enumerate()).find(|(_, f)| !(f.is_finite() && **f > 0.0 && **f <= 1.0))
+    {
+        return Err(SurrogateError::Training {
+            index,
+            reason: format!("fidelity {f} is not a share of full fidelity in (0, 1]"),
+        });
+    }
+    if fidelity.iter().all(|&f| f == 1.0) {
+        return Ok(None);
+    }
+    Ok(Some(fidelity.iter().map(|f| f.ln() as f32).collect()))
+}
+
+fn prepare(
+    space: SpaceKind,
+    pairs: &[(Genotype, f64)],
+    fidelity: &[f64],
+) -> Result<Data, SurrogateError> {
     if pairs.is_empty() {
         return Err(SurrogateError::NoTrainingData);
     }
     let mut data = Data {
         tokens: Vec::with_capacity(pairs.len()),
         targets: Vec::with_capacity(pairs.len()),
+        log_fidelity: log_fidelity(pairs.len(), fidelity)?,
     };
     for (index, (g, accuracy)) in pairs.iter().enumerate() {
         if g.kind() != space {
@@ -310,7 +384,21 @@ impl Surrogate {
         config: &FitConfig,
         seed: u64,
     ) -> Result<Self, SurrogateError> {
-        Self::train(kind, space, pairs, config, seed, None)
+        Self::train(kind, space, pairs, &[], config, seed, None)
+    }
+
+    /// [`Self::fit`] on results of a multi-fidelity search: `fidelity[i]`
+    /// is the share of full fidelity (epochs over the top rung's) that
+    /// `pairs[i]` was trained at, in (0, 1]; empty when all are full.
+    pub fn fit_at(
+        kind: PredictorKind,
+        space: SpaceKind,
+        pairs: &[(Genotype, f64)],
+        fidelity: &[f64],
+        config: &FitConfig,
+        seed: u64,
+    ) -> Result<Self, SurrogateError> {
+        Self::train(kind, space, pairs, fidelity, config, seed, None)
     }
 
     /// Fit on `pairs` (typically the previous pairs and new results),
@@ -321,6 +409,16 @@ impl Surrogate {
         pairs: &[(Genotype, f64)],
         config: &FitConfig,
     ) -> Result<Self, SurrogateError> {
+        self.refit_at(pairs, &[], config)
+    }
+
+    /// [`Self::refit`] with fidelities, as [`Self::fit_at`] takes them.
+    pub fn refit_at(
+        &self,
+        pairs: &[(Genotype, f64)],
+        fidelity: &[f64],
+        config: &FitConfig,
+    ) -> Result<Self, SurrogateError> {
         let warm = FitConfig {
             embedding: self.config.embedding,
             hidden: self.config.hidden,
@@ -328,23 +426,32 @@ impl Surrogate {
             ..config.clone()
         };
         let seed = self.seed.wrapping_add(self.version as u64);
-        Self::train(self.kind, self.space, pairs, &warm, seed, Some(self))
+        Self::train(
+            self.kind,
+            self.space,
+            pairs,
+            fidelity,
+            &warm,
+            seed,
+            Some(self),
+        )
     }
 
     fn train(
         kind: PredictorKind,
         space: SpaceKind,
         pairs: &[(Genotype, f64)],
+        fidelity: &[f64],
         config: &FitConfig,
         seed: u64,
         warm: Option<&Surrogate>,
     ) -> Result<Self, SurrogateError> {
         config.validate()?;
         tch::set_num_threads(config.threads);
-        if let Some(encoding) = kind.encoding() {
-            return Self::train_dense(kind, encoding, space, pairs, config, seed, warm);
+        if kind.encoding().is_some() {
+            return Self::train_dense(kind, space, pairs, fidelity, config, seed, warm);
         }
-        let data = prepare(space, pairs)?;
+        let data = prepare(space, pairs, fidelity)?;
         let vocab = Vocabulary::of(space);
         let dims = dims(vocab, config);
         let mean_target =
@@ -363,14 +470,12 @@ impl Surrogate {
         let mut epochs_run = Vec::with_capacity(count);
         for m in 0..count {
             let mut member_rng = space::rng(rng.random());
-            let mut vs = VarStore::new(Device::Cpu);
+            let vs = VarStore::new(Device::Cpu);
             let net = match kind {
                 PredictorKind::Lstm => Net::lstm(&vs, dims, &mut member_rng, logit(mean_target))?,
                 _ => Net::mlp(&vs, dims, &mut member_rng, logit(mean_target))?,
             };
-            if let Some(previous) = warm {
-                vs.copy(&previous.members[m].vs)?;
-            }
+            let member = Member::new(vs, net, warm.map(|w| &w.members[m]))?;
             // The LSTM trains on every pair; each MLP on its own bootstrap
             // sample, which is what makes the ensemble's spread meaningful.
             let sample: Vec<usize> = match kind {
@@ -379,7 +484,6 @@ impl Surrogate {
                     .map(|_| member_rng.random_range(0..data.targets.len()))
                     .collect(),
             };
-            let member = Member { vs, net };
             epochs_run.push(train_member(
                 &member,
                 &data,
@@ -409,19 +513,22 @@ impl Surrogate {
     /// weights and minibatch order, which is what their spread measures).
     fn train_dense(
         kind: PredictorKind,
-        encoding: Encoding,
         space: SpaceKind,
         pairs: &[(Genotype, f64)],
+        fidelity: &[f64],
         config: &FitConfig,
         seed: u64,
         warm: Option<&Surrogate>,
     ) -> Result<Self, SurrogateError> {
+        let encoding = kind
+            .encoding()
+            .ok_or_else(|| SurrogateError::Config(format!("the {kind} predictor is not dense")))?;
         if !encoding.supports(space) {
             return Err(SurrogateError::Config(format!(
                 "the {kind} predictor has no encoding for {space} genotypes (it is for the cell spaces nb201 and seq; use onehot)"
             )));
         }
-        let data = prepare(space, pairs)?;
+        let data = prepare(space, pairs, fidelity)?;
         let width = encoding.width(space);
         let genotypes: Vec<&Genotype> = pairs.iter().map(|(g, _)| g).collect();
         let x = feature_matrix(encoding, width, &genotypes)?;
@@ -444,6 +551,10 @@ impl Surrogate {
             .map(|a| ((a - mean) / sd) as f32)
             .collect();
         let y = Tensor::f_from_slice(&y)?;
+        let log_f = match &data.log_fidelity {
+            Some(l) => Some(Tensor::f_from_slice(l)?),
+            None => None,
+        };
         let epochs = if warm.is_some() {
             config.refit_epochs.clamp(1, config.dense_epochs)
         } else {
@@ -453,7 +564,7 @@ impl Surrogate {
         let mut members = Vec::with_capacity(config.members);
         for m in 0..config.members {
             let mut member_rng = space::rng(rng.random());
-            let mut vs = VarStore::new(Device::Cpu);
+            let vs = VarStore::new(Device::Cpu);
             let net = Net::dense(
                 &vs,
                 width as i64,
@@ -461,11 +572,16 @@ impl Surrogate {
                 config.dense_layers,
                 &mut member_rng,
             )?;
-            if let Some(previous) = warm {
-                vs.copy(&previous.members[m].vs)?;
-            }
-            let member = Member { vs, net };
-            train_dense_member(&member, &x, &y, config, epochs, &mut member_rng)?;
+            let member = Member::new(vs, net, warm.map(|w| &w.members[m]))?;
+            train_dense_member(
+                &member,
+                &x,
+                &y,
+                log_f.as_ref(),
+                config,
+                epochs,
+                &mut member_rng,
+            )?;
             members.push(member);
         }
         Ok(Self {
@@ -634,6 +750,7 @@ fn train_member(
     let mut opt = tch::nn::Adam::default()
         .wd(config.weight_decay)
         .build(&member.vs, config.learning_rate)?;
+    opt.set_lr_group(SLOPE_GROUP, SLOPE_LR);
     let mut order = sample.to_vec();
     let mut best = f64::INFINITY;
     let mut since_best = 0;
@@ -645,7 +762,14 @@ fn train_member(
             let targets: Vec<f32> = chunk.iter().map(|&i| data.targets[i]).collect();
             let batch = Batch::new(&seqs, dims.group as usize)?;
             let y = Tensor::f_from_slice(&targets)?;
-            let p = member.net.forward(&batch, dims)?.f_sigmoid()?;
+            let log_f = match &data.log_fidelity {
+                Some(l) => Some(Tensor::f_from_slice(
+                    &chunk.iter().map(|&i| l[i]).collect::<Vec<f32>>(),
+                )?),
+                None => None,
+            };
+            let logits = member.net.forward(&batch, dims)?;
+            let p = member.at_fidelity(logits, log_f.as_ref())?.f_sigmoid()?;
             let loss = p.f_mse_loss(&y, Reduction::Mean)?;
             opt.zero_grad();
             loss.f_backward()?;
@@ -689,6 +813,7 @@ fn train_dense_member(
     member: &Member,
     x: &Tensor,
     y: &Tensor,
+    log_f: Option<&Tensor>,
     config: &FitConfig,
     epochs: usize,
     rng: &mut space::SpaceRng,
@@ -696,6 +821,7 @@ fn train_dense_member(
     let mut opt = tch::nn::Adam::default()
         .wd(config.weight_decay)
         .build(&member.vs, 1e-3)?;
+    opt.set_lr_group(SLOPE_GROUP, SLOPE_LR);
     let n = y.size()[0] as usize;
     let mut order: Vec<i64> = (0..n as i64).collect();
     for epoch in 1..=epochs {
@@ -705,7 +831,11 @@ fn train_dense_member(
             let index = Tensor::f_from_slice(chunk)?;
             let xb = x.f_index_select(0, &index)?;
             let yb = y.f_index_select(0, &index)?;
-            let p = member.net.forward_dense(&xb)?;
+            let lb = match log_f {
+                Some(l) => Some(l.f_index_select(0, &index)?),
+                None => None,
+            };
+            let p = member.at_fidelity(member.net.forward_dense(&xb)?, lb.as_ref())?;
             let dp = p.f_unsqueeze(1)?.f_sub(&p.f_unsqueeze(0)?)?;
             let sign = yb.f_unsqueeze(1)?.f_sub(&yb.f_unsqueeze(0)?)?.f_sign()?;
             let hinge = dp

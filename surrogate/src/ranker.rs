@@ -24,14 +24,16 @@ use tokio::sync::Semaphore;
 #[async_trait]
 pub trait Ranker: Send + Sync {
     /// Fit `predictor` (`None`: the ranker's [`RankOptions::predictor`])
-    /// on `training` (genotype, accuracy in percent) and score
-    /// `candidates`, in order.
+    /// on `training` (genotype, accuracy in percent), each result at its
+    /// share of full fidelity in `fidelity` (empty: all full), and score
+    /// `candidates` at full fidelity, in order.
     async fn rank(
         &self,
         search: &str,
         space: Space,
         predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError>;
 }
@@ -85,6 +87,7 @@ impl Ranker for InProcessRanker {
         space: Space,
         predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError> {
         let _permit = self
@@ -98,6 +101,7 @@ impl Ranker for InProcessRanker {
             predictor: predictor.unwrap_or(self.options.predictor),
             seed: self.options.seed,
             training: training.to_vec(),
+            fidelity: fidelity.to_vec(),
             candidates: candidates.to_vec(),
         };
         self.engine.rank(job).await
@@ -160,13 +164,16 @@ impl RedisRanker {
         space: Space,
         predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<Vec<RankRequest>, SurrogateError> {
         let training: Vec<TrainingPair> = training
             .iter()
-            .map(|(g, accuracy)| TrainingPair {
+            .enumerate()
+            .map(|(i, (g, accuracy))| TrainingPair {
                 genotype: g.canonical_text(),
                 accuracy: *accuracy,
+                fidelity: fidelity.get(i).copied(),
             })
             .collect();
         let texts: Vec<String> = candidates.iter().map(Genotype::canonical_text).collect();
@@ -222,9 +229,10 @@ impl Ranker for RedisRanker {
         space: Space,
         predictor: Option<PredictorKind>,
         training: &[(Genotype, f64)],
+        fidelity: &[f64],
         candidates: &[Genotype],
     ) -> Result<Ranking, SurrogateError> {
-        let requests = self.requests(search, space, predictor, training, candidates)?;
+        let requests = self.requests(search, space, predictor, training, fidelity, candidates)?;
         let mut con = self.con.clone();
         let mut all = Ranking {
             scores: Vec::with_capacity(candidates.len()),

@@ -332,6 +332,7 @@ async fn handle(shared: Arc<Shared>, raw: Vec<u8>, _permit: OwnedSemaphorePermit
                 predictor: r.predictor,
                 seed: r.seed,
                 training: checked.training,
+                fidelity: checked.fidelity,
                 candidates: checked.candidates,
             };
             let reply = match shared.engine.rank(job).await {

@@ -36,7 +36,8 @@ pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
 const _: () = assert!(MAX_CANDIDATES * 2 * 25 + 16 * 1024 <= MAX_REPLY_BYTES);
 
-/// One training result: a genotype's text and its accuracy in percent.
+/// One training result: a genotype's text, its accuracy in percent and,
+/// from a multi-fidelity search, the fidelity it was trained at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingPair {
@@ -44,6 +45,10 @@ pub struct TrainingPair {
     pub genotype: String,
     /// Its accuracy in percent.
     pub accuracy: f64,
+    /// Its share of full fidelity (its rung's epochs over the top rung's),
+    /// in (0, 1]; absent: full fidelity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<f64>,
 }
 
 /// Rank `candidates` by a surrogate fitted on `training`.
@@ -203,6 +208,8 @@ pub struct Checked {
     pub request: RankRequest,
     /// The training pairs, parsed.
     pub training: Vec<(Genotype, f64)>,
+    /// Each pair's fidelity, 1 where absent; empty when no pair has one.
+    pub fidelity: Vec<f64>,
     /// The candidates, parsed.
     pub candidates: Vec<Genotype>,
 }
@@ -245,9 +252,17 @@ impl RankRequest {
         for (i, text) in request.candidates.iter().enumerate() {
             candidates.push(parse("candidate", i, text)?);
         }
+        let fidelity = if request.training.iter().any(|p| p.fidelity.is_some()) {
+            (request.training.iter())
+                .map(|p| p.fidelity.unwrap_or(1.0))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Checked {
             request,
             training,
+            fidelity,
             candidates,
         })
     }
@@ -296,6 +311,14 @@ impl RankRequest {
             return bad(format!(
                 "training result {i}: accuracy {} is not a percentage between 0 and 100",
                 p.accuracy
+            ));
+        }
+        if let Some((i, f)) = (self.training.iter().enumerate())
+            .filter_map(|(i, p)| p.fidelity.map(|f| (i, f)))
+            .find(|(_, f)| !(f.is_finite() && *f > 0.0 && *f <= 1.0))
+        {
+            return bad(format!(
+                "training result {i}: fidelity {f} is not a share of full fidelity in (0, 1]"
             ));
         }
         Ok(())
@@ -355,6 +378,7 @@ mod tests {
             training: vec![TrainingPair {
                 genotype: "(0,sep_3x3,1,identity)".into(),
                 accuracy: 91.5,
+                fidelity: None,
             }],
             candidates: vec!["(0,sep_3x3,1,identity)(2,sep_5x5,0,identity)".into()],
         }
@@ -369,6 +393,21 @@ mod tests {
         assert_eq!(checked.request, r);
         assert_eq!(checked.candidates.len(), 1);
         assert_eq!(checked.training[0].1, 91.5);
+        assert!(checked.fidelity.is_empty(), "no fidelity: all full");
+        assert!(!String::from_utf8(bytes).unwrap().contains("fidelity"));
+    }
+
+    #[test]
+    fn fidelities_travel_with_their_pairs_and_default_to_full() {
+        let keys = Keys::new("t");
+        let mut r = request(&keys);
+        r.training.push(TrainingPair {
+            fidelity: Some(1.0 / 9.0),
+            ..r.training[0].clone()
+        });
+        let bytes = r.encode(&keys, 100).unwrap();
+        let checked = RankRequest::decode(&bytes, &keys, 100).unwrap();
+        assert_eq!(checked.fidelity, vec![1.0, 1.0 / 9.0]);
     }
 
     #[test]
@@ -388,6 +427,18 @@ mod tests {
             (
                 Box::new(|r| r.training[0].accuracy = 140.0),
                 "training result 0: accuracy 140",
+            ),
+            (
+                Box::new(|r| r.training[0].fidelity = Some(0.0)),
+                "training result 0: fidelity 0 is not a share of full fidelity",
+            ),
+            (
+                Box::new(|r| {
+                    r.training.push(r.training[0].clone());
+                    r.training[0].fidelity = Some(0.5);
+                    r.training[1].fidelity = Some(3.0);
+                }),
+                "training result 1: fidelity 3 is not",
             ),
             (
                 Box::new(|r| r.candidates.push("(0,sep_3x3,9,identity)".into())),

@@ -229,6 +229,97 @@ fn a_warm_refit_on_more_results_moves_the_version_and_is_reproducible() {
     );
 }
 
+/// The lower rungs of a multi-fidelity search are training data: 40 cells
+/// reached full fidelity, 260 more stopped at a ninth of it, where every
+/// cell scores 15 points lower. Each predictor fitted with the fidelities
+/// ranks held-out cells better than on the 40 full results alone, and
+/// predicts a low-rung cell's full-fidelity accuracy, not its low one.
+#[test]
+fn low_fidelity_results_teach_the_predictors_what_full_fidelity_ranks() {
+    let full = pnas_pairs(40, 1);
+    let low: Vec<(Genotype, f64)> = (pnas_pairs(260, 3).into_iter())
+        .map(|(g, a)| (g, a - 15.0))
+        .collect();
+    let held = pnas_pairs(300, 2);
+    let all: Vec<(Genotype, f64)> = full.iter().chain(&low).cloned().collect();
+    let fidelity: Vec<f64> = (0..all.len())
+        .map(|i| if i < full.len() { 1.0 } else { 1.0 / 9.0 })
+        .collect();
+    let config = quick();
+    for kind in [
+        PredictorKind::Lstm,
+        PredictorKind::Mlp,
+        PredictorKind::OneHot,
+    ] {
+        let only_full = Surrogate::fit(kind, SpaceKind::Pnas, &full, &config, 7).unwrap();
+        let every_rung =
+            Surrogate::fit_at(kind, SpaceKind::Pnas, &all, &fidelity, &config, 7).unwrap();
+        let (before, after) = (tau(&only_full, &held), tau(&every_rung, &held));
+        eprintln!("{kind}: tau {before:.3} on the 40 full results, {after:.3} on every rung");
+        assert!(
+            after > before + 0.05,
+            "{kind}: tau {before:.3} on the full results, {after:.3} on every rung"
+        );
+        let cells: Vec<Genotype> = low.iter().map(|(g, _)| g.clone()).collect();
+        let predicted = every_rung.predict(&cells).unwrap();
+        let gap = (cells.iter().zip(&predicted))
+            .map(|(g, p)| pnas_acc(g) - p.mean)
+            .sum::<f64>()
+            / cells.len() as f64;
+        assert!(
+            gap.abs() < 6.0,
+            "{kind}: low-rung cells predicted {gap:.2} points under their full-fidelity accuracy"
+        );
+    }
+}
+
+/// A fit whose results are all at full fidelity is the fit without
+/// fidelities, bit for bit; fidelities out of (0, 1] are refused by index.
+#[test]
+fn full_fidelity_everywhere_is_the_plain_fit() {
+    let pairs = pnas_pairs(60, 4);
+    let held: Vec<Genotype> = pnas_pairs(50, 5).into_iter().map(|(g, _)| g).collect();
+    let config = FitConfig {
+        epochs: 10,
+        ..quick()
+    };
+    for kind in [PredictorKind::Lstm, PredictorKind::OneHot] {
+        let plain = Surrogate::fit(kind, SpaceKind::Pnas, &pairs, &config, 3).unwrap();
+        let ones = vec![1.0; pairs.len()];
+        let at = Surrogate::fit_at(kind, SpaceKind::Pnas, &pairs, &ones, &config, 3).unwrap();
+        assert_eq!(plain.predict(&held).unwrap(), at.predict(&held).unwrap());
+    }
+    let mut bad = vec![0.5; pairs.len()];
+    bad[2] = 0.0;
+    let err = Surrogate::fit_at(
+        PredictorKind::Lstm,
+        SpaceKind::Pnas,
+        &pairs,
+        &bad,
+        &config,
+        3,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "training result 2: fidelity 0 is not a share of full fidelity in (0, 1]"
+    );
+    let err = Surrogate::fit_at(
+        PredictorKind::Lstm,
+        SpaceKind::Pnas,
+        &pairs,
+        &[0.5],
+        &config,
+        3,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 fidelities for 60 training results"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unusable_inputs_are_refused_by_name() {
     let config = quick();

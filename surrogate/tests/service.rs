@@ -132,6 +132,7 @@ fn request(keys: &Keys, id: &str, candidates: usize) -> RankRequest {
             .map(|(g, a)| TrainingPair {
                 genotype: g.to_string(),
                 accuracy: *a,
+                fidelity: None,
             })
             .collect(),
         candidates: pnas(candidates, 3, 2)
@@ -176,11 +177,11 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     let train = training(60, 3);
     let candidates = pnas(300, 3, 4);
     let a = remote
-        .rank("s1", SPACE, None, &train, &candidates)
+        .rank("s1", SPACE, None, &train, &[], &candidates)
         .await
         .unwrap();
     let b = local
-        .rank("s1", SPACE, None, &train, &candidates)
+        .rank("s1", SPACE, None, &train, &[], &candidates)
         .await
         .unwrap();
     assert_eq!(a.version, 60);
@@ -192,7 +193,7 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     assert_same_scores(&a, &b, "same request");
     // The same search asking again with the same results reuses the model.
     let again = remote
-        .rank("s1", SPACE, None, &train, &candidates)
+        .rank("s1", SPACE, None, &train, &[], &candidates)
         .await
         .unwrap();
     assert_eq!(again, a);
@@ -200,20 +201,35 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     // rankers fit that one, alike.
     let onehot = Some(PredictorKind::OneHot);
     let c = remote
-        .rank("s1", SPACE, onehot, &train, &candidates)
+        .rank("s1", SPACE, onehot, &train, &[], &candidates)
         .await
         .unwrap();
     let d = local
-        .rank("s1", SPACE, onehot, &train, &candidates)
+        .rank("s1", SPACE, onehot, &train, &[], &candidates)
         .await
         .unwrap();
     assert_ne!(c.scores, a.scores, "another predictor, other scores");
     assert_same_scores(&c, &d, "onehot");
+    // Results of a multi-fidelity search's lower rungs travel with their
+    // fidelity: both rankers fit the same model, another than without.
+    let fidelity: Vec<f64> = (0..train.len())
+        .map(|i| if i % 3 == 0 { 1.0 } else { 1.0 / 9.0 })
+        .collect();
+    let e = remote
+        .rank("s1", SPACE, None, &train, &fidelity, &candidates)
+        .await
+        .unwrap();
+    let f = local
+        .rank("s1", SPACE, None, &train, &fidelity, &candidates)
+        .await
+        .unwrap();
+    assert_ne!(e.scores, a.scores, "the fidelities change the fit");
+    assert_same_scores(&e, &f, "fidelity");
     // New results: a new version.
     let more = training(80, 3);
     assert_eq!(
         remote
-            .rank("s1", SPACE, None, &more, &candidates)
+            .rank("s1", SPACE, None, &more, &[], &candidates)
             .await
             .unwrap()
             .version,
@@ -227,7 +243,7 @@ async fn a_replica_ranks_as_the_in_process_ranker_does() {
     assert_eq!(
         report,
         ServiceReport {
-            ranked: 4,
+            ranked: 5,
             ..Default::default()
         }
     );
@@ -429,7 +445,7 @@ async fn a_remote_error_reaches_the_client_by_name() {
     .await
     .unwrap();
     let err = ranker
-        .rank("s1", SPACE, None, &[], &pnas(2, 1, 1))
+        .rank("s1", SPACE, None, &[], &[], &pnas(2, 1, 1))
         .await
         .unwrap_err();
     assert!(
@@ -465,6 +481,7 @@ async fn two_replicas_share_the_requests() {
                     SPACE,
                     None,
                     &train,
+                    &[],
                     &pnas(50, 3, search),
                 )
                 .await
@@ -495,18 +512,18 @@ async fn large_rankings_are_split_into_requests_within_the_limits() {
     let candidates = pnas(250, 3, 6);
     assert_eq!(
         ranker
-            .requests("s1", SPACE, None, &train, &candidates)
+            .requests("s1", SPACE, None, &train, &[], &candidates)
             .unwrap()
             .len(),
         3
     );
     let remote = ranker
-        .rank("s1", SPACE, None, &train, &candidates)
+        .rank("s1", SPACE, None, &train, &[], &candidates)
         .await
         .unwrap();
     let local = InProcessRanker::new(engine(), options, 1).unwrap();
     let whole = local
-        .rank("s1", SPACE, None, &train, &candidates)
+        .rank("s1", SPACE, None, &train, &[], &candidates)
         .await
         .unwrap();
     assert_eq!(remote.scores.len(), 250);
