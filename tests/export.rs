@@ -567,7 +567,7 @@ fn export_of_a_finished_search_writes_every_file_well_formed() {
         assert_eq!(l.split(',').count(), columns, "{l}");
     }
     assert!(lines[3].contains(",diverged,"), "{}", lines[3]);
-    assert!(lines[4].starts_with("3,final,job-3,"), "{}", lines[4]);
+    assert!(lines[4].starts_with("3,final,,,job-3,"), "{}", lines[4]);
 
     let texts = svg_texts(&out.join("cell.svg"));
     for op in ["nor_conv_3x3", "skip_connect", "nor_conv_1x1", "none"] {
